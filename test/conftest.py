@@ -1,0 +1,40 @@
+"""Shared pytest fixtures: the tiny VideoLLM-online checkpoint (built once per run) and its loaded model.
+
+Tests never touch the network: the hub is switched off here.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_paths(tmp_path_factory):
+    """Paths (checkpoint, llm, vision) of a tiny checkpoint in the published layout."""
+    from vstream_ros.testing.tiny import build_tiny_checkpoint
+    return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_paths):
+    """The tiny checkpoint loaded (LoRA merged, float32, CPU). Treat as read-only."""
+    from vstream_ros.engine.checkpoint import load_live_model
+    return load_live_model(tiny_paths.spec())
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    from vstream_ros.engine.template import load_tokenizer
+    return load_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def template(tokenizer):
+    from vstream_ros.engine.template import StreamTemplate
+    return StreamTemplate.build(tokenizer)

@@ -1,0 +1,45 @@
+"""Options shared by `vstream` subcommands that load a model (run, replay, eval, bench, demo).
+
+Builds the frozen engine configs from parsed arguments once; imports nothing heavy.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .engine.config import DEFAULT_CHECKPOINT, ModelSpec, StreamConfig
+
+
+def add_model_args(p: argparse.ArgumentParser, require_model: bool = True) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument("--model", required=require_model, default=None if require_model else DEFAULT_CHECKPOINT,
+                   metavar="CKPT", help="VideoLLM-online checkpoint folder or hub id "
+                   f"(e.g. {DEFAULT_CHECKPOINT})")
+    g.add_argument("--llm", metavar="ID_OR_DIR", help="base LLM (default: the one named in the adapter config)")
+    g.add_argument("--vision", metavar="ID_OR_DIR", help="SigLIP tower (default: google/siglip-large-patch16-384)")
+    g.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N (default: auto)")
+    g.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+                   help="auto = bfloat16 on CUDA, float32 on CPU")
+    g.add_argument("--no-merge", action="store_true", help="keep LoRA unmerged (slower; for checks)")
+
+
+def add_stream_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("stream")
+    g.add_argument("--fps", type=float, default=2.0, help="model fps (default 2)")
+    g.add_argument("--threshold", type=float, default=0.725, help="silence threshold on P(',') (default 0.725)")
+    g.add_argument("--max-new-tokens", type=int, default=100, help="reply cap (default 100)")
+
+
+def model_spec(args: argparse.Namespace) -> ModelSpec:
+    return ModelSpec(checkpoint=args.model, llm=args.llm, vision=args.vision, device=args.device,
+                     dtype=args.dtype, merge_lora=not getattr(args, "no_merge", False))
+
+
+def stream_config(args: argparse.Namespace) -> StreamConfig:
+    return StreamConfig(fps=args.fps, threshold=args.threshold, max_new_tokens=args.max_new_tokens)
+
+
+def fail(message: str, code: int = 2) -> int:
+    """Print a one-line error to stderr and return an exit code."""
+    print(f"vstream: error: {' '.join(str(message).split())}", file=sys.stderr)
+    return code

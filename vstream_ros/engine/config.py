@@ -1,0 +1,73 @@
+"""Frozen, self-validating configuration dataclasses of the engine (one per concern).
+
+Built once at an entry point (CLI, node, replay) and passed down; never fanned out as **kwargs.
+
+Imports: stdlib only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_LLM = "meta-llama/Meta-Llama-3-8B-Instruct"
+DEFAULT_VISION = "google/siglip-large-patch16-384"
+DEFAULT_CHECKPOINT = "chenjoya/videollm-online-8b-v1plus"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Where the model comes from and how it is placed.
+
+    checkpoint: VideoLLM-online PEFT folder or hub id; llm/vision override the base LLM named in
+    the adapter config and the SigLIP tower. device: auto|cpu|cuda|cuda:N; dtype: auto|float32|bfloat16|float16.
+    """
+
+    checkpoint: str = DEFAULT_CHECKPOINT
+    llm: str | None = None
+    vision: str | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+    merge_lora: bool = True
+
+    def __post_init__(self):
+        if not self.checkpoint:
+            raise ValueError("model checkpoint must be a folder or a hub id")
+        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
+            raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """How a stream is sampled and when the model speaks."""
+
+    fps: float = 2.0                 # model fps: frames fed to the LLM per second of capture time
+    threshold: float = 0.725         # silence threshold θ on P(`,`) (live-format.md §6.1)
+    max_new_tokens: int = 100        # reply cap
+    frame_size: int = 384            # letterbox side
+
+    def __post_init__(self):
+        if not (0 < self.fps <= 60):
+            raise ValueError(f"fps must be in (0, 60], got {self.fps}")
+        if not (0.0 <= self.threshold <= 1.0):
+            raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
+        if not (1 <= self.max_new_tokens <= 4096):
+            raise ValueError(f"max_new_tokens must be in [1, 4096], got {self.max_new_tokens}")
+        if self.frame_size <= 0 or self.frame_size % 2:
+            raise ValueError(f"frame_size must be a positive even number, got {self.frame_size}")
+
+
+def resolve_device(device: str) -> str:
+    """auto → cuda when available, else cpu."""
+    if device != "auto":
+        return device
+    import torch
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_dtype(dtype: str, device: str):
+    """auto → bfloat16 on CUDA, float32 on CPU."""
+    import torch
+    if dtype == "auto":
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    return getattr(torch, dtype)
