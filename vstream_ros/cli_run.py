@@ -81,11 +81,16 @@ def main(args: argparse.Namespace) -> int:
         spec, cfg = model_spec(args), stream_config(args)
     except ValueError as e:
         return fail(e)
-    if not Path(args.video).is_file():
-        return fail(f"video not found: {args.video}")
+    from .engine.frames import DecodeStats, VideoError, iter_video_frames, probe_video
+    try:
+        probe_video(args.video)
+    except VideoError as e:
+        return fail(e, 1)
+    if args.no_progress:
+        from transformers.utils import logging as hf_logging
+        hf_logging.disable_progress_bar()
 
     from .engine.checkpoint import CheckpointError, load_live_model
-    from .engine.frames import DecodeStats, VideoError, iter_video_frames
     from .engine.reference import ReferenceBackend
     from .engine.runner import StreamRunner
 

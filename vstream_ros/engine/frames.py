@@ -86,6 +86,13 @@ def iter_video_frames(path: str | Path, stats: DecodeStats | None = None) -> Ite
         raise VideoError(f"no decodable frame in {path}")
 
 
+def probe_video(path: str | Path) -> Frame:
+    """Decode the first frame (fail fast, before a model is loaded). Raises VideoError."""
+    for frame in iter_video_frames(path):
+        return frame
+    raise VideoError(f"no decodable frame in {path}")   # unreachable: iter_video_frames raises first
+
+
 def _one_line(e: BaseException) -> str:
     return " ".join(str(e).split()) or type(e).__name__
 
