@@ -13,6 +13,7 @@ from . import __version__
 
 SUBCOMMANDS = (
     "vstream_ros.cli_run",
+    "vstream_ros.synth.cli_synth",
 )
 
 
