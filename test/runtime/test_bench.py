@@ -1,0 +1,40 @@
+"""`vstream bench` (tiny preset, a few frames): it runs both loops and writes the table's JSON."""
+import argparse
+import json
+
+from vstream_ros.bench import cli_bench
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser()
+    cli_bench.register(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["bench", *argv])
+
+
+def test_tiny_bench_reports_both_loops_and_ratios(tiny_live, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    args = parse(["--preset", "tiny", "--frames", "8", "--repeats", "1", "--utterance-tokens", "4",
+                  "--respond-every", "3", "--json", str(out)])
+    assert args.func(args) == 0
+    table = capsys.readouterr().out
+    assert "ingest_fps" in table and "b/a" in table
+    result = json.loads(out.read_text())
+    for loop in ("reference", "pipeline"):
+        run = result["runs"][loop][0]
+        assert run["frames_decided"] == 8 and run["dropped"] == 0
+        assert run["replies"] >= 1
+    assert result["ratio_b_over_a"]["ingest_fps"] > 0
+
+
+def test_live_8b_without_gpu_skips_with_a_message(capsys, monkeypatch):
+    import torch
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    args = parse(["--preset", "live-8b", "--frames", "4"])
+    assert args.func(args) == 0
+    assert "needs a CUDA GPU" in capsys.readouterr().err
+
+
+def test_bad_arguments_are_reported_not_raised(capsys):
+    args = parse(["--frames", "1"])
+    assert args.func(args) == 2
+    assert "frames" in capsys.readouterr().err

@@ -1,0 +1,78 @@
+"""`vstream bench`: reference synchronous loop vs fast overlapped pipeline, one run, table + JSON.
+
+    vstream bench --preset tiny [--frames 60] [--camera-fps F] [--utterance-tokens 20] [--repeats 3] [--json out.json]
+    vstream bench --preset live-8b ...   (CUDA only: Llama-3-8B + SigLIP-L shapes, random weights, bf16)
+
+Imports: argparse at import time; torch and the engine inside main().
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("bench", help="benchmark the fast pipeline against the reference loop",
+                              description="Stream N synthetic frames through (a) the reference synchronous loop "
+                                          "and (b) the fast overlapped pipeline; print a table and the ratio b/a.")
+    p.add_argument("--preset", choices=("tiny", "live-8b"), default="tiny")
+    p.add_argument("--frames", type=int, default=None, help="frames per run (default: tiny 24, live-8b 600)")
+    p.add_argument("--camera-fps", type=float, default=None,
+                   help="pace the camera at this fps (default: replay as fast as possible)")
+    p.add_argument("--utterance-tokens", type=int, default=20, help="forced reply length (default 20)")
+    p.add_argument("--respond-every", type=int, default=10, help="about one frame in N speaks (default 10)")
+    p.add_argument("--repeats", type=int, default=3, help="repeats of each loop, for min/median/max (default 3)")
+    p.add_argument("--json", dest="json_path", default=None, help="write the full result as JSON here")
+    p.set_defaults(func=main)
+    return p
+
+
+def main(args) -> int:
+    from .core import BenchConfig, format_table, run_bench
+    from .presets import PresetUnavailable
+    try:
+        frames = args.frames or {"tiny": 24, "live-8b": 600}[args.preset]
+        cfg = BenchConfig(preset=args.preset, frames=frames, camera_fps=args.camera_fps,
+                          utterance_tokens=args.utterance_tokens, respond_every=args.respond_every,
+                          repeats=args.repeats)
+    except ValueError as e:
+        print(f"vstream bench: {e}", file=sys.stderr)
+        return 2
+    try:
+        result = run_bench(cfg, log=lambda s: print(s, file=sys.stderr))
+    except PresetUnavailable as e:
+        print(f"vstream bench: skipped: {e}", file=sys.stderr)
+        return 0
+    print(f"device: {result['device']}  torch {result['torch']}  modes {result['modes']}")
+    print(format_table(result))
+    if args.json_path:
+        _write_json(args.json_path, result)
+        print(f"wrote {args.json_path}")
+    return 0
+
+
+def _write_json(path: str, result: dict) -> None:
+    def clean(x):
+        if isinstance(x, float) and (math.isnan(x) or math.isinf(x)):
+            return None
+        if isinstance(x, dict):
+            return {str(k): clean(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [clean(v) for v in x]
+        return x
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".bench_", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(clean(result), f, indent=2)
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__":     # python -m vstream_ros.bench.cli_bench --preset tiny
+    parser = argparse.ArgumentParser(prog="vstream")
+    register(parser.add_subparsers(dest="command"))
+    sys.exit(main(parser.parse_args(["bench", *sys.argv[1:]])))

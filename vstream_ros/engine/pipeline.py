@@ -1,0 +1,439 @@
+"""StreamPipeline: the overlapped sibling of StreamRunner/StreamSession (camera → vision → LLM).
+
+    camera thread ──push(rgb, t)──► FrameClock ─► capture queue (bounded) ─► vision worker (micro-batches,
+    own CUDA stream) ─► ready queue (bounded) ─► LLM worker: queries first, then ONE prefill of all ready
+    frames with logits at every frame's last `<v>`; the first "respond" frame crops the cache right after
+    itself, the reply is decoded (chunks stream out through `on_event`), the frames after it go back to
+    the head of the ready queue and are re-prefilled (none lost, none seen twice).
+
+With nothing dropped the events equal StreamSession's (decisions, replies, query ordering of
+live-format.md §6.2); only p_silent may differ by float rounding (batched vs single forwards).
+Reply decoding and query answering reuse the session's own code (`_reply`, `_answer`).
+
+Queries: `ask(text, t)` is ordered by capture time exactly like the session; `ask(text)` (t=None)
+preempts: it is answered before any queued frame, at the time of the last decided frame.
+
+Backpressure (camera side never blocks; every drop counted in `stats`): a queue that is full first
+THINS its backlog to `thin_fps` (keeps the newest frame of each 1/thin_fps slot of capture time),
+then, if still full, DROPS THE OLDEST frames.
+
+Imports: numpy, torch, engine modules. Never ROS.
+"""
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from .config import StreamConfig
+from .events import Event, FrameDecision, Response, UtteranceChunk
+from .frames import FrameClock, letterbox, to_pixels
+from .session import StreamSession, decide
+from .template import FRAME_NUM_TOKENS, V_TOKEN_ID, StreamState
+
+_V_RUN = [V_TOKEN_ID] * FRAME_NUM_TOKENS
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    max_backlog: int = 32          # frames per queue (capture and ready) before backpressure applies
+    thin_fps: float = 1.0          # first backpressure step: thin the backlog to this fps
+    vision_batch: int = 4          # frames per vision micro-batch
+    max_prefill_frames: int = 32   # frames per catch-up prefill
+    history: int = 4096            # per-frame timing records kept (bounded)
+
+    def __post_init__(self):
+        if self.max_backlog < 2 or self.vision_batch < 1 or self.max_prefill_frames < 1 or self.history < 1:
+            raise ValueError("max_backlog >= 2, vision_batch, max_prefill_frames and history >= 1 are required")
+        if not self.thin_fps > 0:
+            raise ValueError(f"thin_fps must be > 0, got {self.thin_fps}")
+
+
+@dataclass
+class _Frame:
+    t: float                       # capture time (stream seconds)
+    t_in: float                    # host perf_counter at push
+    rgb: Any = None                # uint8 [H, W, 3] until encoded
+    tokens: torch.Tensor | None = None   # [10, Dv] once encoded
+    ready_event: Any = None        # CUDA event recorded on the vision stream
+    t_enc: float = 0.0
+
+
+def apply_backpressure(queue: deque, capacity: int, thin_fps: float) -> tuple[int, int]:
+    """Make room for one more frame in `queue` (oldest first). Returns (thinned, dropped_oldest).
+
+    Step 1 thins to `thin_fps`, keeping the newest frame of each slot floor(t·thin_fps); step 2 drops
+    the oldest frames until len(queue) < capacity.
+    """
+    if len(queue) < capacity:
+        return 0, 0
+    kept: dict[int, _Frame] = {}
+    for f in queue:
+        kept[math.floor(f.t * thin_fps)] = f          # later frames overwrite: newest per slot
+    thinned = len(queue) - len(kept)
+    if thinned:
+        keep = list(kept.values())
+        queue.clear()
+        queue.extend(keep)
+    dropped = 0
+    while len(queue) >= capacity:
+        queue.popleft()
+        dropped += 1
+    return thinned, dropped
+
+
+@dataclass
+class PipelineStats:
+    frames_in: int = 0
+    frames_skipped: int = 0        # off the model-fps grid
+    frames_decided: int = 0
+    frames_reprefilled: int = 0    # prefilled again after a mid-batch reply
+    midbatch_replies: int = 0      # replies decided at a frame that was not first in its prefill
+    dropped_thinned: int = 0
+    dropped_oldest: int = 0
+    max_queue_depth: int = 0
+    corrupt: int = 0               # frames that could not be letterboxed/encoded (skipped)
+    last_error: str = ""
+    prefills: int = 0
+    decision_latency_s: deque = field(default_factory=deque)   # capture (push) → decision
+    queue_depth: deque = field(default_factory=deque)          # ready frames at each decision
+    first_token_s: list = field(default_factory=list)          # decision/query → first token
+    utterance_s: list = field(default_factory=list)            # decision/query → final token
+    utterance_tokens: list = field(default_factory=list)
+
+    @property
+    def dropped(self) -> int:
+        return self.dropped_thinned + self.dropped_oldest
+
+    def as_dict(self) -> dict:
+        lat = sorted(self.decision_latency_s)
+        tok = sum(self.utterance_tokens)
+        dec_time = sum(self.utterance_s)
+
+        def pct(q):
+            return lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan")
+        return {"frames_in": self.frames_in, "frames_skipped": self.frames_skipped,
+                "frames_decided": self.frames_decided, "frames_reprefilled": self.frames_reprefilled,
+                "midbatch_replies": self.midbatch_replies,
+                "dropped": self.dropped, "dropped_thinned": self.dropped_thinned,
+                "dropped_oldest": self.dropped_oldest, "max_queue_depth": self.max_queue_depth,
+                "corrupt": self.corrupt,
+                "prefills": self.prefills, "decision_p50_s": pct(0.5), "decision_p99_s": pct(0.99),
+                "replies": len(self.utterance_s),
+                "first_token_p50_s": sorted(self.first_token_s)[len(self.first_token_s) // 2]
+                if self.first_token_s else float("nan"),
+                "decode_tok_s": tok / dec_time if dec_time > 0 else float("nan")}
+
+
+class StreamPipeline:
+    """Overlapped stream over a backend. `push`/`push_tokens`/`ask` are safe from any thread."""
+
+    def __init__(self, backend, template, cfg: StreamConfig | None = None, vision=None,
+                 on_event: Callable[[Event], None] | None = None, options: PipelineConfig | None = None,
+                 session_id: str = "u", start: bool = True):
+        self.cfg = cfg or StreamConfig()
+        self.options = options or PipelineConfig()
+        self.vision = vision
+        self.user_on_event = on_event
+        self.session = StreamSession(backend, template, self.cfg, on_event=self._on_event, session_id=session_id)
+        self.backend = backend
+        self.template = template
+        self.clock = FrameClock(self.cfg.fps)
+        self.stats = PipelineStats()
+        self._lock = threading.Condition()
+        self._capture: deque[_Frame] = deque()
+        self._ready: deque[_Frame] = deque()
+        self._queries: list[tuple[float, int, str]] = []     # timed, sorted by (t, seq)
+        self._now_queries: deque[str] = deque()              # t=None: preempt
+        self._qseq = itertools.count()
+        self._events: list[Event] = []
+        self._encoding = 0            # frames taken by the vision worker, not yet in _ready
+        self._busy = False            # LLM worker inside a step
+        self._closing = False
+        self._error: BaseException | None = None
+        self._reply_t0 = 0.0
+        self._first_token_pending = False
+        self._threads = [threading.Thread(target=self._guard(self._vision_loop), name="vstream-vision", daemon=True),
+                         threading.Thread(target=self._guard(self._llm_loop), name="vstream-llm", daemon=True)]
+        self._started = False
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        """Start the workers (construct with start=False to queue frames first, e.g. in tests)."""
+        if not self._started:
+            self._started = True
+            for th in self._threads:
+                th.start()
+
+    # ------------------------------------------------------------------ camera / user side
+    def push(self, rgb, t: float) -> bool:
+        """Offer an RGB uint8 frame [H, W, 3] captured at t. Never blocks on the model.
+
+        False when the frame clock skips it or it is malformed (counted in stats.corrupt, never raised)."""
+        shape, dtype = getattr(rgb, "shape", ()), str(getattr(rgb, "dtype", ""))
+        if len(shape) != 3 or shape[2] != 3 or min(shape) <= 0 or dtype not in ("uint8", "torch.uint8"):
+            with self._lock:
+                self.stats.frames_in += 1
+                self.stats.corrupt += 1
+                self.stats.last_error = f"expected an RGB uint8 frame [H, W, 3], got {tuple(shape)} {dtype}"
+            return False
+        return self._enqueue(_Frame(float(t), time.perf_counter(), rgb=rgb))
+
+    def push_tokens(self, tokens: torch.Tensor, t: float) -> bool:
+        """Offer already-encoded vision tokens [10, Dv] (tests, benchmarks, feature replay)."""
+        if tokens.ndim != 2 or tokens.shape[0] != FRAME_NUM_TOKENS:
+            raise ValueError(f"expected vision tokens [{FRAME_NUM_TOKENS}, D], got {tuple(tokens.shape)}")
+        return self._enqueue(_Frame(float(t), time.perf_counter(), tokens=tokens))
+
+    def ask(self, text: str, t: float | None = None) -> None:
+        text = text.strip()
+        if not text:
+            raise ValueError("a query needs some text")
+        with self._lock:
+            if t is None:
+                self._now_queries.append(text)
+            else:
+                bisect.insort(self._queries, (float(t), next(self._qseq), text))
+            self._lock.notify_all()
+
+    def finish(self, timeout: float | None = None) -> list[Event]:
+        """Wait until every queued frame is decided, answer the remaining timed queries, return all events."""
+        self.start()
+        with self._lock:
+            done = self._lock.wait_for(lambda: self._error is not None or self._idle(), timeout)
+            if self._error is not None:
+                raise RuntimeError(f"pipeline worker failed: {self._error}") from self._error
+            if not done:
+                raise TimeoutError("pipeline did not drain in time")
+            self._busy = True
+        try:
+            while self._queries:
+                qt, _, text = self._queries.pop(0)
+                self.session._answer(qt, text)
+        finally:
+            with self._lock:
+                self._busy = False
+        return self.events()
+
+    def reset(self, timeout: float | None = None) -> None:
+        """Start a new stream: drain the current one (see finish), then clear cache, queues, clock and stats."""
+        self.finish(timeout)
+        with self._lock:
+            self.session.reset()
+            self.clock.reset()
+            self._events.clear()
+            self.stats = PipelineStats()
+
+    def events(self, chunks: bool = False) -> list[Event]:
+        with self._lock:
+            return [e for e in self._events if chunks or not isinstance(e, UtteranceChunk)]
+
+    def close(self) -> None:
+        if not self._started:
+            return
+        with self._lock:
+            self._closing = True
+            self._lock.notify_all()
+        for th in self._threads:
+            th.join(timeout=10)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ------------------------------------------------------------------ internals
+    def _idle(self) -> bool:
+        return not (self._capture or self._ready or self._encoding or self._busy or self._now_queries)
+
+    def _guard(self, loop):
+        def run():
+            try:
+                loop()
+            except BaseException as exc:  # noqa: BLE001 - any worker failure is surfaced by finish()
+                with self._lock:
+                    self._error = exc
+                    self._lock.notify_all()
+        return run
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, (UtteranceChunk, Response)) and self._first_token_pending:
+            self._first_token_pending = False
+            self.stats.first_token_s.append(time.perf_counter() - self._reply_t0)
+        with self._lock:
+            self._events.append(event)
+        if self.user_on_event is not None:
+            self.user_on_event(event)
+
+    def _enqueue(self, frame: _Frame) -> bool:
+        with self._lock:
+            self.stats.frames_in += 1
+            if not self.clock.accept(frame.t):
+                self.stats.frames_skipped += 1
+                return False
+            self._make_room(self._capture)
+            self._capture.append(frame)
+            self._lock.notify_all()
+        return True
+
+    def _make_room(self, queue: deque) -> None:
+        thinned, dropped = apply_backpressure(queue, self.options.max_backlog, self.options.thin_fps)
+        self.stats.dropped_thinned += thinned
+        self.stats.dropped_oldest += dropped
+
+    def _vision_loop(self) -> None:
+        stream = torch.cuda.Stream() if (self.vision is not None and torch.cuda.is_available()
+                                         and str(getattr(self.vision, "device", "cpu")).startswith("cuda")) else None
+        while True:
+            with self._lock:
+                self._lock.wait_for(lambda: self._capture or self._closing)
+                if self._closing:
+                    return
+                batch = [self._capture.popleft()
+                         for _ in range(min(self.options.vision_batch, len(self._capture)))]
+                self._encoding = len(batch)
+            todo = [f for f in batch if f.tokens is None]
+            if todo:
+                try:
+                    self._encode(todo, stream)
+                except (ValueError, TypeError, RuntimeError) as e:   # a frame that cannot be encoded
+                    batch = [f for f in batch if f.tokens is not None]
+                    with self._lock:
+                        self.stats.corrupt += len(todo)
+                        self.stats.last_error = " ".join(str(e).split())[:200]
+            with self._lock:
+                for f in batch:
+                    f.t_enc = time.perf_counter()
+                    self._make_room(self._ready)
+                    self._ready.append(f)
+                self._encoding = 0
+                self.stats.max_queue_depth = max(self.stats.max_queue_depth, len(self._ready))
+                self._lock.notify_all()
+
+    def _encode(self, frames: list[_Frame], stream) -> None:
+        if self.vision is None:
+            raise RuntimeError("raw frames were pushed but the pipeline has no vision encoder")
+        pixels = to_pixels([letterbox(f.rgb, self.vision.image_size) for f in frames])
+        if stream is not None:
+            with torch.cuda.stream(stream):
+                tokens = self.vision.encode(pixels)
+                done = torch.cuda.Event()
+                done.record(stream)
+        else:
+            tokens, done = self.vision.encode(pixels), None
+        for f, tok in zip(frames, tokens):
+            f.tokens, f.rgb, f.ready_event = tok, None, done
+
+    def _llm_loop(self) -> None:
+        while True:
+            with self._lock:
+                self._lock.wait_for(lambda: self._now_queries or self._ready or self._closing)
+                if self._closing:
+                    return
+                self._busy = True
+                now_query = self._now_queries.popleft() if self._now_queries else None
+                frames = [] if now_query else list(self._ready)
+                if frames:
+                    self._ready.clear()
+            try:
+                if now_query is not None:
+                    self._timed_reply(lambda q=now_query: self.session._answer(self.session.last_time, q))
+                else:
+                    leftover = self._step(frames[:self.options.max_prefill_frames])
+                    leftover += frames[self.options.max_prefill_frames:]
+                    with self._lock:
+                        self._ready.extendleft(reversed(leftover))
+            finally:
+                with self._lock:
+                    self._busy = False
+                    self._lock.notify_all()
+
+    def _pop_query_before(self, t: float, inclusive: bool):
+        with self._lock:
+            if self._queries and (self._queries[0][0] < t or (inclusive and self._queries[0][0] <= t)):
+                return self._queries.pop(0)
+        return None
+
+    def _timed_reply(self, fn) -> None:
+        self._reply_t0 = time.perf_counter()
+        self._first_token_pending = True
+        events = fn()
+        self._first_token_pending = False
+        self.stats.utterance_s.append(time.perf_counter() - self._reply_t0)
+        resp = [e for e in events if isinstance(e, Response)]
+        self.stats.utterance_tokens.append(len(resp[-1].token_ids) if resp else 0)
+
+    def _step(self, frames: list[_Frame]) -> list[_Frame]:
+        """Prefill `frames` in one forward and decide each; return the frames to feed again later."""
+        s = self.session
+        q = self._pop_query_before(frames[0].t, inclusive=False)   # queries earlier than the first frame
+        if q is not None:
+            self._timed_reply(lambda: s._answer(q[0], q[2]))
+            return frames
+        batch: list[_Frame] = []
+        query_frame = False
+        with self._lock:
+            for f in frames:
+                if self._queries and self._queries[0][0] < f.t:
+                    break                                           # the query goes before this frame
+                batch.append(f)
+                if self._queries and self._queries[0][0] <= f.t:
+                    query_frame = True                              # answered right after this frame
+                    break
+        if not batch:
+            return frames
+        ids = s.pending + list(self.template.frame_prefix_ids(s.state)) + _V_RUN
+        ends = [len(ids) - 1]
+        for _ in batch[1:]:
+            ids += list(self.template.silent_ids) + _V_RUN
+            ends.append(len(ids) - 1)
+        for f in batch:
+            if f.ready_event is not None:                      # encoded on the vision stream
+                torch.cuda.current_stream().wait_event(f.ready_event)
+                f.tokens.record_stream(torch.cuda.current_stream())
+        vision = torch.stack([f.tokens for f in batch])            # [F, 10, Dv]
+        logits = self.backend.prefill(ids, vision, ends)          # [F, vocab]
+        self.stats.prefills += 1
+        s.pending, s.state = [], StreamState.IN_RUN
+        for i, f in enumerate(batch):
+            s.frame_index += 1
+            s.last_time = f.t
+            skip = query_frame and i == len(batch) - 1
+            p_silent, respond = decide(logits[i], self.cfg.threshold)   # host sync per frame
+            self._record_decision(f, len(frames) - i - 1)
+            if skip:
+                s._emit(FrameDecision(s.frame_index, f.t, p_silent, None))
+                while (q := self._pop_query_before(f.t, inclusive=True)) is not None:
+                    self._timed_reply(lambda q=q: s._answer(q[0], q[2]))
+                break
+            s._emit(FrameDecision(s.frame_index, f.t, p_silent, "respond" if respond else "silent"))
+            if respond:
+                # Drop the speculative frames, counted from the END: a bounded-memory wrapper may have
+                # evicted older entries after the prefill (it never evicts the newest chunk).
+                self.backend.truncate(self.backend.length - (len(ids) - ends[i] - 1))
+                self._timed_reply(lambda f=f, p=p_silent: s._reply(list(self.template.reply_prompt_ids),
+                                                                  "proactive", f.t, p))
+                rest = frames[i + 1:]
+                self.stats.frames_reprefilled += len(batch) - i - 1
+                self.stats.midbatch_replies += i > 0
+                return rest
+        return frames[len(batch):]
+
+    def _record_decision(self, f: _Frame, depth: int) -> None:
+        st = self.stats
+        st.frames_decided += 1
+        st.decision_latency_s.append(time.perf_counter() - f.t_in)
+        st.queue_depth.append(depth)
+        while len(st.decision_latency_s) > self.options.history:
+            st.decision_latency_s.popleft()
+            st.queue_depth.popleft()

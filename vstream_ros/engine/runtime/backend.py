@@ -1,0 +1,110 @@
+"""`RuntimeBackend`: the fast LLMBackend (engine/backend.py) over the compact decoder + static KV cache.
+
+Built from a loaded LiveModel (`live_model.llm` = LiveLlamaForCausalLM, possibly PEFT-wrapped: a copy
+is merged, the caller's model is left untouched). Weights are shared with the source model when no
+merge is needed (`load_state_dict(assign=True)`), so the fast path costs no extra weight memory.
+SDPA by default; flash-attn when importable on CUDA with bf16/fp16. On CUDA without `eager`, the
+steps are compiled and the decode step is CUDA-graph captured (compile.py).
+
+The KV cache (`backend.cache`, a KVCache) is the object the bounded-memory manager re-indexes.
+
+Imports: torch, the runtime package, engine.template constants. Never transformers model code
+(except `peft` merge through the model's own methods), never ROS.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Sequence
+
+import torch
+
+from ..template import V_TOKEN_ID
+from .compile import Steps
+from .config import DecoderConfig
+from .kv_cache import KVCache
+from .model import Decoder, flash_attn_available, load_hf_state_dict
+
+
+def merged_llm(llm: torch.nn.Module) -> torch.nn.Module:
+    """The plain (LoRA-merged) model: PEFT-wrapped models are deep-copied and merged; others returned as is."""
+    if hasattr(llm, "merge_and_unload") and hasattr(llm, "peft_config"):
+        return copy.deepcopy(llm).merge_and_unload()
+    return llm
+
+
+def decoder_from_hf(llm: torch.nn.Module, device=None, dtype=None) -> Decoder:
+    """Build a Decoder sharing (or, when device/dtype differ, copying) the weights of a HF causal LM."""
+    state = llm.state_dict()
+    cfg = DecoderConfig.from_hf(llm.config)
+    if "connector.0.weight" in state:
+        cfg = dataclasses.replace(cfg, vision_hidden_size=state["connector.0.weight"].shape[1])
+    else:
+        cfg = dataclasses.replace(cfg, vision_hidden_size=None)
+    ref = next(iter(state.values()))
+    device = torch.device(device) if device is not None else ref.device
+    dtype = dtype or ref.dtype
+    state = {k: v.to(device=device, dtype=dtype) if v.is_floating_point() else v for k, v in state.items()}
+    with torch.device("meta"):
+        dec = Decoder(cfg, rope_len=1)
+    load_hf_state_dict(dec, state, assign=True)
+    dec.ensure_rope(cfg.max_positions, device=device)
+    return dec.eval()
+
+
+class RuntimeBackend:
+    """LLMBackend over `Decoder` + `KVCache`. One stream at a time."""
+
+    def __init__(self, live_model, capacity: int | None = None, eager: bool | None = None,
+                 attn: str = "auto", compile_prefill: bool = True, grow: bool | None = None):
+        """capacity: KV positions preallocated (default: the model's max_position_embeddings).
+        eager: None = eager on CPU, compiled + CUDA graphs on CUDA. grow: None = grow a full cache
+        when eager (unbounded like the reference), raise CacheFullError otherwise."""
+        llm = merged_llm(live_model.llm)
+        device = torch.device(getattr(live_model, "device", None) or next(llm.parameters()).device)
+        dtype = getattr(live_model, "dtype", None) or next(llm.parameters()).dtype
+        if isinstance(dtype, str):
+            dtype = getattr(torch, dtype)
+        self.model = decoder_from_hf(llm, device=device, dtype=dtype)
+        cfg = self.model.cfg
+        if attn not in ("auto", "sdpa", "flash"):
+            raise ValueError(f"attn must be auto, sdpa or flash, got {attn!r}")
+        if attn == "auto":
+            attn = "flash" if (flash_attn_available() and device.type == "cuda"
+                               and dtype in (torch.bfloat16, torch.float16)) else "sdpa"
+        self.model.attn = attn
+        self.vocab_size = cfg.vocab_size
+        capacity = capacity or cfg.max_positions
+        self.cache = KVCache(cfg.num_layers, cfg.num_kv_heads, capacity, cfg.head_dim, dtype=dtype, device=device)
+        self.model.ensure_rope(capacity, device=device)
+        if eager is None:
+            eager = device.type != "cuda"
+        self.steps = Steps(self.model, self.cache, eager=eager, compile_prefill=compile_prefill,
+                           grow=eager if grow is None else grow)
+        self.device = device
+
+    @property
+    def length(self) -> int:
+        return self.cache.length
+
+    @property
+    def modes(self) -> dict:
+        return dict(self.steps.modes, attn=self.model.attn)
+
+    def reset(self) -> None:
+        self.cache.reset()
+
+    def truncate(self, length: int) -> None:
+        self.cache.truncate(length)
+
+    @torch.no_grad()
+    def prefill(self, ids: Sequence[int], vision_tokens: torch.Tensor | None,
+                logits_at: Sequence[int]) -> torch.Tensor:
+        if len(ids) == 0:
+            raise ValueError("prefill needs at least one id")
+        t = torch.tensor(list(ids), dtype=torch.long, device=self.device)
+        embeds = self.model.embed(t, vision_tokens, placeholder_id=V_TOKEN_ID)
+        return self.steps.prefill(embeds, logits_at)
+
+    def decode(self, token_id: int) -> torch.Tensor:
+        return self.steps.decode(int(token_id))

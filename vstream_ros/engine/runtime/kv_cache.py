@@ -1,0 +1,141 @@
+"""`KVCache`: a static, preallocated KV cache for ONE stream, keys stored PRE-RoPE.
+
+Layout: `k`, `v` = [layers, kv_heads, capacity, head_dim] in the model dtype, allocated once.
+Positions are implicit: the entry at slot i has position i. The model rotates keys at contiguous
+positions 0..length-1 on every forward (memory-design.md §4), so any re-indexing — `truncate(n)`,
+`gather(keep)` — is exact: after a gather the kept entries simply take positions 0..m-1.
+
+API for the bounded-memory manager (call only between forwards):
+  length, capacity, free, bytes, bytes_per_token(), truncate(n), gather(keep), append(k, v),
+  read(start, end), reset(); grow(capacity) is used by eager steps only.
+The model writes through `write(layer, start, k, v)` and the step functions call `advance(n)`.
+
+Imports: torch only.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+
+class CacheFullError(RuntimeError):
+    """The stream needs more positions than the preallocated capacity."""
+
+
+class KVCache:
+    def __init__(self, layers: int, kv_heads: int, capacity: int, head_dim: int,
+                 dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"):
+        if min(layers, kv_heads, capacity, head_dim) <= 0:
+            raise ValueError("KVCache dimensions must be positive")
+        shape = (layers, kv_heads, capacity, head_dim)
+        self.k = torch.zeros(shape, dtype=dtype, device=device)   # pre-RoPE keys
+        self.v = torch.zeros(shape, dtype=dtype, device=device)
+        self._length = 0
+
+    # ---- sizes ----------------------------------------------------------------------------------
+    @property
+    def length(self) -> int:
+        """Number of valid positions (slots 0..length-1)."""
+        return self._length
+
+    @property
+    def capacity(self) -> int:
+        return self.k.shape[2]
+
+    @property
+    def free(self) -> int:
+        return self.capacity - self._length
+
+    @property
+    def bytes(self) -> int:
+        """Bytes held by the preallocated buffers (constant for the cache's life)."""
+        return self.k.numel() * self.k.element_size() * 2
+
+    def bytes_per_token(self) -> int:
+        layers, heads, _, hd = self.k.shape
+        return 2 * layers * heads * hd * self.k.element_size()
+
+    # ---- writes used by the model / steps ---------------------------------------------------------
+    def reserve(self, n: int) -> int:
+        """Check that n more positions fit; return the start slot. Raises CacheFullError."""
+        if self._length + n > self.capacity:
+            raise CacheFullError(
+                f"KV cache full: {self._length} + {n} positions exceed capacity {self.capacity}; "
+                "raise the capacity or enable the bounded-memory manager")
+        return self._length
+
+    def write(self, layer: int, start, k: torch.Tensor, v: torch.Tensor) -> None:
+        """Write pre-RoPE k, v [kv_heads, T, head_dim] at slots start..start+T-1 of `layer`.
+
+        `start` is an int (eager) or a 0-d/1-element LongTensor (static shapes, CUDA graphs).
+        """
+        if isinstance(start, int):
+            self.k[layer, :, start:start + k.shape[1]] = k
+            self.v[layer, :, start:start + v.shape[1]] = v
+        else:
+            pos = start.reshape(-1)[:1] + torch.arange(k.shape[1], device=k.device)
+            self.k[layer].index_copy_(1, pos, k)
+            self.v[layer].index_copy_(1, pos, v)
+
+    def advance(self, n: int) -> None:
+        """Count n freshly written positions as valid (after a successful forward)."""
+        self.reserve(n)
+        self._length += n
+
+    # ---- re-indexing API (bounded-memory manager) ------------------------------------------------
+    def truncate(self, n: int) -> None:
+        """Keep the first n positions (0 <= n <= length)."""
+        if not 0 <= n <= self._length:
+            raise ValueError(f"truncate({n}) outside 0..{self._length}")
+        self._length = n
+
+    def gather(self, keep: Sequence[int] | torch.Tensor) -> None:
+        """Keep only slots `keep` (strictly increasing, < length), compacted to 0..m-1 in that order.
+
+        Because keys are pre-RoPE, the next forward sees them at contiguous positions 0..m-1: this is
+        exactly the "gather reference" of memory-design.md §10.
+        """
+        idx = torch.as_tensor(keep, dtype=torch.long).reshape(-1)
+        m = idx.numel()
+        if m:
+            if int(idx[0]) < 0 or int(idx[-1]) >= self._length:
+                raise ValueError(f"gather indices must lie in 0..{self._length - 1}")
+            if m > 1 and not bool((idx[1:] > idx[:-1]).all()):
+                raise ValueError("gather indices must be strictly increasing (chronological order)")
+            idx = idx.to(self.k.device)
+            self.k[:, :, :m] = self.k.index_select(2, idx)       # index_select copies before the write
+            self.v[:, :, :m] = self.v.index_select(2, idx)
+        self._length = m
+
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> None:
+        """Append pre-RoPE k, v [layers, kv_heads, n, head_dim] (e.g. spliced from a host tier)."""
+        if k.shape != v.shape or k.dim() != 4 or k.shape[:2] != self.k.shape[:2] or k.shape[3] != self.k.shape[3]:
+            raise ValueError(f"append expects [layers, kv_heads, n, head_dim] matching {tuple(self.k.shape)}, "
+                             f"got {tuple(k.shape)} / {tuple(v.shape)}")
+        n = k.shape[2]
+        start = self.reserve(n)
+        self.k[:, :, start:start + n] = k.to(self.k)
+        self.v[:, :, start:start + n] = v.to(self.v)
+        self._length += n
+
+    def read(self, start: int = 0, end: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Copies of pre-RoPE k, v [layers, kv_heads, end-start, head_dim] of slots start..end-1."""
+        end = self._length if end is None else end
+        if not 0 <= start <= end <= self._length:
+            raise ValueError(f"read({start}, {end}) outside 0..{self._length}")
+        return self.k[:, :, start:end].clone(), self.v[:, :, start:end].clone()
+
+    def grow(self, capacity: int) -> None:
+        """Reallocate to a larger capacity, keeping the valid entries (eager use only: it moves the buffers)."""
+        if capacity <= self.capacity:
+            raise ValueError(f"grow({capacity}) must exceed the capacity {self.capacity}")
+        layers, heads, _, hd = self.k.shape
+        for name in ("k", "v"):
+            old = getattr(self, name)
+            new = torch.zeros((layers, heads, capacity, hd), dtype=old.dtype, device=old.device)
+            new[:, :, :self._length] = old[:, :, :self._length]
+            setattr(self, name, new)
+
+    def reset(self) -> None:
+        self._length = 0

@@ -1,0 +1,214 @@
+"""Compact Llama-family decoder (`Decoder`) over a pre-RoPE static `KVCache`, batch 1.
+
+Module names mirror transformers' Llama (`embed_tokens`, `layers.N.self_attn.q_proj`, …, `norm`,
+`lm_head`, plus the VideoLLM-online `connector`) so a merged checkpoint's state dict loads after
+stripping the `model.` prefix (`load_hf_state_dict`).
+
+Attention reads keys PRE-RoPE from the cache and rotates them at contiguous positions 0..kv_len-1 on
+every forward (memory-design.md §4): eviction and crops need no key fix-up. Two shapes:
+  * eager (`pos` an int): attend over cache slots 0..kv_len-1 (exact, cheapest on CPU);
+  * static (`pos` a LongTensor): attend over a fixed span `kv_len` (None = whole capacity) with a
+    position mask — fixed shapes for CUDA graphs, one graph per span bucket.
+SDPA by default; flash-attn (`attn="flash"`) on CUDA when importable.
+
+Imports: torch only (+ optional flash_attn). Never transformers model classes, never ROS.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import DecoderConfig
+from .kv_cache import KVCache
+
+
+def flash_attn_available() -> bool:
+    try:
+        import flash_attn  # noqa: F401
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.float()
+        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * h.to(x.dtype)
+
+
+def rope_table(cfg: DecoderConfig, n: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos, sin [n, head_dim] float32 for positions 0..n-1 (rotate-half layout, as in HF Llama)."""
+    inv_freq = 1.0 / (cfg.rope_theta ** (torch.arange(0, cfg.head_dim, 2, dtype=torch.int64,
+                                                       device=device).float() / cfg.head_dim))
+    freqs = torch.arange(n, device=device, dtype=torch.float32)[:, None] * inv_freq[None, :]  # [n, hd/2]
+    emb = torch.cat((freqs, freqs), dim=-1)                                                  # [n, hd]
+    return emb.cos(), emb.sin()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x [heads, T, hd]; cos/sin [T, hd] (already in x's dtype)."""
+    half = x.shape[-1] // 2
+    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+    return x * cos + rotated * sin
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: DecoderConfig, layer: int):
+        super().__init__()
+        self.cfg, self.layer = cfg, layer
+        d, hd = cfg.hidden_size, cfg.head_dim
+        self.q_proj = nn.Linear(d, cfg.num_heads * hd, bias=cfg.qkv_bias)
+        self.k_proj = nn.Linear(d, cfg.num_kv_heads * hd, bias=cfg.qkv_bias)
+        self.v_proj = nn.Linear(d, cfg.num_kv_heads * hd, bias=cfg.qkv_bias)
+        self.o_proj = nn.Linear(cfg.num_heads * hd, d, bias=False)
+
+    def forward(self, x, cache: KVCache, pos, kv_len, cos, sin, attn: str) -> torch.Tensor:
+        cfg = self.cfg
+        T = x.shape[0]
+        q = self.q_proj(x).view(T, cfg.num_heads, cfg.head_dim).transpose(0, 1)      # [H, T, hd]
+        k = self.k_proj(x).view(T, cfg.num_kv_heads, cfg.head_dim).transpose(0, 1)   # [KVH, T, hd]
+        v = self.v_proj(x).view(T, cfg.num_kv_heads, cfg.head_dim).transpose(0, 1)
+        cache.write(self.layer, pos, k, v)                                           # pre-RoPE
+        static = torch.is_tensor(pos)         # static shapes: attend over a fixed span with a mask
+        n = kv_len if kv_len is not None else cache.capacity
+        keys = cache.k[self.layer, :, :n]                                            # [KVH, n, hd]
+        vals = cache.v[self.layer, :, :n]
+        c, s = cos[:n].to(x.dtype), sin[:n].to(x.dtype)
+        keys = apply_rope(keys, c, s)                                                # positions 0..n-1
+        if static:
+            qpos = pos.reshape(-1)[:1] + torch.arange(T, device=x.device)            # [T]
+        else:
+            qpos = torch.arange(kv_len - T, kv_len, device=x.device)
+        q = apply_rope(q, c[qpos], s[qpos])
+        if attn == "flash" and not static:
+            from flash_attn import (
+                flash_attn_func,  # causal = bottom-right aligned when T < n
+            )
+            out = flash_attn_func(q.transpose(0, 1)[None], keys.transpose(0, 1)[None],
+                                  vals.transpose(0, 1)[None], causal=True)[0]        # [T, H, hd]
+            out = out.reshape(T, -1)
+        else:
+            if static:
+                mask = torch.arange(n, device=x.device)[None, :] <= qpos[:, None]      # [T, n]
+                out = F.scaled_dot_product_attention(q[None], keys[None], vals[None], attn_mask=mask[None, None],
+                                                     enable_gqa=cfg.kv_groups > 1)
+            elif T == 1 or kv_len == T:
+                out = F.scaled_dot_product_attention(q[None], keys[None], vals[None], is_causal=T > 1,
+                                                     enable_gqa=cfg.kv_groups > 1)
+            else:
+                mask = torch.arange(n, device=x.device)[None, :] <= qpos[:, None]
+                out = F.scaled_dot_product_attention(q[None], keys[None], vals[None], attn_mask=mask[None, None],
+                                                     enable_gqa=cfg.kv_groups > 1)
+            out = out[0].transpose(0, 1).reshape(T, -1)                               # [T, H*hd]
+        return self.o_proj(out)
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: DecoderConfig):
+        super().__init__()
+        self.gate_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
+        self.up_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
+        self.down_proj = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=False)
+
+    def forward(self, x):
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: DecoderConfig, layer: int):
+        super().__init__()
+        self.self_attn = Attention(cfg, layer)
+        self.mlp = MLP(cfg)
+        self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_eps)
+        self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_eps)
+
+    def forward(self, x, cache, pos, kv_len, cos, sin, attn):
+        x = x + self.self_attn(self.input_layernorm(x), cache, pos, kv_len, cos, sin, attn)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class Decoder(nn.Module):
+    """Embeddings (+ connector) → blocks → norm → lm_head at selected rows."""
+
+    def __init__(self, cfg: DecoderConfig, rope_len: int | None = None):
+        super().__init__()
+        self.cfg = cfg
+        self.attn = "sdpa"
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
+        self.layers = nn.ModuleList(Block(cfg, i) for i in range(cfg.num_layers))
+        self.norm = RMSNorm(cfg.hidden_size, cfg.rms_eps)
+        self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
+        if cfg.tie_embeddings:
+            self.lm_head.weight = self.embed_tokens.weight
+        self.connector = None
+        if cfg.vision_hidden_size:
+            self.connector = nn.Sequential(nn.Linear(cfg.vision_hidden_size, cfg.hidden_size),
+                                           nn.GELU(approximate="none"),
+                                           nn.Linear(cfg.hidden_size, cfg.hidden_size))
+        cos, sin = rope_table(cfg, rope_len or cfg.max_positions)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+
+    def ensure_rope(self, n: int, device=None) -> None:
+        """(Re)build the RoPE table to cover positions 0..n-1 on `device` (call before capturing graphs)."""
+        device = device or self.rope_cos.device
+        if self.rope_cos.shape[0] < n or self.rope_cos.device != torch.device(device) or self.rope_cos.is_meta:
+            cos, sin = rope_table(self.cfg, max(n, self.rope_cos.shape[0]), device=device)
+            self.rope_cos, self.rope_sin = cos, sin
+
+    def embed(self, ids: torch.Tensor, vision_tokens: torch.Tensor | None = None,
+              placeholder_id: int | None = None) -> torch.Tensor:
+        """ids [T] → embeds [T, D]; ids >= vocab are clamped, `placeholder_id` rows take connector outputs in order."""
+        x = self.embed_tokens(ids.clamp(max=self.cfg.vocab_size - 1))
+        if placeholder_id is None:
+            return x
+        is_v = ids == placeholder_id
+        n_v = int(is_v.sum())                                        # host sync
+        if n_v == 0:
+            if vision_tokens is not None and vision_tokens.numel():
+                raise ValueError("vision tokens were given but ids hold no <v> placeholder")
+            return x
+        if vision_tokens is None or self.connector is None:
+            raise ValueError(f"ids hold {n_v} <v> placeholders but no vision tokens/connector")
+        flat = vision_tokens.reshape(-1, vision_tokens.shape[-1])
+        if flat.shape[0] != n_v:
+            raise ValueError(f"{flat.shape[0]} vision tokens for {n_v} <v> placeholders")
+        v = self.connector(flat.to(device=x.device, dtype=x.dtype))   # [n_v, D]
+        x = x.clone()
+        x[is_v] = v
+        return x
+
+    def forward(self, x: torch.Tensor, cache: KVCache, pos, kv_len: int | None,
+                logits_at: torch.Tensor | None = None) -> torch.Tensor:
+        """x [T, D] embeds written at slots pos..pos+T-1 → float32 logits [len(logits_at) or T, vocab]."""
+        for block in self.layers:
+            x = block(x, cache, pos, kv_len, self.rope_cos, self.rope_sin, self.attn)
+        if logits_at is not None:
+            x = x.index_select(0, logits_at)
+        return self.lm_head(self.norm(x)).float()
+
+
+def load_hf_state_dict(decoder: Decoder, state: dict[str, torch.Tensor], assign: bool = False) -> None:
+    """Load a (merged) transformers Llama/Mistral/Qwen2 state dict; strict except for tied lm_head."""
+    mapped = {}
+    for key, val in state.items():
+        name = key.removeprefix("model.")
+        if "rotary_emb" in name:
+            continue
+        mapped[name] = val
+    if decoder.cfg.tie_embeddings:
+        mapped.pop("lm_head.weight", None)
+    missing, unexpected = decoder.load_state_dict(mapped, strict=False, assign=assign)
+    if decoder.cfg.tie_embeddings:
+        missing = [m for m in missing if m != "lm_head.weight"]
+    if decoder.cfg.tie_embeddings and assign:
+        decoder.lm_head.weight = decoder.embed_tokens.weight
+    if missing or unexpected:
+        raise ValueError(f"checkpoint does not match the decoder: missing {missing[:5]}, unexpected {unexpected[:5]}")
