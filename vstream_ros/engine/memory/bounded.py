@@ -1,0 +1,93 @@
+"""`BoundedBackend`: an LLMBackend that keeps another backend's KV cache inside a fixed token budget.
+
+It mirrors every id it forwards into a `MemoryManager` ledger and, after each forward (never during
+one), applies the policy's evictions by gathering the kept positions of the inner cache. The inner
+backend must store keys pre-RoPE and expose `cache.gather(keep)` (engine/runtime KVCache): then the
+next forward sees the kept entries at contiguous positions 0..m-1 — the exact "gather reference".
+With policy `full` it only observes (outputs equal the inner backend's).
+
+Imports: torch, numpy, the memory package. Never ROS.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+
+from .config import MemoryConfig
+from .tiers import Eviction, MemoryManager
+
+
+class BoundedBackend:
+    """LLMBackend protocol around `inner` (e.g. runtime.backend.RuntimeBackend)."""
+
+    def __init__(self, inner, cfg: MemoryConfig | None = None,
+                 on_event: Callable[[Eviction], None] | None = None):
+        self.inner = inner
+        self.cfg = cfg or MemoryConfig()
+        cache = getattr(inner, "cache", None)
+        if self.cfg.policy != "full":
+            if cache is None or not hasattr(cache, "gather"):
+                raise ValueError("bounded memory needs a backend whose `cache` has gather(keep) with pre-RoPE keys "
+                                 "(the fast runtime); use policy 'full' with the reference backend")
+            capacity = getattr(cache, "capacity", None)
+            if capacity is not None and self.cfg.cap_tokens >= capacity:
+                raise ValueError(f"memory cap_tokens {self.cfg.cap_tokens} leaves no room for a query and answer "
+                                 f"in a cache of capacity {capacity}: lower cap_tokens or raise the capacity")
+        self.vocab_size = inner.vocab_size
+        self.manager = MemoryManager(self.cfg)
+        self.on_event = on_event
+        self.events: list[Eviction] = []      # the last step's event (bounded: at most one kept)
+
+    @property
+    def length(self) -> int:
+        return self.inner.length
+
+    @property
+    def cache(self):
+        return self.inner.cache
+
+    def occupancy(self) -> dict:
+        return self.manager.occupancy()
+
+    def stamp(self, t: float) -> None:
+        """Capture time of the next frame to be fed (heartbeat uses it; default index / fps)."""
+        self.manager.ledger.stamp(t)
+
+    def reset(self) -> None:
+        self.inner.reset()
+        self.manager.reset()
+        self.events = []
+
+    def truncate(self, length: int) -> None:
+        self.inner.truncate(length)
+        self.manager.truncate(length)
+
+    def prefill(self, ids: Sequence[int], vision_tokens: torch.Tensor | None,
+                logits_at: Sequence[int]) -> torch.Tensor:
+        out = self.inner.prefill(ids, vision_tokens, logits_at)
+        desc = None
+        if vision_tokens is not None and vision_tokens.numel():
+            desc = vision_tokens[:, 0, :].detach().float().cpu().numpy()   # pooled token = descriptor
+        self.manager.observe(ids, desc)
+        self._step()
+        return out
+
+    def decode(self, token_id: int) -> torch.Tensor:
+        out = self.inner.decode(token_id)
+        self.manager.observe([int(token_id)])
+        self._step()
+        return out
+
+    def _step(self) -> None:
+        if self.manager.length != self.inner.length:
+            raise RuntimeError(f"memory ledger ({self.manager.length}) and cache ({self.inner.length}) disagree: "
+                               "was the inner backend driven directly?")
+        ev = self.manager.step()
+        self.events = []
+        if ev is None:
+            return
+        self.inner.cache.gather(ev.keep)                  # between forwards only
+        self.events = [ev]
+        if self.on_event is not None:
+            self.on_event(ev)
