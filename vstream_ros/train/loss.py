@@ -1,0 +1,46 @@
+"""The stream loss of live-format.md §7: per-token cross-entropy on pre-shifted labels, weighted by
+`stream_loss_weight` where the INPUT token is `<v>` (frame-end decisions) and 1 elsewhere (LM tokens),
+summed and divided by the number of labelled positions.
+
+Labels are pre-shifted (label[i] is the target for logits[i]); −100 is ignored; labels ≥ 128256 (`<v>`,
+which lm_head cannot emit) are rewritten to `<|eot_id|>` as upstream's collator does.
+
+Imports: torch and engine.template only. Never ROS.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from vstream_ros.engine.template import EOT_ID, TEXT_VOCAB_SIZE, V_TOKEN_ID
+
+IGNORE = -100
+
+
+def sanitize_labels(labels: torch.Tensor) -> torch.Tensor:
+    """Rewrite targets the lm_head cannot produce (≥ 128256) to EOS; keeps −100."""
+    return torch.where(labels >= TEXT_VOCAB_SIZE, torch.full_like(labels, EOT_ID), labels)
+
+
+def stream_loss(logits: torch.Tensor, labels: torch.Tensor, input_ids: torch.Tensor,
+                stream_loss_weight: float = 1.0) -> tuple[torch.Tensor, dict]:
+    """logits [..., V] (any dtype), labels / input_ids [...] aligned with logits.
+
+    Returns (loss, parts) where parts holds detached `stream_ce` / `lm_ce` means and the position counts.
+    A batch with no labelled position gives a zero loss that still carries the graph.
+    """
+    labels = sanitize_labels(labels)
+    mask = labels != IGNORE
+    n = int(mask.sum())                                         # host sync: count of labelled positions
+    if n == 0:
+        return logits.sum() * 0.0, {"stream_ce": 0.0, "lm_ce": 0.0, "n_stream": 0, "n_lm": 0}
+    sel_logits = logits[mask].float()                           # [n, V]
+    ce = F.cross_entropy(sel_logits, labels[mask], reduction="none")   # [n]
+    is_stream = input_ids[mask] == V_TOKEN_ID
+    weight = torch.where(is_stream, torch.full_like(ce, float(stream_loss_weight)), torch.ones_like(ce))
+    loss = (ce * weight).sum() / n
+    with torch.no_grad():
+        ns, nl = int(is_stream.sum()), int((~is_stream).sum())
+        parts = {"stream_ce": float(ce[is_stream].mean()) if ns else 0.0,
+                 "lm_ce": float(ce[~is_stream].mean()) if nl else 0.0, "n_stream": ns, "n_lm": nl}
+    return loss, parts
