@@ -1,0 +1,129 @@
+"""`vstream replay BAG --model CKPT …`: replay a recorded camera stream through the engine in bag time and
+write an output bag (Narration, narration_text, StepGuidance at the deciding frames' stamps), the events
+JSONL of `vstream run` and the run stats `<out>.replay.json`.
+
+    vstream replay session.mcap --model chenjoya/videollm-online-8b-v1plus --out session_vstream.mcap \\
+        --events-jsonl session_events.jsonl --rate asap
+
+Exit codes: 0 ok, 2 bad input (bag, topic, model, options) with a one-line message on stderr.
+
+Imports: argparse and this package (engine loaded lazily in main). Must not import rclpy.
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+ANSWER_HEADROOM = 2048    # cache positions above the memory cap for a query + answer (as the node, memory-design §1)
+
+
+def add_model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    """Model/stream options of `vstream run` (cli_common) + the backend/memory choices of the node."""
+    from vstream_ros.cli_common import add_model_args as add_model
+    from vstream_ros.cli_common import add_stream_args
+    add_model(p, require_model=required)
+    add_stream_args(p)
+    g = p.add_argument_group("backend (as the node's model.backend / memory.* parameters)")
+    g.add_argument("--backend", default="reference", choices=("reference", "runtime"),
+                   help="reference = transformers oracle (default, as `vstream run` and the node), runtime = fast path")
+    g.add_argument("--memory-policy", default="full", choices=("full", "window", "keyframes"),
+                   help="KV memory policy (bounded policies need --backend runtime)")
+    g.add_argument("--memory-budget-tokens", type=int, default=6144, help="bounded policies: cache cap in tokens")
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("replay", help="replay a rosbag through the assistant (no ROS needed)",
+                              description=__doc__.split("\n\n")[0])
+    p.add_argument("bag", help="rosbag2 folder, .mcap, .db3 or ROS 1 .bag")
+    add_model_args(p)
+    p.add_argument("--image-topic", help="Image/CompressedImage topic (default: the bag's only image topic)")
+    p.add_argument("--ask-topic", help="topic of user queries (std_msgs/String) to replay at their stamps")
+    p.add_argument("--rate", default="asap", help="asap (default) | realtime | <factor> × real time")
+    p.add_argument("--out", help="output bag: run.mcap / run.db3 → rosbag2 folder run/ (default <bag>_vstream.mcap)")
+    p.add_argument("--storage", choices=("mcap", "sqlite3"), help="output storage (default: from --out suffix, mcap)")
+    p.add_argument("--events-jsonl", metavar="PATH", help="also write the engine events, one JSON per line")
+    p.add_argument("--task-goal", help="assist mode (as the node's mode:=assist): the goal given to the model as "
+                                        "the user turn; proactive replies then also produce StepGuidance")
+    p.add_argument("--task-steps", help="assist mode: ordered steps separated by ';'")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=main)
+    return p
+
+
+def command_line(args: argparse.Namespace, name: str) -> str:
+    """The exact command these args stand for (canonical spelling, for reports)."""
+    parts = ["vstream", name]
+    for key, value in sorted(vars(args).items()):
+        if key in ("func", "command", "subcommand") or value is None or value is False:
+            continue
+        if key in ("bag",):
+            parts.insert(2, str(value))
+            continue
+        flag = "--" + key.replace("_", "-")
+        parts += [flag] if value is True else [flag, str(value)]
+    return shlex.join(parts)
+
+
+def default_out(bag: str) -> str:
+    p = Path(bag.rstrip("/"))
+    stem = p.with_suffix("") if p.suffix in (".mcap", ".db3", ".bag") else p
+    return str(stem) + "_vstream.mcap"
+
+
+def build_runner(args: argparse.Namespace):
+    """(StreamRunner, LiveModel) built like the assistant node's default runner factory."""
+    from vstream_ros.cli_common import model_spec, stream_config
+    from vstream_ros.engine.checkpoint import load_live_model
+    from vstream_ros.engine.runner import StreamRunner
+    if args.memory_policy != "full" and args.backend != "runtime":
+        raise ValueError(f"--memory-policy {args.memory_policy} needs --backend runtime")
+    cfg = stream_config(args)
+    model = load_live_model(model_spec(args))
+    if args.backend == "runtime":
+        from vstream_ros.engine.runtime.backend import RuntimeBackend
+        if args.memory_policy == "full":
+            backend = RuntimeBackend(model)
+        else:
+            from vstream_ros.engine.memory import BoundedBackend, MemoryConfig
+            mem = MemoryConfig(policy=args.memory_policy, cap_tokens=args.memory_budget_tokens, fps=cfg.fps)
+            backend = BoundedBackend(RuntimeBackend(model, capacity=mem.cap_tokens + ANSWER_HEADROOM), mem)
+    else:
+        from vstream_ros.engine.reference import ReferenceBackend
+        backend = ReferenceBackend(model)
+    return StreamRunner(model, backend, cfg), model
+
+
+def main(args: argparse.Namespace) -> int:
+    from vstream_ros.replay.bagio import BagError, choose_image_topic
+    from vstream_ros.replay.driver import ReplayError, ReplayOptions, parse_rate, replay, save_outputs
+    try:
+        rate = parse_rate(args.rate)
+        if args.ask_topic:
+            from vstream_ros.replay.bagio import list_topics
+            if args.ask_topic not in list_topics(args.bag):
+                raise BagError(f"bag {args.bag} has no topic {args.ask_topic!r} (--ask-topic)")
+        choose_image_topic(args.bag, args.image_topic)          # fail on the bag before loading a model
+        runner, _ = build_runner(args)
+        opts = ReplayOptions(image_topic=args.image_topic, ask_topic=args.ask_topic, rate=rate,
+                             progress=not args.quiet and sys.stderr.isatty())
+        tracker = goal = None
+        if args.task_goal:
+            from vstream_ros.guidance.tracker import StepTracker, goal_prompt
+            steps = [x.strip() for x in (args.task_steps or "").split(";") if x.strip()]
+            tracker, goal = StepTracker(args.task_goal, steps), goal_prompt(args.task_goal, steps)
+        result = replay(args.bag, runner, opts, tracker=tracker, goal=goal)
+        out = args.out or (None if args.events_jsonl else default_out(args.bag))
+        written = save_outputs(result, out, args.events_jsonl, storage=args.storage,
+                               command=command_line(args, "replay"))
+    except (BagError, ReplayError, ValueError, FileNotFoundError, FileExistsError, OSError) as err:
+        print(f"vstream replay: error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
+    s = result.stats
+    print(f"replayed {s['frames_in']} frames of {s['image_topic']} ({s['frames_used']} at {s['fps']:g} fps, "
+          f"{s['bad_encoding'] + s['undecodable']} undecodable) in {s['wall_s']:.1f} s; "
+          f"{sum(1 for r in result.records if r.topic.endswith('narration_text'))} utterances")
+    for kind, path in written.items():
+        print(f"  {kind}: {path}")
+    return 0

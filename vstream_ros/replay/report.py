@@ -1,0 +1,179 @@
+"""Human-readable evaluation report: `report.md` (metric tables + the exact command), `timeline.png`
+(reference vs predicted utterances over time, matched pairs joined, p_silent trace with the threshold) and
+`latency.png` (decision latency histogram and over stream time). Matplotlib with the Agg backend; every
+file is written atomically.
+
+Imports: stdlib, numpy, matplotlib (Agg), this package's metrics/bagwrite. Must not import torch or rclpy.
+"""
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from vstream_ros.replay.bagwrite import write_bytes_atomic, write_text_atomic
+from vstream_ros.replay.metrics import EvalResult, Utterance
+
+
+def _fig_bytes(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _short(text: str, n: int = 28) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def timeline_png(path: str | Path, refs: Sequence[Utterance], preds: Sequence[Utterance], result: EvalResult,
+                 trace: Sequence[Sequence[Any]] = (), threshold: float | None = None) -> Path:
+    import matplotlib
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+    times = [u.t for u in refs] + [u.t for u in preds] + [float(r[0]) for r in trace]
+    t0 = min(times) if times else 0.0
+    has_trace = len(trace) > 0
+    fig, axes = plt.subplots(2 if has_trace else 1, 1, figsize=(11, 5.2 if has_trace else 3.2), sharex=True,
+                             squeeze=False, gridspec_kw={"height_ratios": [1.3, 1] if has_trace else [1]})
+    ax = axes[0, 0]
+    tol = result.tolerance
+    for u in refs:
+        ax.axvspan(u.t - t0 - tol, u.t - t0 + tol, ymin=0.6, ymax=0.75, color="tab:green", alpha=0.07, lw=0)
+    hit_r = {round(p["ref_t"], 9) for p in result.pairs}
+    hit_p = {round(p["pred_t"], 9) for p in result.pairs}
+    miss = [u.t - t0 for u in refs if round(u.t, 9) not in hit_r]
+    extra = [u.t - t0 for u in preds if round(u.t, 9) not in hit_p]
+    ax.vlines([u.t - t0 for u in refs if round(u.t, 9) in hit_r], 0.6, 0.9, color="tab:green", lw=2,
+              label=f"reference, matched ({len(refs) - len(miss)})")
+    ax.vlines(miss, 0.6, 0.9, color="tab:red", lw=2, label=f"reference, missed ({len(miss)})")
+    ax.vlines([u.t - t0 for u in preds if round(u.t, 9) in hit_p], 0.1, 0.4, color="tab:blue", lw=2,
+              label=f"predicted, matched ({len(preds) - len(extra)})")
+    ax.vlines(extra, 0.1, 0.4, color="tab:orange", lw=2, label=f"predicted, unmatched ({len(extra)})")
+    for p in result.pairs:
+        ax.plot([p["ref_t"] - t0, p["pred_t"] - t0], [0.6, 0.4], color="tab:gray", lw=1)
+    step = max(1, len(refs) // 12)
+    for u in list(refs)[::step]:
+        ax.text(u.t - t0, 0.93, _short(u.text), rotation=20, fontsize=7, va="bottom", ha="left", color="tab:green")
+    step = max(1, len(preds) // 12)
+    for u in list(preds)[::step]:
+        ax.text(u.t - t0, 0.07, _short(u.text), rotation=-20, fontsize=7, va="top", ha="left", color="tab:blue")
+    ax.set_ylim(-0.75, 1.45)
+    ax.set_yticks([0.25, 0.75], ["predicted", "reference"])
+    ax.set_title(f"F1 {result.f1:.2f}  (P {result.precision:.2f}, R {result.recall:.2f}, "
+                 f"tolerance ±{tol:g} s; grey = matched pairs, green band = tolerance)", fontsize=9)
+    ax.legend(loc="lower right", fontsize=7, ncol=4)
+    if has_trace:
+        bx = axes[1, 0]
+        tt = [float(r[0]) - t0 for r in trace]
+        ps = [float(r[1]) for r in trace]
+        bx.plot(tt, ps, color="tab:purple", lw=1, marker=".", ms=3, label="P(silent) at each model frame")
+        spoke = [(float(r[0]) - t0, float(r[1])) for r in trace if len(r) > 2 and r[2] == "respond"]
+        if spoke:
+            bx.scatter(*zip(*spoke), color="tab:red", s=18, zorder=3, label="decided: respond")
+        if threshold is not None:
+            bx.axhline(threshold, color="tab:red", ls="--", lw=1, label=f"threshold {threshold:g}")
+        bx.set_ylim(-0.02, 1.02)
+        bx.set_ylabel("P(silent)")
+        bx.legend(loc="lower right", fontsize=7, ncol=3)
+    axes[-1, 0].set_xlabel(f"time since first event (s); t0 = {t0:.3f} s on the bag clock")
+    return write_bytes_atomic(path, _fig_bytes(fig))
+
+
+def latency_png(path: str | Path, stats: dict[str, Any]) -> Path:
+    import matplotlib
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+    dec = [float(x) for x in stats.get("decision_ms") or []]
+    resp = [float(x) for x in stats.get("response_ms") or []]
+    trace = stats.get("trace") or []
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 3.4))
+    if dec:
+        import numpy as np
+        n_bins = min(40, max(8, int(math.sqrt(len(dec)) * 2)))
+        both = np.asarray(dec + resp)
+        lo, hi = max(float(both.min()), 1e-3), max(float(both.max()), 1e-3)
+        log = hi > 8 * max(float(np.percentile(both, 50)), 1e-3)        # warm-up outliers: log bins keep detail
+        bins = np.geomspace(lo, hi * 1.0001, n_bins) if log and hi > lo else n_bins
+        ax.hist(dec, bins=bins, color="tab:blue", alpha=0.75, label=f"decision ({len(dec)} frames)")
+        if resp:
+            ax.hist(resp, bins=bins, color="tab:orange", alpha=0.6, label=f"reply done ({len(resp)})")
+        if log and hi > lo:
+            ax.set_xscale("log")
+        ax.set_xlabel("ms after the frame was handed to the engine" + (" (log scale)" if log else ""))
+        ax.set_ylabel("count")
+        ax.legend(fontsize=7)
+        if len(trace) == len(dec):
+            t0 = float(trace[0][0])
+            bx.plot([float(r[0]) - t0 for r in trace], dec, color="tab:blue", lw=1, marker=".", ms=3)
+            bx.set_xlabel("stream time (s)")
+        else:
+            bx.plot(range(len(dec)), dec, color="tab:blue", lw=1, marker=".", ms=3)
+            bx.set_xlabel("model frame")
+        bx.set_ylabel("decision latency (ms)")
+    else:
+        for a in (ax, bx):
+            a.text(0.5, 0.5, "no latency data\n(events JSONL without a .replay.json)", ha="center", va="center")
+            a.set_axis_off()
+    fig.suptitle("Decision latency (compute time per model frame; replay is paced by bag stamps)", fontsize=9)
+    return write_bytes_atomic(path, _fig_bytes(fig))
+
+
+def _fmt(x: Any, digits: int = 3) -> str:
+    if x is None:
+        return "n/a"
+    if isinstance(x, float):
+        return "n/a" if math.isnan(x) else f"{x:.{digits}f}"
+    return str(x)
+
+
+def markdown(result: EvalResult, run: dict[str, Any], command: str, teacher: dict[str, Any] | None = None,
+             images: Sequence[str] = ("timeline.png", "latency.png"), max_pairs: int = 15) -> str:
+    r = result
+    rows = [("references", r.n_ref), ("predictions", r.n_pred), ("matched (TP)", r.tp),
+            ("precision", r.precision), ("recall", r.recall), ("F1", r.f1),
+            ("mean \\|Δt\\| (s)", r.mean_abs_dt), ("median \\|Δt\\| (s)", r.median_abs_dt),
+            ("mean Δt (s, + = late)", r.mean_dt), ("early / on time / late", f"{r.early} / {r.on_time} / {r.late}"),
+            ("predicted utterances / min", r.pred_per_min), ("reference utterances / min", r.ref_per_min),
+            ("ROUGE-L F1 of matched pairs", r.rouge_l), ("token F1 of matched pairs", r.token_f1),
+            ("stream duration (s)", r.duration_s)]
+    out = ["# vstream evaluation report", "", "Command:", "", "```", command, "```", "",
+           f"## Free-running metrics (tolerance ±{r.tolerance:g} s, one-to-one matching)", "",
+           "| metric | value |", "|---|---|"]
+    out += [f"| {k} | {_fmt(v)} |" for k, v in rows]
+    if run:
+        out += ["", "## Run", "", "| figure | value |", "|---|---|"]
+        for k, v in run.items():
+            if isinstance(v, dict):
+                v = ", ".join(f"{kk} {_fmt(vv, 1)}" for kk, vv in v.items())
+            out.append(f"| {k} | {_fmt(v, 2)} |")
+    if teacher:
+        out += ["", "## Teacher-forced metrics (VideoLLM-online protocol, live-format.md §9)", "",
+                "| metric | value |", "|---|---|"]
+        out += [f"| {k} | {_fmt(v, 4)} |" for k, v in teacher.items()]
+    out += ["", "## Timeline", "", f"![timeline]({images[0]})", "", "## Latency", "", f"![latency]({images[1]})"]
+    if r.pairs:
+        out += ["", f"## Matched pairs (first {min(max_pairs, len(r.pairs))} of {len(r.pairs)})", "",
+                "| ref t | pred t | Δt | reference | predicted | ROUGE-L |", "|---|---|---|---|---|---|"]
+        for p in r.pairs[:max_pairs]:
+            ref, pred = (_short(p[k], 60).replace("|", "\\|") for k in ("ref", "pred"))
+            out.append(f"| {p['ref_t']:.2f} | {p['pred_t']:.2f} | {p['dt']:+.2f} | {ref} | {pred} | "
+                       f"{p['rouge_l']:.2f} |")
+    return "\n".join(out) + "\n"
+
+
+def write_report(out_dir: str | Path, result: EvalResult, refs: Sequence[Utterance], preds: Sequence[Utterance],
+                 stats: dict[str, Any], run: dict[str, Any], command: str, teacher: dict[str, Any] | None = None,
+                 threshold: float | None = None) -> dict[str, Path]:
+    """Write report.md, timeline.png and latency.png into `out_dir`; returns their paths."""
+    d = Path(out_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    thr = threshold if threshold is not None else stats.get("threshold")
+    paths = {"timeline": timeline_png(d / "timeline.png", refs, preds, result, stats.get("trace") or [], thr),
+             "latency": latency_png(d / "latency.png", stats)}
+    paths["report"] = write_text_atomic(d / "report.md", markdown(result, run, command, teacher))
+    return paths
