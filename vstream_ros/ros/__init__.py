@@ -1,0 +1,1 @@
+"""Thin rclpy adapters (the only place besides launch/ that imports rclpy)."""

@@ -1,0 +1,132 @@
+"""The assistant node's parameters: one table (name, default, description, range/choices, dynamic?), pure validation,
+and the rclpy glue that declares them with descriptors.
+
+`PARAMS` and `validate()` are pure (used by tests and by the on-set-parameters callback); `declare_all(node)` and
+`read_all(node)` import rclpy lazily. Defaults here must equal config/assistant.yaml (a test checks).
+Imports: stdlib + vstream_ros.engine.config at module level; rclpy only inside functions.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vstream_ros.engine.config import DEFAULT_CHECKPOINT
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    default: object                 # None → typed without default (see `type_name`)
+    description: str
+    choices: tuple = ()
+    lo: float | None = None
+    hi: float | None = None
+    dynamic: bool = False           # may change while active (else: takes effect on next configure)
+    type_name: str = ""             # for default None: 'string_array'
+
+
+PARAMS: tuple[ParamSpec, ...] = (
+    ParamSpec("autostart", True, "configure and activate on start-up (plain `ros2 launch` works)"),
+    ParamSpec("model.checkpoint", DEFAULT_CHECKPOINT, "VideoLLM-online PEFT folder or hub id"),
+    ParamSpec("model.llm", "", "base LLM folder/id; empty = from the adapter config"),
+    ParamSpec("model.vision", "", "SigLIP vision tower folder/id; empty = default"),
+    ParamSpec("model.device", "auto", "auto | cpu | cuda | cuda:N"),
+    ParamSpec("model.dtype", "auto", "torch dtype", choices=("auto", "float32", "bfloat16", "float16")),
+    ParamSpec("model.backend", "reference", "LLM backend", choices=("reference", "runtime")),
+    ParamSpec("model.merge_lora", True, "merge the LoRA adapter into the weights at load"),
+    ParamSpec("stream.fps", 2.0, "model fps: frames fed to the model per second of capture time", lo=0.1, hi=60.0),
+    ParamSpec("stream.threshold", 0.725, "silence threshold on P(',') (higher = talks more)", lo=0.0, hi=1.0,
+              dynamic=True),
+    ParamSpec("stream.max_new_tokens", 100, "reply length cap in tokens", lo=1, hi=4096),
+    ParamSpec("memory.policy", "full", "KV memory: full (never evict), window or keyframes (bounded; need "
+              "model.backend runtime)", choices=("full", "window", "keyframes")),
+    ParamSpec("memory.budget_tokens", 6144, "bounded policies: cache cap in tokens (runtime capacity = cap + 2048 "
+              "for query and answer)", lo=512, hi=131072),
+    ParamSpec("mode", "narration", "narration = proactive commentary; assist = step guidance for task.goal",
+              choices=("narration", "assist")),
+    ParamSpec("task.goal", "", "assist mode: the goal given to the model as the user turn"),
+    ParamSpec("task.name", "", "assist mode: task name for StepGuidance (default: the goal)"),
+    ParamSpec("task.steps", None, "assist mode: optional ordered step list", type_name="string_array"),
+    ParamSpec("image.transport", "raw", "raw = sensor_msgs/Image on `image`; compressed = CompressedImage on "
+              "`image/compressed`", choices=("raw", "compressed")),
+    ParamSpec("image.queue_depth", 2, "subscription depth and frame hand-off ring size", lo=1, hi=10),
+    ParamSpec("image.frame_id", "", "frame_id for outputs; empty = the camera's"),
+    ParamSpec("language", "en", "BCP-47 language tag written into Narration"),
+    ParamSpec("diagnostics_period_s", 1.0, "period of /diagnostics", lo=0.1, hi=60.0),
+)
+BY_NAME = {p.name: p for p in PARAMS}
+
+
+def validate(name: str, value) -> str | None:
+    """None if `value` is acceptable for parameter `name`, else the reason (shown to `ros2 param set`)."""
+    spec = BY_NAME.get(name)
+    if spec is None:
+        return None           # not ours (use_sim_time, qos overrides…): rclpy's own rules apply
+    if spec.type_name == "string_array":
+        if value is not None and not all(isinstance(v, str) for v in value):
+            return f"{name} must be a list of strings"
+        return None
+    if isinstance(spec.default, bool):
+        return None if isinstance(value, bool) else f"{name} must be a bool"
+    if isinstance(spec.default, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"{name} must be a number"
+        if value != value:
+            return f"{name} must not be NaN"
+        if spec.lo is not None and not (spec.lo <= value <= spec.hi):
+            return f"{name} must be in [{spec.lo:g}, {spec.hi:g}], got {value:g}"
+        return None
+    if not isinstance(value, str):
+        return f"{name} must be a string"
+    if spec.choices and value not in spec.choices:
+        return f"{name} must be one of {', '.join(spec.choices)}; got {value!r}"
+    if name == "model.device" and not (value in ("auto", "cpu", "cuda") or value.startswith("cuda:")):
+        return f"model.device must be auto, cpu, cuda or cuda:N; got {value!r}"
+    if name == "model.checkpoint" and not value.strip():
+        return "model.checkpoint must not be empty"
+    return None
+
+
+def cross_check(values: dict) -> str | None:
+    """Rules that span parameters (checked at configure)."""
+    if values.get("mode") == "assist" and not (values.get("task.goal") or "").strip():
+        return "mode is assist but task.goal is empty; set task.goal (e.g. 'make a cup of tea')"
+    if values.get("memory.policy", "full") != "full" and values.get("model.backend") != "runtime":
+        return (f"memory.policy {values['memory.policy']!r} needs model.backend 'runtime' (the reference backend "
+                "only supports 'full')")
+    return None
+
+
+def declare_all(node) -> None:
+    """Declare every parameter with a descriptor (type from the default; ranges and read-only flags set)."""
+    from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor  # noqa: PLC0415
+    from rclpy.parameter import Parameter  # noqa: PLC0415
+
+    for p in PARAMS:
+        desc = ParameterDescriptor(name=p.name, description=p.description)
+        if p.choices:
+            desc.additional_constraints = "one of: " + ", ".join(p.choices)
+        if p.lo is not None and isinstance(p.default, float):
+            desc.floating_point_range = [FloatingPointRange(from_value=float(p.lo), to_value=float(p.hi), step=0.0)]
+        elif p.lo is not None and isinstance(p.default, int) and not isinstance(p.default, bool):
+            desc.integer_range = [IntegerRange(from_value=int(p.lo), to_value=int(p.hi), step=1)]
+        if not p.dynamic:
+            desc.additional_constraints = (desc.additional_constraints + "; " if desc.additional_constraints
+                                           else "") + "applied at configure"
+        default = Parameter.Type.STRING_ARRAY if p.type_name == "string_array" else p.default
+        node.declare_parameter(p.name, default, desc)
+
+
+def read_all(node) -> dict:
+    """Current values of all our parameters (typed-without-default ones give their empty value)."""
+    from rclpy.exceptions import ParameterUninitializedException  # noqa: PLC0415
+
+    out = {}
+    for p in PARAMS:
+        try:
+            v = node.get_parameter(p.name).value
+        except ParameterUninitializedException:      # typed without default (task.steps) and not set
+            v = None
+        if p.type_name == "string_array":
+            v = list(v) if v is not None else []
+        out[p.name] = v
+    return out
