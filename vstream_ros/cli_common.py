@@ -30,6 +30,22 @@ def add_stream_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-new-tokens", type=int, default=100, help="reply cap (default 100)")
 
 
+def add_backend_args(p: argparse.ArgumentParser) -> None:
+    """The backend / bounded-memory choice (same meaning as the node's model.backend and memory.* parameters)."""
+    g = p.add_argument_group("backend and memory")
+    g.add_argument("--backend", default="reference", choices=("reference", "runtime"),
+                   help="reference = transformers oracle, exactly the original loop (default); runtime = fast path")
+    g.add_argument("--memory-policy", default="full", choices=("full", "window", "keyframes"),
+                   help="KV memory: full never evicts (the original); window/keyframes bound it (need --backend runtime)")
+    g.add_argument("--memory-budget-tokens", type=int, default=6144, help="bounded policies: cache cap in tokens")
+
+
+def build_backend_from_args(model, args: argparse.Namespace):
+    """The LLM backend chosen by add_backend_args (ValueError for an impossible combination)."""
+    from .engine.factory import build_backend  # noqa: PLC0415
+    return build_backend(model, args.backend, args.memory_policy, args.memory_budget_tokens, args.fps)
+
+
 def model_spec(args: argparse.Namespace) -> ModelSpec:
     return ModelSpec(checkpoint=args.model, llm=args.llm, vision=args.vision, device=args.device,
                      dtype=args.dtype, merge_lora=not getattr(args, "no_merge", False))

@@ -15,7 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .cli_common import add_model_args, add_stream_args, fail, model_spec, stream_config
+from .cli_common import (add_backend_args, add_model_args, add_stream_args, build_backend_from_args, fail,
+                         model_spec, stream_config)
 
 
 def register(sub) -> None:
@@ -24,6 +25,7 @@ def register(sub) -> None:
     p.add_argument("video", metavar="VIDEO", help="video file (anything PyAV/FFmpeg decodes)")
     add_model_args(p)
     add_stream_args(p)
+    add_backend_args(p)
     p.add_argument("--ask", action="append", default=[], metavar="SECONDS:TEXT",
                    help="a user query at a stream time, e.g. --ask '12.5:What is on the table?' (repeatable)")
     p.add_argument("--events-jsonl", metavar="PATH", help="write frame/query/response events, one JSON per line")
@@ -79,6 +81,8 @@ def main(args: argparse.Namespace) -> int:
     try:
         asks = parse_asks(args.ask)
         spec, cfg = model_spec(args), stream_config(args)
+        if args.memory_policy != "full" and args.backend != "runtime":
+            raise ValueError(f"--memory-policy {args.memory_policy} needs --backend runtime")
     except ValueError as e:
         return fail(e)
     from .engine.frames import DecodeStats, VideoError, iter_video_frames, probe_video
@@ -91,7 +95,6 @@ def main(args: argparse.Namespace) -> int:
         hf_logging.disable_progress_bar()
 
     from .engine.checkpoint import CheckpointError, load_live_model
-    from .engine.reference import ReferenceBackend
     from .engine.runner import StreamRunner
 
     try:
@@ -105,7 +108,7 @@ def main(args: argparse.Namespace) -> int:
         writer.write(event)
         printer(event)
 
-    runner = StreamRunner(model, ReferenceBackend(model), cfg, on_event=on_event)
+    runner = StreamRunner(model, build_backend_from_args(model, args), cfg, on_event=on_event)
     for t, text in asks:
         runner.ask(text, t)
     stats = DecodeStats()

@@ -75,3 +75,23 @@ def test_ask_syntax_is_checked(bad):
 
 def test_asks_are_sorted():
     assert parse_asks(["9:b", "1.5:a: with colon"]) == [(1.5, "a: with colon"), (9.0, "b")]
+
+
+def test_run_with_runtime_backend_and_bounded_memory_reports_occupancy(tiny_paths, tmp_path, capsys):
+    from vstream_ros.cli import main
+    video = write_test_video(tmp_path / "clip.mp4", n=40, fps=10, noise=True)
+    out = tmp_path / "run.jsonl"
+    rc = main(["run", str(video), *map(str, model_args(tiny_paths)), "--max-new-tokens", "3", "--no-progress",
+               "--backend", "runtime", "--memory-policy", "window", "--memory-budget-tokens", "2048",
+               "--events-jsonl", str(out)])
+    assert rc == 0
+    frames = [json.loads(x) for x in out.read_text().splitlines() if '"frame"' in x]
+    assert len(frames) == 8 and all("cache" in f for f in frames)
+    assert all(isinstance(v, (int, float)) for v in frames[-1]["cache"].values())
+
+
+def test_bounded_memory_needs_the_runtime_backend(tiny_paths, tmp_path, capsys):
+    from vstream_ros.cli import main
+    video = write_test_video(tmp_path / "clip.mp4", n=5)
+    rc = main(["run", str(video), *map(str, model_args(tiny_paths)), "--memory-policy", "keyframes"])
+    assert rc == 2 and "needs --backend runtime" in capsys.readouterr().err

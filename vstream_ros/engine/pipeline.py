@@ -34,7 +34,7 @@ from typing import Any
 import torch
 
 from .config import StreamConfig
-from .events import Event, FrameDecision, Response, UtteranceChunk
+from .events import Event, Response, UtteranceChunk
 from .frames import FrameClock, letterbox, to_pixels
 from .session import StreamSession, decide
 from .template import FRAME_NUM_TOKENS, V_TOKEN_ID, StreamState
@@ -402,6 +402,8 @@ class StreamPipeline:
                 torch.cuda.current_stream().wait_event(f.ready_event)
                 f.tokens.record_stream(torch.cuda.current_stream())
         vision = torch.stack([f.tokens for f in batch])            # [F, 10, Dv]
+        for f in batch:
+            s.stamp_frame(f.t)
         logits = self.backend.prefill(ids, vision, ends)          # [F, vocab]
         self.stats.prefills += 1
         s.pending, s.state = [], StreamState.IN_RUN
@@ -412,11 +414,11 @@ class StreamPipeline:
             p_silent, respond = decide(logits[i], self.cfg.threshold)   # host sync per frame
             self._record_decision(f, len(frames) - i - 1)
             if skip:
-                s._emit(FrameDecision(s.frame_index, f.t, p_silent, None))
+                s._emit(s.frame_event(s.frame_index, f.t, p_silent, None))
                 while (q := self._pop_query_before(f.t, inclusive=True)) is not None:
                     self._timed_reply(lambda q=q: s._answer(q[0], q[2]))
                 break
-            s._emit(FrameDecision(s.frame_index, f.t, p_silent, "respond" if respond else "silent"))
+            s._emit(s.frame_event(s.frame_index, f.t, p_silent, "respond" if respond else "silent"))
             if respond:
                 # Drop the speculative frames, counted from the END: a bounded-memory wrapper may have
                 # evicted older entries after the prefill (it never evicts the newest chunk).

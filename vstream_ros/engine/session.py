@@ -92,6 +92,7 @@ class StreamSession:
             qt, _, text = self._queries.pop(0)
             events += self._answer(qt, text)
         ids = self.pending + list(self.template.frame_prefix_ids(self.state)) + list(_V_RUN)
+        self.stamp_frame(t)
         logits = self._prefill(ids, vision_tokens.unsqueeze(0))
         self.pending, self.state = [], StreamState.IN_RUN
         self.frame_index += 1
@@ -99,13 +100,13 @@ class StreamSession:
         index = self.frame_index
         if self._queries and self._queries[0][0] <= t:          # same time: answer, skip the decision
             p_silent, _ = decide(logits, self.cfg.threshold)
-            events.append(self._emit(FrameDecision(index, float(t), p_silent, None)))
+            events.append(self._emit(self.frame_event(index, float(t), p_silent, None)))
             while self._queries and self._queries[0][0] <= t:
                 qt, _, text = self._queries.pop(0)
                 events += self._answer(qt, text)
             return events
         p_silent, respond = decide(logits, self.cfg.threshold)
-        events.append(self._emit(FrameDecision(index, float(t), p_silent, "respond" if respond else "silent")))
+        events.append(self._emit(self.frame_event(index, float(t), p_silent, "respond" if respond else "silent")))
         if respond:
             events += self._reply(list(self.template.reply_prompt_ids), "proactive", float(t), p_silent)
         return events
@@ -121,6 +122,18 @@ class StreamSession:
     @property
     def queued_queries(self) -> int:
         return len(self._queries)
+
+    def stamp_frame(self, t: float) -> None:
+        """Tell a memory-managed backend the capture time of the next frame it will receive."""
+        stamp = getattr(self.backend, "stamp", None)
+        if stamp is not None:
+            stamp(float(t))
+
+    def frame_event(self, index: int, t: float, p_silent: float, decision) -> FrameDecision:
+        """A FrameDecision, with the cache occupancy per tier when the backend manages memory."""
+        occupancy = getattr(self.backend, "occupancy", None)
+        extra = {"cache": occupancy()} if occupancy is not None else {}
+        return FrameDecision(index, t, p_silent, decision, extra)
 
     # ----------------------------------------------------------------- internals
     def _emit(self, event: Event) -> Event:

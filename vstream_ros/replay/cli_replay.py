@@ -16,21 +16,15 @@ import shlex
 import sys
 from pathlib import Path
 
-ANSWER_HEADROOM = 2048    # cache positions above the memory cap for a query + answer (as the node, memory-design §1)
 
 
 def add_model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     """Model/stream options of `vstream run` (cli_common) + the backend/memory choices of the node."""
     from vstream_ros.cli_common import add_model_args as add_model
-    from vstream_ros.cli_common import add_stream_args
+    from vstream_ros.cli_common import add_backend_args, add_stream_args
     add_model(p, require_model=required)
     add_stream_args(p)
-    g = p.add_argument_group("backend (as the node's model.backend / memory.* parameters)")
-    g.add_argument("--backend", default="reference", choices=("reference", "runtime"),
-                   help="reference = transformers oracle (default, as `vstream run` and the node), runtime = fast path")
-    g.add_argument("--memory-policy", default="full", choices=("full", "window", "keyframes"),
-                   help="KV memory policy (bounded policies need --backend runtime)")
-    g.add_argument("--memory-budget-tokens", type=int, default=6144, help="bounded policies: cache cap in tokens")
+    add_backend_args(p)
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -77,21 +71,10 @@ def build_runner(args: argparse.Namespace):
     from vstream_ros.cli_common import model_spec, stream_config
     from vstream_ros.engine.checkpoint import load_live_model
     from vstream_ros.engine.runner import StreamRunner
-    if args.memory_policy != "full" and args.backend != "runtime":
-        raise ValueError(f"--memory-policy {args.memory_policy} needs --backend runtime")
+    from vstream_ros.cli_common import build_backend_from_args
     cfg = stream_config(args)
     model = load_live_model(model_spec(args))
-    if args.backend == "runtime":
-        from vstream_ros.engine.runtime.backend import RuntimeBackend
-        if args.memory_policy == "full":
-            backend = RuntimeBackend(model)
-        else:
-            from vstream_ros.engine.memory import BoundedBackend, MemoryConfig
-            mem = MemoryConfig(policy=args.memory_policy, cap_tokens=args.memory_budget_tokens, fps=cfg.fps)
-            backend = BoundedBackend(RuntimeBackend(model, capacity=mem.cap_tokens + ANSWER_HEADROOM), mem)
-    else:
-        from vstream_ros.engine.reference import ReferenceBackend
-        backend = ReferenceBackend(model)
+    backend = build_backend_from_args(model, args)
     return StreamRunner(model, backend, cfg), model
 
 

@@ -39,7 +39,6 @@ GUIDANCE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=
                           durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
-ANSWER_HEADROOM = 2048        # cache positions reserved above the memory cap for a query + answer (memory-design §1)
 
 
 def image_qos(depth: int) -> QoSProfile:
@@ -66,6 +65,7 @@ def default_runner_factory(values: dict):
     def make(on_event):
         from vstream_ros.engine.checkpoint import load_live_model  # noqa: PLC0415 - torch at configure only
         from vstream_ros.engine.config import ModelSpec, StreamConfig  # noqa: PLC0415
+        from vstream_ros.engine.factory import build_backend  # noqa: PLC0415
         from vstream_ros.engine.runner import StreamRunner  # noqa: PLC0415
 
         spec = ModelSpec(checkpoint=values["model.checkpoint"], llm=values["model.llm"] or None,
@@ -74,18 +74,8 @@ def default_runner_factory(values: dict):
         cfg = StreamConfig(fps=values["stream.fps"], threshold=values["stream.threshold"],
                            max_new_tokens=values["stream.max_new_tokens"])
         model = load_live_model(spec)
-        if values["model.backend"] == "runtime":
-            from vstream_ros.engine.runtime.backend import RuntimeBackend  # noqa: PLC0415
-            if values["memory.policy"] == "full":
-                backend = RuntimeBackend(model)
-            else:
-                from vstream_ros.engine.memory import BoundedBackend, MemoryConfig  # noqa: PLC0415
-                mem = MemoryConfig(policy=values["memory.policy"], cap_tokens=values["memory.budget_tokens"],
-                                   fps=values["stream.fps"])
-                backend = BoundedBackend(RuntimeBackend(model, capacity=mem.cap_tokens + ANSWER_HEADROOM), mem)
-        else:
-            from vstream_ros.engine.reference import ReferenceBackend  # noqa: PLC0415
-            backend = ReferenceBackend(model)
+        backend = build_backend(model, values["model.backend"], values["memory.policy"],
+                                values["memory.budget_tokens"], values["stream.fps"])
         return StreamRunner(model, backend, cfg, on_event=on_event)
     return make
 
