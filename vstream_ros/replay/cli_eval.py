@@ -66,7 +66,7 @@ def _teacher(args, refs, stats) -> dict:
 
 def main(args: argparse.Namespace) -> int:
     from vstream_ros.replay.bagio import BagError
-    from vstream_ros.replay.bagwrite import write_text_atomic
+    from vstream_ros.atomic import write_text_atomic
     from vstream_ros.replay.cli_replay import command_line
     from vstream_ros.replay.metrics import run_metrics, timing_metrics
     from vstream_ros.replay.references import ReferenceError, load_predictions, load_references

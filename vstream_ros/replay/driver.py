@@ -27,13 +27,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vstream_ros.atomic import write_text_atomic
 from vstream_ros.engine.events import Event, FrameDecision, Response
-from vstream_ros.interfaces.image_codec import ImageDecodeError, decode_compressed, decode_image
+from vstream_ros.interfaces.image_codec import (
+    ImageDecodeError,
+    decode_compressed,
+    decode_image,
+)
 from vstream_ros.interfaces.narration import NarrationBuilder, step_guidance
 from vstream_ros.interfaces.stamps import StampBook
-from vstream_ros.replay.bagio import BagError, ReadStats, choose_image_topic, iter_images, read_texts
-from vstream_ros.replay.bagwrite import OutRecord, write_bag, write_text_atomic
-from vstream_ros.replay.references import GUIDANCE_TOPIC, NARRATION_TOPIC, TEXT_TOPIC, sidecar_path
+from vstream_ros.replay.bagio import (
+    BagError,
+    ReadStats,
+    choose_image_topic,
+    iter_images,
+    read_texts,
+)
+from vstream_ros.replay.bagwrite import OutRecord, write_bag
+from vstream_ros.replay.references import (
+    GUIDANCE_TOPIC,
+    NARRATION_TOPIC,
+    TEXT_TOPIC,
+    sidecar_path,
+)
 
 NARRATION_T, STRING_T, GUIDANCE_T = ("vstream_msgs/msg/Narration", "std_msgs/msg/String",
                                      "vstream_msgs/msg/StepGuidance")

@@ -13,14 +13,14 @@ Imports: numpy, matplotlib (Agg, inside plot), engine.memory. Never ROS.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from typing import Callable
 
 import numpy as np
+
+from vstream_ros.atomic import atomic_path, write_json_atomic
 
 from ..engine.memory import MemoryConfig, MemoryManager, kv_bytes
 from ..engine.memory.simulate import synthetic_stream
@@ -121,28 +121,17 @@ def plot(runs: list, png_path: str) -> None:
     ax1.legend()
     ax2.legend()
     fig.tight_layout()
-    _atomic(png_path, lambda p: fig.savefig(p, format="png", dpi=100))
+    with atomic_path(png_path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
 
 
 def write(runs: list, out_dir: str) -> tuple[str, str]:
     os.makedirs(out_dir, exist_ok=True)
     js, png = os.path.join(out_dir, "longrun.json"), os.path.join(out_dir, "longrun.png")
-    _atomic(js, lambda p: open(p, "w").write(json.dumps({"runs": runs}, indent=1)))
+    write_json_atomic(js, {"runs": runs}, indent=1)
     plot(runs, png)
     return js, png
-
-
-def _atomic(path: str, writer) -> None:
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
-    os.close(fd)
-    try:
-        writer(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from vstream_ros.replay.bagwrite import write_bytes_atomic, write_text_atomic
+from vstream_ros.atomic import write_bytes_atomic, write_text_atomic
 from vstream_ros.replay.metrics import EvalResult, Utterance
 
 

@@ -16,12 +16,9 @@ Imports: numpy, synth.{catalog, world}.
 """
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
-
 import numpy as np
 
+from vstream_ros.atomic import atomic_path
 from vstream_ros.synth import catalog as C
 from vstream_ros.synth.world import World
 
@@ -60,15 +57,7 @@ def frame_labels(world: World, fps: float | None = None) -> dict[str, np.ndarray
 
 
 def write_labels(path, arrays: dict[str, np.ndarray]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npz")
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".npz") as tmp:
         np.savez_compressed(tmp, **arrays)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+

@@ -18,14 +18,12 @@ Imports: stdlib, numpy, av (lazily), synth.*, train.dialogue / replay.testbag (l
 """
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterable
 
+from vstream_ros.atomic import atomic_path, write_json_atomic, write_jsonl_atomic
 from vstream_ros.synth import truth
 from vstream_ros.synth.baselines import make_baseline, to_responses
 from vstream_ros.synth.labels import frame_labels, write_labels
@@ -43,29 +41,12 @@ class SynthError(RuntimeError):
     """A synthetic dataset cannot be written; the message says what to do."""
 
 
-def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            write(f)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_json(path, obj) -> None:
-    _atomic(Path(path), lambda f: json.dump(obj, f, ensure_ascii=False, indent=1))
+    write_json_atomic(path, obj, indent=1)
 
 
 def write_jsonl(path, rows: Iterable[dict]) -> None:
-    def w(f):
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    _atomic(Path(path), w)
+    write_jsonl_atomic(path, rows)
 
 
 def pick_codec(codec: str | None = None) -> str:
@@ -87,11 +68,9 @@ def write_video(path, frames: Iterable, fps: float, width: int, height: int, cod
     path.parent.mkdir(parents=True, exist_ok=True)
     name = pick_codec(codec)
     rate = Fraction(fps).limit_denominator(1001)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".mp4")
-    os.close(fd)
     n = 0
-    try:
-        with av.open(tmp, "w", format="mp4") as out:
+    with atomic_path(path, suffix=".mp4") as tmp:
+        with av.open(str(tmp), "w", format="mp4") as out:
             st = out.add_stream(name, rate=rate)
             st.width, st.height, st.pix_fmt = width, height, "yuv420p"
             st.codec_context.thread_count = 1
@@ -108,12 +87,6 @@ def write_video(path, frames: Iterable, fps: float, width: int, height: int, cod
                 n += 1
             for pkt in st.encode():
                 out.mux(pkt)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return n
 
 

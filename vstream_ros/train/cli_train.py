@@ -137,8 +137,8 @@ def run(cfg: dict, resume: str | None = None, dry_run: bool = False, log=print, 
         StreamTrainer,
         build_model,
         tokenizer_for,
-        write_json_atomic,
     )
+    from ..atomic import write_json_atomic  # noqa: PLC0415
 
     if int(os.environ.get("RANK", "0")) != 0:          # torchrun/accelerate: one copy of the data report
         log = lambda *_: None  # noqa: E731

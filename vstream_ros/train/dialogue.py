@@ -25,13 +25,12 @@ Imports: stdlib, engine.template (tokenizer constants). Never torch models, neve
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from vstream_ros.atomic import write_jsonl_atomic
 from vstream_ros.engine.template import (
     BOS,
     EOT,
@@ -167,21 +166,7 @@ def read_dialogues(path: str) -> tuple[list[StreamDialogue], Counter]:
 
 def write_dialogues(path: str, dialogues: Iterable[StreamDialogue]) -> int:
     """Write JSONL atomically (tmp + os.replace); returns the number of lines."""
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    n = 0
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=".jsonl")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for dia in dialogues:
-                f.write(json.dumps(dia.to_json(), ensure_ascii=False) + "\n")
-                n += 1
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return n
+    return write_jsonl_atomic(path, (dia.to_json() for dia in dialogues))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -16,12 +16,12 @@ Imports: numpy, torch, safetensors, engine.frames/vision. Never ROS, never the L
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from vstream_ros.atomic import write_bytes_atomic
 
 FEATURE_KEY = "frames"
 MANIFEST = "manifest.json"
@@ -33,19 +33,6 @@ class FeatureError(ValueError):
     """Missing or malformed feature files (message names the file/uid and the fix)."""
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_features(path: Path, frames: torch.Tensor, metadata: dict) -> None:
     """Atomically write one video's [T, 10, D] tokens as bf16 safetensors."""
     from safetensors.torch import save  # noqa: PLC0415
@@ -53,7 +40,7 @@ def save_features(path: Path, frames: torch.Tensor, metadata: dict) -> None:
         raise FeatureError(f"features must be [T, 10, D], got {tuple(frames.shape)}")
     data = save({FEATURE_KEY: frames.to(torch.bfloat16).contiguous().cpu()},
                 metadata={k: str(v) for k, v in metadata.items()})
-    atomic_write_bytes(path, data)
+    write_bytes_atomic(path, data)
 
 
 def read_manifest(root: Path) -> dict:
@@ -76,7 +63,7 @@ def write_manifest(root: Path, manifest: dict) -> None:
     except FeatureError:
         on_disk = {}
     merged = dict(manifest, videos={**on_disk, **manifest.get("videos", {})})
-    atomic_write_bytes(Path(root) / MANIFEST, json.dumps(merged, indent=1, sort_keys=True).encode())
+    write_bytes_atomic(Path(root) / MANIFEST, json.dumps(merged, indent=1, sort_keys=True).encode())
 
 
 class FeatureStore:

@@ -14,7 +14,6 @@ Imports: torch, transformers, peft, engine.model/template, train.*. Never ROS.
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,12 +166,6 @@ class StreamTrainer(Trainer):
             agg = {k: float(t[j]) / total for j, k in enumerate(keys)}
             agg["samples"] = int(t[-1])
         return agg
-
-
-def write_json_atomic(path: Path, obj) -> None:
-    tmp = path.with_name(f".tmp-{path.name}")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    os.replace(tmp, path)
 
 
 def tokenizer_for(llm: str):
