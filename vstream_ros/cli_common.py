@@ -40,6 +40,14 @@ def add_backend_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--memory-budget-tokens", type=int, default=6144, help="bounded policies: cache cap in tokens")
 
 
+def check_backend_args(args: argparse.Namespace) -> None:
+    """ValueError for an impossible backend/memory choice, before any model is loaded."""
+    if args.memory_policy != "full" and args.backend != "runtime":
+        raise ValueError(f"--memory-policy {args.memory_policy} needs --backend runtime")
+    if args.memory_budget_tokens < 256:
+        raise ValueError(f"--memory-budget-tokens must be at least 256, got {args.memory_budget_tokens}")
+
+
 def build_backend_from_args(model, args: argparse.Namespace):
     """The LLM backend chosen by add_backend_args (ValueError for an impossible combination)."""
     from .engine.factory import build_backend  # noqa: PLC0415

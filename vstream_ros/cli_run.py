@@ -15,8 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .cli_common import (add_backend_args, add_model_args, add_stream_args, build_backend_from_args, fail,
-                         model_spec, stream_config)
+from .cli_common import (add_backend_args, add_model_args, add_stream_args, build_backend_from_args,
+                         check_backend_args, fail, model_spec, stream_config)
 
 
 def register(sub) -> None:
@@ -81,8 +81,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         asks = parse_asks(args.ask)
         spec, cfg = model_spec(args), stream_config(args)
-        if args.memory_policy != "full" and args.backend != "runtime":
-            raise ValueError(f"--memory-policy {args.memory_policy} needs --backend runtime")
+        check_backend_args(args)
     except ValueError as e:
         return fail(e)
     from .engine.frames import DecodeStats, VideoError, iter_video_frames, probe_video

@@ -71,7 +71,8 @@ def build_runner(args: argparse.Namespace):
     from vstream_ros.cli_common import model_spec, stream_config
     from vstream_ros.engine.checkpoint import load_live_model
     from vstream_ros.engine.runner import StreamRunner
-    from vstream_ros.cli_common import build_backend_from_args
+    from vstream_ros.cli_common import build_backend_from_args, check_backend_args
+    check_backend_args(args)
     cfg = stream_config(args)
     model = load_live_model(model_spec(args))
     backend = build_backend_from_args(model, args)
