@@ -82,7 +82,7 @@ def test_run_with_runtime_backend_and_bounded_memory_reports_occupancy(tiny_path
     video = write_test_video(tmp_path / "clip.mp4", n=40, fps=10, noise=True)
     out = tmp_path / "run.jsonl"
     rc = main(["run", str(video), *map(str, model_args(tiny_paths)), "--max-new-tokens", "3", "--no-progress",
-               "--backend", "runtime", "--memory-policy", "window", "--memory-budget-tokens", "2048",
+               "--backend", "runtime", "--memory-policy", "window", "--memory-budget-tokens", "3072",
                "--events-jsonl", str(out)])
     assert rc == 0
     frames = [json.loads(x) for x in out.read_text().splitlines() if '"frame"' in x]

@@ -13,12 +13,6 @@ def _varied_frames(n: int = 40, hz: float = 10.0, t0: float = 100.0, seed: int =
 
 
 @pytest.fixture(scope="session")
-def tiny_paths():
-    from vstream_ros.testing.tiny import cached_tiny_checkpoint
-    return cached_tiny_checkpoint()
-
-
-@pytest.fixture(scope="session")
 def live_model(tiny_paths):
     from vstream_ros.engine.checkpoint import load_live_model
     return load_live_model(tiny_paths.spec())

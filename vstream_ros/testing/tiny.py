@@ -13,6 +13,7 @@ Imports: torch, transformers, peft. Never ROS.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -78,7 +79,8 @@ def build_tiny_checkpoint(root: str | Path, seed: int = 0, lora_r: int = 8) -> T
         return paths
     root.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    SiglipVisionModel(vision_config()).save_pretrained(paths.vision)
+    tower = SiglipVisionModel(vision_config()).eval()
+    tower.save_pretrained(paths.vision)
 
     base = LiveLlamaForCausalLM(llm_config()).eval()
     peft_cfg = LoraConfig(r=lora_r, lora_alpha=2 * lora_r, lora_dropout=0.05, target_modules=PEFT_TARGET_REGEX,
@@ -93,7 +95,7 @@ def build_tiny_checkpoint(root: str | Path, seed: int = 0, lora_r: int = 8) -> T
                 p.add_(torch.randn(p.shape, generator=gen) * 0.05)
             elif name.endswith(("o_proj.base_layer.weight", "down_proj.base_layer.weight")):
                 p.mul_(0.25)                # keep each position's own input visible in its last hidden state
-    _calibrate_silence(model, seed)
+    _calibrate_silence(model, seed, image_vision_tokens(tower, 80, seed=seed + 4))
     model.save_pretrained(str(paths.checkpoint), safe_serialization=True, save_embedding_layers=False)
     cfg_path = paths.checkpoint / "adapter_config.json"
     cfg = json.loads(cfg_path.read_text())
@@ -109,11 +111,12 @@ def build_tiny_checkpoint(root: str | Path, seed: int = 0, lora_r: int = 8) -> T
 
 
 @torch.no_grad()
-def _calibrate_silence(model, seed: int, frames: int = 160) -> None:
+def _calibrate_silence(model, seed: int, image_tokens: torch.Tensor, frames: int = 160) -> None:
     """Calibrate the `,` and `<|eot_id|>` rows of lm_head (their LoRA rows zeroed) by least squares:
 
     at frame ends the `,` margin ≈ threshold + 2·z (z = standardised top principal component of the
-    hidden state), so about half the frames stay silent; at reply positions `,` is unlikely and the
+    hidden state), so about half the frames stay silent — both for random vision tokens and for the
+    tiny SigLIP's tokens of real-looking images (odd frames; z is standardised within each group); at reply positions `,` is unlikely and the
     `<|eot_id|>` margin over the best other token ≈ −1 + 2·z' after the first reply
     token, so replies stop on EOS after a few tokens or hit the length cap.
     """
@@ -137,6 +140,7 @@ def _calibrate_silence(model, seed: int, frames: int = 160) -> None:
                 text_pos.append(len(ids) - 1)
     try:
         vision = random_vision_tokens(frames, seed=seed + 2)
+        vision[1::2] = image_tokens[: frames // 2]                       # odd frames: real-image tokens
         embeds = embed_stream(model, torch.tensor([ids]), vision)
         logits = model(inputs_embeds=embeds).logits[0]
     finally:
@@ -154,8 +158,11 @@ def _calibrate_silence(model, seed: int, frames: int = 160) -> None:
         return (z - z.mean()) / z.std()
 
     fe, tp, pp = torch.tensor(ends), torch.tensor(text_pos), torch.tensor(prompt_pos)
+    z_frames = torch.empty(len(fe))
+    for group in (slice(0, None, 2), slice(1, None, 2)):          # random tokens / image tokens
+        z_frames[group] = zscore(h_all[fe[group]], 0)
     everywhere = torch.cat([fe, pp, tp])
-    rows = {SILENT_ID: torch.cat([lz[fe] + LOGIT_THRESHOLD + 2.0 * zscore(h_all[fe], 0), mx[pp] - 3.0, mx[tp] - 3.0]),
+    rows = {SILENT_ID: torch.cat([lz[fe] + LOGIT_THRESHOLD + 2.0 * z_frames, mx[pp] - 3.0, mx[tp] - 3.0]),
             EOT_ID: torch.cat([mx[fe] - 3.0, mx[pp] - 3.0, mx[tp] - 1.0 + 2.0 * zscore(h_all[tp], 1)])}
     for row, target in rows.items():
         h = h_all[everywhere]
@@ -164,6 +171,30 @@ def _calibrate_silence(model, seed: int, frames: int = 160) -> None:
         mean_h = h.mean(0)    # lm_head has no bias: fold the intercept into the mean direction
         lm_head.base_layer.weight[row] = sol[:-1] + sol[-1] * mean_h / mean_h.dot(mean_h)
         lm_head.lora_B["default"].weight[row] = 0.0
+
+
+def calibration_images(n: int, seed: int = 0, size: tuple[int, int] = (96, 128)) -> list:
+    """n uint8 RGB images of varied brightness, colour and texture (what cameras and tests feed)."""
+    import numpy as np  # noqa: PLC0415
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        base = rng.integers(0, 200, 3).astype(np.int16)
+        img = base + rng.integers(0, 56, (*size, 3)).astype(np.int16)
+        if i % 3 == 0:                                            # a bright block somewhere
+            y, x = rng.integers(0, size[0] // 2), rng.integers(0, size[1] // 2)
+            img[y:y + size[0] // 3, x:x + size[1] // 3] = rng.integers(0, 256, 3)
+        out.append(np.clip(img, 0, 255).astype(np.uint8))
+    return out
+
+
+@torch.no_grad()
+def image_vision_tokens(tower, n: int, seed: int = 0) -> torch.Tensor:
+    """[n, 10, D] tokens of `calibration_images` through a SigLIP tower (letterbox + normalise as the engine)."""
+    from ..engine.frames import letterbox, to_pixels  # noqa: PLC0415
+    from ..engine.vision import VisionEncoder  # noqa: PLC0415
+    pixels = to_pixels([letterbox(img) for img in calibration_images(n, seed)])
+    return VisionEncoder(tower).encode(pixels).float()
 
 
 def stream_ids(template: StreamTemplate, frames: int) -> list[int]:
@@ -182,7 +213,8 @@ def random_vision_tokens(frames: int, seed: int = 0, dim: int = VISION_HIDDEN) -
 
 def cached_tiny_checkpoint() -> TinyPaths:
     """The fixture under $VSTREAM_TINY_DIR or a per-user temp folder, built once and reused."""
-    root = Path(os.environ.get("VSTREAM_TINY_DIR") or Path(tempfile.gettempdir()) / "vstream_tiny_v1")
+    version = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]     # rebuilt when this file changes
+    root = Path(os.environ.get("VSTREAM_TINY_DIR") or Path(tempfile.gettempdir()) / f"vstream_tiny_{version}")
     if (root / "COMPLETE").is_file():
         return TinyPaths(root, root / "checkpoint", root / "llm", root / "vision")
     tmp = Path(tempfile.mkdtemp(prefix="vstream_tiny_build_", dir=root.parent))
