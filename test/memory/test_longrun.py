@@ -45,3 +45,13 @@ def test_with_a_model_backend():
                    p_reply=0.1)
     assert run["with_model"] and run["events"] > 0
     assert all(b["max_tokens"] <= mem.cap_tokens + 60 for b in run["buckets"])
+
+
+def test_vstream_bench_longrun_writes_json_and_png(tmp_path, capsys):
+    import json
+
+    from vstream_ros.cli import main
+    assert main(["bench", "--longrun", "--duration-s", "300", "--fps", "2", "--out", str(tmp_path)]) == 0
+    runs = json.loads((tmp_path / "longrun.json").read_text())["runs"]
+    assert runs[0]["fps"] == 2.0 and runs[0]["frames"] == 600
+    assert (tmp_path / "longrun.png").read_bytes()[:4] == b"\x89PNG"

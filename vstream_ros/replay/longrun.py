@@ -23,6 +23,7 @@ import numpy as np
 from vstream_ros.atomic import atomic_path, write_json_atomic
 
 from ..engine.memory import MemoryConfig, MemoryManager, kv_bytes
+from ..bench.cli_bench import add_longrun_arguments as add_arguments  # one definition, light to import
 from ..engine.memory.simulate import synthetic_stream
 
 
@@ -132,15 +133,6 @@ def write(runs: list, out_dir: str) -> tuple[str, str]:
     write_json_atomic(js, {"runs": runs}, indent=1)
     plot(runs, png)
     return js, png
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--duration-s", type=float, default=3600.0)
-    p.add_argument("--fps", type=float, nargs="+", default=[2.0, 10.0])
-    p.add_argument("--policy", choices=("full", "window", "keyframes"), default="keyframes")
-    p.add_argument("--log-every-s", type=float, default=10.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="out/longrun")
 
 
 def main(args) -> int:
