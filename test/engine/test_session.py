@@ -168,7 +168,7 @@ def test_incremental_streaming_equals_one_teacher_forced_forward(tiny_model):
     from vstream_ros.engine.reference import ReferenceBackend
     from vstream_ros.testing.tiny import random_vision_tokens
 
-    s = StreamSession(ReferenceBackend(tiny_model), tiny_model.template, StreamConfig(max_new_tokens=3), record=True)
+    s = StreamSession(ReferenceBackend(tiny_model), tiny_model.template, StreamConfig(max_new_tokens=5), record=True)
     vision = random_vision_tokens(20, seed=7)
     s.ask("What is happening?", 2.0)     # at a frame time: answered after that frame
     s.ask("Anything else?", 6.2)         # between frames: answered before the next one
