@@ -8,7 +8,7 @@
 
 With nothing dropped the events equal StreamSession's (decisions, replies, query ordering of
 live-format.md §6.2); only p_silent may differ by float rounding (batched vs single forwards).
-Reply decoding and query answering reuse the session's own code (`_reply`, `_answer`).
+Reply decoding and query answering reuse the session's own code (`StreamSession.reply`, `.answer`).
 
 Queries: `ask(text, t)` is ordered by capture time exactly like the session; `ask(text)` (t=None)
 preempts: it is answered before any queued frame, at the time of the last decided frame.
@@ -218,7 +218,7 @@ class StreamPipeline:
         try:
             while self._queries:
                 qt, _, text = self._queries.pop(0)
-                self.session._answer(qt, text)
+                self.session.answer(qt, text)
         finally:
             with self._lock:
                 self._busy = False
@@ -347,7 +347,7 @@ class StreamPipeline:
                     self._ready.clear()
             try:
                 if now_query is not None:
-                    self._timed_reply(lambda q=now_query: self.session._answer(self.session.last_time, q))
+                    self._timed_reply(lambda q=now_query: self.session.answer(self.session.last_time, q))
                 else:
                     leftover = self._step(frames[:self.options.max_prefill_frames])
                     leftover += frames[self.options.max_prefill_frames:]
@@ -378,7 +378,7 @@ class StreamPipeline:
         s = self.session
         q = self._pop_query_before(frames[0].t, inclusive=False)   # queries earlier than the first frame
         if q is not None:
-            self._timed_reply(lambda: s._answer(q[0], q[2]))
+            self._timed_reply(lambda: s.answer(q[0], q[2]))
             return frames
         batch: list[_Frame] = []
         query_frame = False
@@ -414,16 +414,16 @@ class StreamPipeline:
             p_silent, respond = decide(logits[i], self.cfg.threshold)   # host sync per frame
             self._record_decision(f, len(frames) - i - 1)
             if skip:
-                s._emit(s.frame_event(s.frame_index, f.t, p_silent, None))
+                s.emit(s.frame_event(s.frame_index, f.t, p_silent, None))
                 while (q := self._pop_query_before(f.t, inclusive=True)) is not None:
-                    self._timed_reply(lambda q=q: s._answer(q[0], q[2]))
+                    self._timed_reply(lambda q=q: s.answer(q[0], q[2]))
                 break
-            s._emit(s.frame_event(s.frame_index, f.t, p_silent, "respond" if respond else "silent"))
+            s.emit(s.frame_event(s.frame_index, f.t, p_silent, "respond" if respond else "silent"))
             if respond:
                 # Drop the speculative frames, counted from the END: a bounded-memory wrapper may have
                 # evicted older entries after the prefill (it never evicts the newest chunk).
                 self.backend.truncate(self.backend.length - (len(ids) - ends[i] - 1))
-                self._timed_reply(lambda f=f, p=p_silent: s._reply(list(self.template.reply_prompt_ids),
+                self._timed_reply(lambda f=f, p=p_silent: s.reply(list(self.template.reply_prompt_ids),
                                                                   "proactive", f.t, p))
                 rest = frames[i + 1:]
                 self.stats.frames_reprefilled += len(batch) - i - 1

@@ -79,7 +79,7 @@ class StreamSession:
         if not text:
             raise ValueError("a query needs some text")
         if t is None:
-            return self._answer(self.last_time, text)
+            return self.answer(self.last_time, text)
         bisect.insort(self._queries, (float(t), next(self._qseq), text))
         return []
 
@@ -90,7 +90,7 @@ class StreamSession:
         events: list[Event] = []
         while self._queries and self._queries[0][0] < t:        # queries strictly before this frame
             qt, _, text = self._queries.pop(0)
-            events += self._answer(qt, text)
+            events += self.answer(qt, text)
         ids = self.pending + list(self.template.frame_prefix_ids(self.state)) + list(_V_RUN)
         self.stamp_frame(t)
         logits = self._prefill(ids, vision_tokens.unsqueeze(0))
@@ -100,15 +100,15 @@ class StreamSession:
         index = self.frame_index
         if self._queries and self._queries[0][0] <= t:          # same time: answer, skip the decision
             p_silent, _ = decide(logits, self.cfg.threshold)
-            events.append(self._emit(self.frame_event(index, float(t), p_silent, None)))
+            events.append(self.emit(self.frame_event(index, float(t), p_silent, None)))
             while self._queries and self._queries[0][0] <= t:
                 qt, _, text = self._queries.pop(0)
-                events += self._answer(qt, text)
+                events += self.answer(qt, text)
             return events
         p_silent, respond = decide(logits, self.cfg.threshold)
-        events.append(self._emit(self.frame_event(index, float(t), p_silent, "respond" if respond else "silent")))
+        events.append(self.emit(self.frame_event(index, float(t), p_silent, "respond" if respond else "silent")))
         if respond:
-            events += self._reply(list(self.template.reply_prompt_ids), "proactive", float(t), p_silent)
+            events += self.reply(list(self.template.reply_prompt_ids), "proactive", float(t), p_silent)
         return events
 
     def flush(self) -> list[Event]:
@@ -116,7 +116,7 @@ class StreamSession:
         events: list[Event] = []
         while self._queries:
             qt, _, text = self._queries.pop(0)
-            events += self._answer(qt, text)
+            events += self.answer(qt, text)
         return events
 
     @property
@@ -135,8 +135,9 @@ class StreamSession:
         extra = {"cache": occupancy()} if occupancy is not None else {}
         return FrameDecision(index, t, p_silent, decision, extra)
 
-    # ----------------------------------------------------------------- internals
-    def _emit(self, event: Event) -> Event:
+    # ----------------------------------------------------------------- building blocks (the pipeline uses them too)
+    def emit(self, event: Event) -> Event:
+        """Hand an event to `on_event` (if any) and return it."""
         if self.on_event is not None:
             self.on_event(event)
         return event
@@ -157,12 +158,13 @@ class StreamSession:
             self.trace.append((len(self.transcript_ids) - 1, logits.detach().cpu()))
         return logits
 
-    def _answer(self, t: float, text: str) -> list[Event]:
-        events: list[Event] = [self._emit(QueryEvent(t, text))]
+    def answer(self, t: float, text: str) -> list[Event]:
+        """Answer a query now, stamped `t` (the overlapped pipeline calls this too)."""
+        events: list[Event] = [self.emit(QueryEvent(t, text))]
         prompt = list(self.template.query_ids(self.state, text))
-        return events + self._reply(prompt, "query", t, float("nan"))
+        return events + self.reply(prompt, "query", t, float("nan"))
 
-    def _reply(self, prompt: list[int], trigger: str, t: float, p_silent: float) -> list[Event]:
+    def reply(self, prompt: list[int], trigger: str, t: float, p_silent: float) -> list[Event]:
         """Feed `prompt` (after any owed tokens) and decode greedily; leaves the state AFTER_REPLY."""
         uid = f"{self.session_id}-{next(self._utterances)}"
         frame_index = self.frame_index
@@ -180,7 +182,7 @@ class StreamSession:
             tokens.append(tok)
             text = self.template.decode(tokens)
             if len(text) > len(shown) and not text.endswith("\ufffd"):
-                chunks.append(self._emit(UtteranceChunk(uid, len(chunks), t, frame_index, trigger,
+                chunks.append(self.emit(UtteranceChunk(uid, len(chunks), t, frame_index, trigger,
                                                         text[len(shown):], False)))
                 shown = text
             if step + 1 < self.cfg.max_new_tokens:
@@ -189,6 +191,6 @@ class StreamSession:
             self.pending = [tokens[-1]]                       # sampled, never fed: owed to the cache
         self.state = StreamState.AFTER_REPLY
         text = self.template.decode(tokens)
-        final = self._emit(UtteranceChunk(uid, len(chunks), t, frame_index, trigger, text[len(shown):], True))
-        response = self._emit(Response(t, frame_index, trigger, text.strip(), tuple(tokens), stop, uid, p_silent))
+        final = self.emit(UtteranceChunk(uid, len(chunks), t, frame_index, trigger, text[len(shown):], True))
+        response = self.emit(Response(t, frame_index, trigger, text.strip(), tuple(tokens), stop, uid, p_silent))
         return (chunks + [final] if self.emit_chunks else []) + [response]
