@@ -26,6 +26,11 @@ setup(
         ("share/" + PACKAGE + "/config/deepspeed", glob("config/deepspeed/*.json")),
         ("share/" + PACKAGE + "/msg", glob("msg/*.msg")),
         ("share/" + PACKAGE + "/action", glob("action/*.action")),
+        # the shipped demo model (vstream demo), ~22 MB
+        ("share/" + PACKAGE + "/models/demo", glob("models/demo/*.json")),
+        ("share/" + PACKAGE + "/models/demo/llm", glob("models/demo/llm/*")),
+        ("share/" + PACKAGE + "/models/demo/vision", glob("models/demo/vision/*")),
+        ("share/" + PACKAGE + "/models/demo/checkpoint", glob("models/demo/checkpoint/*")),
     ],
     install_requires=[
         # torch is installed first on purpose (see README); this range admits the GPU box's 2.11.

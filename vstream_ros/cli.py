@@ -20,6 +20,7 @@ SUBCOMMANDS = (
     "vstream_ros.train.cli_train",
     "vstream_ros.replay.cli_replay",
     "vstream_ros.replay.cli_eval",
+    "vstream_ros.demo.cli_demo",
 )
 
 

@@ -1,0 +1,91 @@
+"""Synthetic training/evaluation data for the demo model, on the model-fps grid.
+
+`render_world(cfg, fps)` renders frame k at capture time k / fps (the grid the engine samples at) and
+letterboxes it exactly like `StreamRunner` does (engine.frames.letterbox). `vision_targets(world, fps)`
+gives the per-frame supervision used to pre-train the small vision encoder: the synth labels (event class,
+held object colour, hand position) plus held-object shape, whether the hand touches the table and which
+object is under the hand (for "on the blue block" / "in the cup"). Seeds: training worlds and held-out
+worlds come from disjoint ranges (`TRAIN_SEED0`, `HELDOUT_SEED0`).
+
+Imports: numpy, torch, engine.frames, synth.*. Never ROS, never the LLM.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from vstream_ros.engine.frames import letterbox
+from vstream_ros.synth import catalog as C
+from vstream_ros.synth.labels import COLOUR_NAMES, frame_labels
+from vstream_ros.synth.render import Renderer
+from vstream_ros.synth.script import SynthConfig
+from vstream_ros.synth.world import World
+
+TRAIN_SEED0 = 10_000        # training worlds: seeds 10000, 10001, …
+HELDOUT_SEED0 = 900_000     # held-out worlds (bench, CI test, `vstream demo`): never trained on
+SHAPE_NAMES = tuple(C.SHAPES)   # block, cup, ball, card
+
+
+@dataclass
+class WorldFrames:
+    """One world sampled on the model grid: letterboxed uint8 frames [T, 3, S, S] and its World."""
+
+    world: World
+    frames: torch.Tensor
+    fps: float
+
+
+def make_config(seed: int, duration: float, fps: float = 2.0, split: str = "train") -> SynthConfig:
+    return SynthConfig(seed=int(seed), duration=float(duration), fps=float(fps), split=split)
+
+
+def grid_len(world: World, fps: float) -> int:
+    """Model frames 0 … n−1 of a world at `fps` (same count as synth.truth.stream_dialogue)."""
+    return int(math.floor(world.cfg.num_frames / world.cfg.fps * fps + 1e-9))
+
+
+def render_world(cfg: SynthConfig, fps: float = 2.0, size: int = 384) -> WorldFrames:
+    """Render the world of `cfg` at the model grid (cfg.fps must equal fps) and letterbox every frame."""
+    if abs(cfg.fps - fps) > 1e-9:
+        raise ValueError(f"render the training world at the model fps ({fps}), got capture fps {cfg.fps}")
+    world = World(cfg)
+    r = Renderer(world)
+    frames = torch.stack([letterbox(rgb, size) for _, rgb in r.frames(0, grid_len(world, fps))])
+    return WorldFrames(world, frames, fps)
+
+
+def vision_targets(world: World, fps: float = 2.0) -> dict[str, np.ndarray]:
+    """Per model frame: event [T] (0 none/1 pick/2 place), held colour+1 [T] (0 = nothing),
+    held shape+1 [T], under colour+1 [T] (object under the hand), touch [T] (hand low), hand_uv [T, 2]."""
+    lab = frame_labels(world, fps)
+    n = len(lab["time"])
+    shape_of = {o.colour: SHAPE_NAMES.index(o.shape) for o in world.script.objects}
+    held_shape = np.zeros(n, np.int64)
+    under = np.zeros(n, np.int64)
+    touch = np.zeros(n, np.int64)
+    for k in range(n):
+        t = k / fps
+        c = int(lab["held"][k])
+        if c >= 0:
+            held_shape[k] = shape_of[COLOUR_NAMES[c]] + 1
+        hx, hy, hz = world.hand_at(t)
+        touch[k] = int(hz < 0.5)
+        best, best_d = 0, 0.11
+        for p in world.objects_at(t):
+            if p.held:
+                continue
+            d = math.hypot(p.x - hx, p.y - hy)
+            if d < best_d:
+                best, best_d = COLOUR_NAMES.index(p.spec.colour) + 1, d
+        under[k] = best
+    return {"event": lab["event"].astype(np.int64), "held": lab["held"].astype(np.int64) + 1,
+            "held_shape": held_shape, "under": under, "touch": touch,
+            "hand_uv": np.clip(lab["hand_uv"], -0.5, 1.5).astype(np.float32)}
+
+
+# number of classes per categorical target (index 0 = none where it applies)
+TARGET_CLASSES = {"event": 3, "held": len(COLOUR_NAMES) + 1, "held_shape": len(SHAPE_NAMES) + 1,
+                  "under": len(COLOUR_NAMES) + 1, "touch": 2}

@@ -1,0 +1,143 @@
+"""Run the streaming engine with the demo model (and the model-free baselines) on held-out synthetic
+worlds and score everything with the replay metrics (timing P/R/F1 at a tolerance, |Δt|, ROUGE-L).
+
+The model sees the world exactly like a camera stream: every rendered frame (capture fps of the world)
+goes to `engine.runner.StreamRunner.push`, which resamples to the model fps, letterboxes, encodes and
+decides. Baselines read the same model-grid frames (what the model saw). References are the synthetic
+ground-truth narrations (cleaned, at their narration time).
+
+Imports: torch (via engine), engine.*, synth.*, replay.metrics. Never ROS.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from vstream_ros.engine.config import StreamConfig
+from vstream_ros.engine.events import FrameDecision, Response
+from vstream_ros.engine.frames import FrameClock
+from vstream_ros.replay.metrics import EvalResult, Utterance, timing_metrics
+from vstream_ros.synth import truth
+from vstream_ros.synth.baselines import ChangeDetector, IntervalNarrator, SilentNarrator
+from vstream_ros.synth.render import Renderer
+from vstream_ros.synth.script import SynthConfig
+from vstream_ros.synth.world import World
+
+from .data import HELDOUT_SEED0
+
+TOLERANCE = 1.0        # s: at 2 s a fixed-interval narrator scores too well (pick/place come 1–1.7 s apart)
+BASELINE_NAMES = ("silent", "interval-2s", "interval-5s", "change")
+
+
+def heldout_config(index: int = 0, duration: float = 60.0, fps: float = 10.0) -> SynthConfig:
+    return SynthConfig(seed=HELDOUT_SEED0 + int(index), duration=float(duration), fps=float(fps), split="heldout")
+
+
+def references(world: World) -> list[Utterance]:
+    return [Utterance(t, text) for t, text in truth.references(world)]
+
+
+@dataclass
+class ModelRun:
+    preds: list[Utterance]
+    trace: list[tuple[float, float, str | None]]      # (time, p_silent, decision) per model frame
+    stats: dict = field(default_factory=dict)
+
+
+def run_model(model, world: World, cfg: StreamConfig | None = None,
+              on_frame: Callable[[float], None] | None = None,
+              on_event: Callable[[object], None] | None = None) -> ModelRun:
+    """Stream every frame of `world` through a StreamRunner (reference backend) and collect the replies."""
+    from vstream_ros.engine.reference import ReferenceBackend  # noqa: PLC0415
+    from vstream_ros.engine.runner import StreamRunner  # noqa: PLC0415
+    runner = StreamRunner(model, ReferenceBackend(model), cfg or StreamConfig(), on_event=on_event)
+    preds, trace = [], []
+    t0 = time.perf_counter()
+    for t, rgb in Renderer(world).frames():
+        if on_frame is not None:
+            on_frame(t)
+        for ev in runner.push(rgb, t):
+            if isinstance(ev, FrameDecision):
+                trace.append((ev.time, ev.p_silent, ev.decision))
+            elif isinstance(ev, Response) and ev.trigger == "proactive":
+                preds.append(Utterance(ev.time, ev.text))
+    runner.finish()
+    stats = runner.stats.as_dict()
+    stats.update(wall_s=time.perf_counter() - t0, stream_s=world.cfg.num_frames / world.cfg.fps)
+    return ModelRun(preds, trace, stats)
+
+
+def grid_frames(world: World, fps: float) -> list[tuple[float, object]]:
+    """The (t, rgb) frames a model at `fps` receives (same FrameClock as the engine)."""
+    clock = FrameClock(fps)
+    return [(t, rgb) for t, rgb in Renderer(world).frames() if clock.accept(t)]
+
+
+def run_baselines(world: World, fps: float = 2.0) -> dict[str, list[Utterance]]:
+    frames = grid_frames(world, fps)
+    narrators = {"silent": SilentNarrator(), "interval-2s": IntervalNarrator(2.0), "interval-5s": IntervalNarrator(5.0),
+                 "change": ChangeDetector()}
+    return {name: [Utterance(u.time, u.text) for u in n.run(frames)] for name, n in narrators.items()}
+
+
+def score(refs, preds, world: World, tolerance: float = TOLERANCE) -> EvalResult:
+    return timing_metrics(refs, preds, tolerance, duration_s=world.cfg.num_frames / world.cfg.fps)
+
+
+@dataclass
+class Aggregate:
+    """Micro-averaged over streams: P/R/F1 from summed counts; |Δt| and ROUGE-L over all matched pairs."""
+
+    name: str
+    n_ref: int = 0
+    n_pred: int = 0
+    tp: int = 0
+    abs_dt: list = field(default_factory=list)
+    rouge: list = field(default_factory=list)
+    tokf1: list = field(default_factory=list)
+
+    def add(self, r: EvalResult) -> "Aggregate":
+        self.n_ref += r.n_ref
+        self.n_pred += r.n_pred
+        self.tp += r.tp
+        self.abs_dt += [abs(p["dt"]) for p in r.pairs]
+        self.rouge += [p["rouge_l"] for p in r.pairs]
+        self.tokf1 += [p["token_f1"] for p in r.pairs]
+        return self
+
+    @property
+    def precision(self) -> float:
+        return self.tp / self.n_pred if self.n_pred else (1.0 if not self.n_ref else 0.0)
+
+    @property
+    def recall(self) -> float:
+        return self.tp / self.n_ref if self.n_ref else (1.0 if not self.n_pred else 0.0)
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    def row(self) -> dict:
+        mean = (lambda xs: statistics.fmean(xs) if xs else None)
+        return {"name": self.name, "f1": self.f1, "precision": self.precision, "recall": self.recall,
+                "n_ref": self.n_ref, "n_pred": self.n_pred, "tp": self.tp, "mean_abs_dt": mean(self.abs_dt),
+                "rouge_l": mean(self.rouge), "token_f1": mean(self.tokf1)}
+
+
+def format_table(rows: list[dict], markdown: bool = False) -> str:
+    """Rows of Aggregate.row() as a plain-text (or Markdown) table."""
+    def f(x, nd=3):
+        return "n/a" if x is None else (f"{x:.{nd}f}" if isinstance(x, float) else str(x))
+    head = ["narrator", "F1@1s", "P", "R", "said/ref", "mean |Δt| s", "ROUGE-L", "token F1"]
+    body = [[r["name"], f(r["f1"]), f(r["precision"]), f(r["recall"]), f"{r['n_pred']}/{r['n_ref']}",
+             f(r["mean_abs_dt"], 2), f(r["rouge_l"]), f(r["token_f1"])] for r in rows]
+    if markdown:
+        head = [h.replace("|", "\\|") for h in head]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        return "\n".join(lines + ["| " + " | ".join(b) + " |" for b in body])
+    widths = [max(len(x) for x in col) for col in zip(head, *body)]
+    fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
+    return "\n".join([fmt.format(*head), fmt.format(*["-" * w for w in widths])] + [fmt.format(*b) for b in body])

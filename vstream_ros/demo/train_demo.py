@@ -1,0 +1,167 @@
+"""Train the demo model end to end on synthetic worlds and save it in the published layout.
+
+    python -m vstream_ros.demo.train_demo --config config/train/demo.yaml --out models/demo
+
+Steps: render training worlds on the 2-fps model grid → pre-train the small SigLIP tower on per-frame
+labels (demo.vision_pretrain) and freeze it → extract the engine's 10 tokens per frame with the
+fp16-rounded tower (what inference will see) → build the narration stream dialogues of the worlds
+(synth.truth.stream_dialogue) → train the tiny Llama from scratch (demo.llm_train) → export
+(demo.export). Deterministic for a given config on one machine (seeded; CPU float32).
+
+Config (YAML, every key optional): data {worlds, vision_worlds, duration, fps, seed0}, vision {…
+VisionSettings}, llm {… LLMSettings}, threads.
+
+Imports: torch, yaml, synth.*, train.dialogue (via llm_train), demo.*. Never ROS.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vstream_ros.synth import truth
+
+from .data import TRAIN_SEED0, make_config, render_world, vision_targets
+from .llm_train import LLMSettings, build_llm, make_samples, train_llm
+from .vision_pretrain import VisionSettings, encode_frames, pretrain_vision
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    worlds: int = 48            # training worlds (LLM dialogues)
+    vision_worlds: int = 24     # the first N of them also pre-train the vision tower
+    duration: float = 60.0
+    fps: float = 2.0
+    seed0: int = TRAIN_SEED0
+
+    def __post_init__(self):
+        if self.worlds < 1 or not (1 <= self.vision_worlds <= self.worlds):
+            raise ValueError(f"data: need worlds >= 1 and 1 <= vision_worlds <= worlds, got {self}")
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    data: DataSettings = field(default_factory=DataSettings)
+    vision: VisionSettings = field(default_factory=VisionSettings)
+    llm: LLMSettings = field(default_factory=LLMSettings)
+    threads: int | None = None
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DemoSettings":
+        d = dict(d or {})
+        unknown = set(d) - {"data", "vision", "llm", "threads"}
+        if unknown:
+            raise ValueError(f"unknown demo config section(s) {sorted(unknown)}; allowed: data, vision, llm, threads")
+        parts = {}
+        for name, klass in (("data", DataSettings), ("vision", VisionSettings), ("llm", LLMSettings)):
+            sec = d.get(name) or {}
+            allowed = {f.name for f in dataclasses.fields(klass)}
+            bad = set(sec) - allowed
+            if bad:
+                raise ValueError(f"{name}: unknown key(s) {sorted(bad)}; allowed: {sorted(allowed)}")
+            parts[name] = klass(**sec)
+        return cls(threads=d.get("threads"), **parts)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "DemoSettings":
+        import yaml  # noqa: PLC0415
+        try:
+            return cls.from_dict(yaml.safe_load(Path(path).read_text()))
+        except FileNotFoundError:
+            raise ValueError(f"demo config not found: {path}") from None
+        except yaml.YAMLError as e:
+            raise ValueError(f"{path} is not valid YAML: {' '.join(str(e).split())[:200]}") from None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def build_training_worlds(ds: DataSettings, log=print):
+    t0 = time.time()
+    worlds = [render_world(make_config(ds.seed0 + i, ds.duration, ds.fps), ds.fps) for i in range(ds.worlds)]
+    if log:
+        log(f"rendered {len(worlds)} training worlds ({sum(w.frames.shape[0] for w in worlds)} model frames, "
+            f"{sum(len(w.world.script.events) for w in worlds)} events) in {time.time() - t0:.0f} s")
+    return worlds
+
+
+def train_demo(settings: DemoSettings, out: str | Path | None, log=print, command: str = "",
+               vision_budget_s: float | None = None, llm_budget_s: float | None = None,
+               vision_from: str | Path | None = None):
+    """Train and (when `out` is given) export. Returns (llm, tower, info).
+
+    vision_from: a SigLIP folder (e.g. models/demo/vision) to reuse frozen instead of pre-training one
+    (the reduced CI schedule trains only the LLM, from scratch)."""
+    from vstream_ros.engine.template import load_tokenizer  # noqa: PLC0415
+    if settings.threads:
+        torch.set_num_threads(int(settings.threads))
+    t_start = time.time()
+    ds = settings.data
+    worlds = build_training_worlds(ds, log)
+    if vision_from is not None:
+        from transformers import SiglipVisionModel  # noqa: PLC0415
+        tower = SiglipVisionModel.from_pretrained(str(vision_from), dtype=torch.float32).eval().requires_grad_(False)
+        vacc = {"reused": str(vision_from)}
+    else:
+        vw = worlds[:ds.vision_worlds]
+        frames = torch.cat([w.frames for w in vw])
+        targets = {}
+        for w in vw:
+            for k, v in vision_targets(w.world, ds.fps).items():
+                targets.setdefault(k, []).append(v)
+        targets = {k: np.concatenate(v) for k, v in targets.items()}
+        if log:
+            log(f"pre-training the vision tower on {frames.shape[0]} frames")
+        tower, vacc = pretrain_vision(frames, targets, settings.vision, log=log, time_budget_s=vision_budget_s)
+        del frames
+    tower.half().float()          # the features the LLM learns from = what the fp16-saved tower gives
+    t0 = time.time()
+    features = {truth.video_uid(w.world.cfg): encode_frames(tower, w.frames) for w in worlds}
+    if log:
+        log(f"extracted vision tokens of {len(features)} worlds in {time.time() - t0:.0f} s")
+    tokenizer = load_tokenizer()
+    dialogues = [truth.stream_dialogue(w.world, ds.fps) for w in worlds]
+    samples = make_samples(dialogues, features, tokenizer)
+    del worlds
+    llm = build_llm(settings.llm, int(tower.config.hidden_size))
+    if log:
+        n_par = sum(p.numel() for p in llm.parameters())
+        log(f"training the LLM from scratch ({n_par / 1e6:.2f} M parameters, tied embeddings) on "
+            f"{len(samples)} dialogues")
+    stats = train_llm(llm, samples, settings.llm, log=log, time_budget_s=llm_budget_s)
+    info = {"settings": settings.to_dict(), "vision_train_accuracy": vacc, "llm": stats,
+            "train_seeds": [ds.seed0, ds.seed0 + ds.worlds - 1], "seconds": round(time.time() - t_start, 1),
+            "torch": torch.__version__, "command": command}
+    if out is not None:
+        from .export import export_model, model_size_bytes  # noqa: PLC0415
+        root = export_model(out, llm, tower, info)
+        if log:
+            log(f"saved the demo model to {root} ({model_size_bytes(root) / 1e6:.1f} MB) "
+                f"after {time.time() - t_start:.0f} s")
+        llm.float()
+    return llm, tower, info
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m vstream_ros.demo.train_demo", description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", default="config/train/demo.yaml", help="demo training YAML")
+    p.add_argument("--out", default="models/demo", help="output folder (replaced atomically)")
+    args = p.parse_args(argv)
+    try:
+        settings = DemoSettings.from_yaml(args.config)
+        train_demo(settings, args.out, command=" ".join(["python -m vstream_ros.demo.train_demo", *(argv or
+                                                                                                    sys.argv[1:])]))
+    except (ValueError, OSError) as e:
+        print(f"train_demo: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

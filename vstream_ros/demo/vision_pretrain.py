@@ -1,0 +1,133 @@
+"""Supervised pre-training of the demo's small SigLIP-architecture vision tower on synthetic frames.
+
+An untrained SigLIP does not separate object colour or hand contact, so before the LLM is trained the
+tower (384 px, patch 32 → a 12×12 grid that the engine's 3×3 adaptive pooling divides evenly, MAP head
+kept) learns, from the 10 engine tokens of a frame (pooled + 3×3 pool, exactly `engine.vision.frame_tokens`),
+to predict the `data.vision_targets`: event class, held object colour and shape, object under the hand,
+hand contact and hand position. The heads are thrown away; the tower is then frozen and saved as a plain
+`SiglipVisionModel` folder that `engine.vision.load_vision` reads.
+
+Imports: torch, transformers (SigLIP), engine.vision, demo.data. Never ROS, never the LLM.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vstream_ros.engine.template import FRAME_NUM_TOKENS
+from vstream_ros.engine.vision import frame_tokens
+
+from .data import TARGET_CLASSES
+
+
+@dataclass(frozen=True)
+class VisionSettings:
+    hidden: int = 64
+    layers: int = 2
+    heads: int = 4
+    intermediate: int = 128
+    patch: int = 32
+    image_size: int = 384
+    steps: int = 600
+    batch: int = 32
+    lr: float = 2e-3
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.image_size % self.patch or (self.image_size // self.patch) % 3:
+            raise ValueError(f"image_size/patch must be a grid divisible by 3 (engine 3x3 pooling), got "
+                             f"{self.image_size}/{self.patch}")
+        if self.hidden % self.heads:
+            raise ValueError(f"vision hidden {self.hidden} not divisible by heads {self.heads}")
+
+
+def build_tower(s: VisionSettings):
+    from transformers import SiglipVisionConfig, SiglipVisionModel  # noqa: PLC0415
+    cfg = SiglipVisionConfig(hidden_size=s.hidden, intermediate_size=s.intermediate, num_hidden_layers=s.layers,
+                             num_attention_heads=s.heads, image_size=s.image_size, patch_size=s.patch)
+    torch.manual_seed(s.seed)
+    return SiglipVisionModel(cfg)
+
+
+class _Probe(nn.Module):
+    """Heads on the flattened 10 engine tokens (so every token is pushed to carry information)."""
+
+    def __init__(self, dv: int):
+        super().__init__()
+        d = FRAME_NUM_TOKENS * dv
+        self.norm = nn.LayerNorm(d)
+        self.heads = nn.ModuleDict({k: nn.Linear(d, n) for k, n in TARGET_CLASSES.items()})
+        self.uv = nn.Linear(d, 2)
+
+    def forward(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
+        h = self.norm(tokens.flatten(1))
+        out = {k: head(h) for k, head in self.heads.items()}
+        out["hand_uv"] = self.uv(h)
+        return out
+
+
+def tokens_of(tower, pixels: torch.Tensor) -> torch.Tensor:
+    out = tower(pixel_values=pixels)
+    grid = tower.config.image_size // tower.config.patch_size
+    return frame_tokens(out.pooler_output, out.last_hidden_state, grid)
+
+
+def _pixels(frames_u8: torch.Tensor) -> torch.Tensor:
+    return frames_u8.float().div_(127.5).sub_(1.0)
+
+
+def pretrain_vision(frames: torch.Tensor, targets: dict[str, np.ndarray], s: VisionSettings, log=print,
+                    time_budget_s: float | None = None):
+    """Train a fresh tower on letterboxed uint8 frames [N, 3, S, S] with `targets` (arrays of length N).
+
+    Returns (tower in eval mode with grads off, final per-target train accuracies dict).
+    """
+    tower = build_tower(s)
+    probe = _Probe(s.hidden)
+    params = list(tower.parameters()) + list(probe.parameters())
+    opt = torch.optim.AdamW(params, lr=s.lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=s.lr, total_steps=s.steps, pct_start=0.1)
+    tgt = {k: torch.as_tensor(v) for k, v in targets.items()}
+    # up-weight the rare event frames: they are what the LLM must notice
+    ev = tgt["event"]
+    w = torch.where(ev > 0, 3.0, 1.0)
+    gen = torch.Generator().manual_seed(s.seed)
+    n = frames.shape[0]
+    t0 = time.time()
+    tower.train()
+    acc: dict[str, float] = {}
+    for step in range(s.steps):
+        idx = torch.multinomial(w, s.batch, replacement=True, generator=gen)
+        out = probe(tokens_of(tower, _pixels(frames[idx])))
+        loss = sum(F.cross_entropy(out[k], tgt[k][idx]) for k in TARGET_CLASSES)
+        loss = loss + 4.0 * F.smooth_l1_loss(out["hand_uv"], tgt["hand_uv"][idx], beta=0.05)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        with torch.no_grad():
+            for k in TARGET_CLASSES:
+                a = float((out[k].argmax(-1) == tgt[k][idx]).float().mean())
+                acc[k] = 0.9 * acc.get(k, a) + 0.1 * a
+        if log and (step % 100 == 0 or step == s.steps - 1):
+            log(f"  vision step {step:4d}/{s.steps}  loss {loss.item():.3f}  " +
+                " ".join(f"{k} {v:.2f}" for k, v in acc.items()) + f"  ({time.time() - t0:.0f} s, {n} frames)")
+        if time_budget_s is not None and time.time() - t0 > time_budget_s:
+            if log:
+                log(f"  vision: time budget {time_budget_s:g} s reached at step {step}")
+            break
+    tower.eval().requires_grad_(False)
+    return tower, acc
+
+
+@torch.no_grad()
+def encode_frames(tower, frames: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    """uint8 letterboxed frames [T, 3, S, S] → engine vision tokens [T, 10, Dv] (float32)."""
+    outs = [tokens_of(tower, _pixels(frames[i:i + batch])) for i in range(0, frames.shape[0], batch)]
+    return torch.cat(outs).float()
