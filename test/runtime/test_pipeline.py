@@ -14,8 +14,8 @@ from vstream_ros.engine.events import (
 )
 from vstream_ros.engine.pipeline import (
     PipelineConfig,
+    QueuedFrame,
     StreamPipeline,
-    _Frame,
     apply_backpressure,
 )
 from vstream_ros.engine.runtime.backend import RuntimeBackend
@@ -128,7 +128,7 @@ def test_frames_faster_than_the_llm_are_thinned_then_dropped_and_counted(tiny_li
 
 
 def frames_at(times):
-    return deque(_Frame(t, 0.0) for t in times)
+    return deque(QueuedFrame(t, 0.0) for t in times)
 
 
 def test_backpressure_thins_to_thin_fps_keeping_newest_then_drops_oldest():

@@ -14,8 +14,7 @@ Queries: `ask(text, t)` is ordered by capture time exactly like the session; `as
 preempts: it is answered before any queued frame, at the time of the last decided frame.
 
 Backpressure (camera side never blocks; every drop counted in `stats`): a queue that is full first
-THINS its backlog to `thin_fps` (keeps the newest frame of each 1/thin_fps slot of capture time),
-then, if still full, DROPS THE OLDEST frames.
+THINS its backlog to `thin_fps`, then DROPS THE OLDEST frames (engine.pipeline_queue.apply_backpressure).
 
 Imports: numpy, torch, engine modules. Never ROS.
 """
@@ -23,19 +22,18 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import math
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 
 from .config import StreamConfig
 from .events import Event, Response, UtteranceChunk
 from .frames import FrameClock, letterbox, to_pixels
+from .pipeline_queue import PipelineStats, QueuedFrame, apply_backpressure
 from .session import StreamSession, decide
 from .template import FRAME_NUM_TOKENS, V_TOKEN_ID, StreamState
 
@@ -57,82 +55,6 @@ class PipelineConfig:
             raise ValueError(f"thin_fps must be > 0, got {self.thin_fps}")
 
 
-@dataclass
-class _Frame:
-    t: float                       # capture time (stream seconds)
-    t_in: float                    # host perf_counter at push
-    rgb: Any = None                # uint8 [H, W, 3] until encoded
-    tokens: torch.Tensor | None = None   # [10, Dv] once encoded
-    ready_event: Any = None        # CUDA event recorded on the vision stream
-    t_enc: float = 0.0
-
-
-def apply_backpressure(queue: deque, capacity: int, thin_fps: float) -> tuple[int, int]:
-    """Make room for one more frame in `queue` (oldest first). Returns (thinned, dropped_oldest).
-
-    Step 1 thins to `thin_fps`, keeping the newest frame of each slot floor(t·thin_fps); step 2 drops
-    the oldest frames until len(queue) < capacity.
-    """
-    if len(queue) < capacity:
-        return 0, 0
-    kept: dict[int, _Frame] = {}
-    for f in queue:
-        kept[math.floor(f.t * thin_fps)] = f          # later frames overwrite: newest per slot
-    thinned = len(queue) - len(kept)
-    if thinned:
-        keep = list(kept.values())
-        queue.clear()
-        queue.extend(keep)
-    dropped = 0
-    while len(queue) >= capacity:
-        queue.popleft()
-        dropped += 1
-    return thinned, dropped
-
-
-@dataclass
-class PipelineStats:
-    frames_in: int = 0
-    frames_skipped: int = 0        # off the model-fps grid
-    frames_decided: int = 0
-    frames_reprefilled: int = 0    # prefilled again after a mid-batch reply
-    midbatch_replies: int = 0      # replies decided at a frame that was not first in its prefill
-    dropped_thinned: int = 0
-    dropped_oldest: int = 0
-    max_queue_depth: int = 0
-    corrupt: int = 0               # frames that could not be letterboxed/encoded (skipped)
-    last_error: str = ""
-    prefills: int = 0
-    decision_latency_s: deque = field(default_factory=deque)   # capture (push) → decision
-    queue_depth: deque = field(default_factory=deque)          # ready frames at each decision
-    first_token_s: list = field(default_factory=list)          # decision/query → first token
-    utterance_s: list = field(default_factory=list)            # decision/query → final token
-    utterance_tokens: list = field(default_factory=list)
-
-    @property
-    def dropped(self) -> int:
-        return self.dropped_thinned + self.dropped_oldest
-
-    def as_dict(self) -> dict:
-        lat = sorted(self.decision_latency_s)
-        tok = sum(self.utterance_tokens)
-        dec_time = sum(self.utterance_s)
-
-        def pct(q):
-            return lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan")
-        return {"frames_in": self.frames_in, "frames_skipped": self.frames_skipped,
-                "frames_decided": self.frames_decided, "frames_reprefilled": self.frames_reprefilled,
-                "midbatch_replies": self.midbatch_replies,
-                "dropped": self.dropped, "dropped_thinned": self.dropped_thinned,
-                "dropped_oldest": self.dropped_oldest, "max_queue_depth": self.max_queue_depth,
-                "corrupt": self.corrupt,
-                "prefills": self.prefills, "decision_p50_s": pct(0.5), "decision_p99_s": pct(0.99),
-                "replies": len(self.utterance_s),
-                "first_token_p50_s": sorted(self.first_token_s)[len(self.first_token_s) // 2]
-                if self.first_token_s else float("nan"),
-                "decode_tok_s": tok / dec_time if dec_time > 0 else float("nan")}
-
-
 class StreamPipeline:
     """Overlapped stream over a backend. `push`/`push_tokens`/`ask` are safe from any thread."""
 
@@ -149,8 +71,8 @@ class StreamPipeline:
         self.clock = FrameClock(self.cfg.fps)
         self.stats = PipelineStats()
         self._lock = threading.Condition()
-        self._capture: deque[_Frame] = deque()
-        self._ready: deque[_Frame] = deque()
+        self._capture: deque[QueuedFrame] = deque()
+        self._ready: deque[QueuedFrame] = deque()
         self._queries: list[tuple[float, int, str]] = []     # timed, sorted by (t, seq)
         self._now_queries: deque[str] = deque()              # t=None: preempt
         self._qseq = itertools.count()
@@ -186,13 +108,13 @@ class StreamPipeline:
                 self.stats.corrupt += 1
                 self.stats.last_error = f"expected an RGB uint8 frame [H, W, 3], got {tuple(shape)} {dtype}"
             return False
-        return self._enqueue(_Frame(float(t), time.perf_counter(), rgb=rgb))
+        return self._enqueue(QueuedFrame(float(t), time.perf_counter(), rgb=rgb))
 
     def push_tokens(self, tokens: torch.Tensor, t: float) -> bool:
         """Offer already-encoded vision tokens [10, Dv] (tests, benchmarks, feature replay)."""
         if tokens.ndim != 2 or tokens.shape[0] != FRAME_NUM_TOKENS:
             raise ValueError(f"expected vision tokens [{FRAME_NUM_TOKENS}, D], got {tuple(tokens.shape)}")
-        return self._enqueue(_Frame(float(t), time.perf_counter(), tokens=tokens))
+        return self._enqueue(QueuedFrame(float(t), time.perf_counter(), tokens=tokens))
 
     def ask(self, text: str, t: float | None = None) -> None:
         text = text.strip()
@@ -275,7 +197,7 @@ class StreamPipeline:
         if self.user_on_event is not None:
             self.user_on_event(event)
 
-    def _enqueue(self, frame: _Frame) -> bool:
+    def _enqueue(self, frame: QueuedFrame) -> bool:
         with self._lock:
             self.stats.frames_in += 1
             if not self.clock.accept(frame.t):
@@ -320,7 +242,7 @@ class StreamPipeline:
                 self.stats.max_queue_depth = max(self.stats.max_queue_depth, len(self._ready))
                 self._lock.notify_all()
 
-    def _encode(self, frames: list[_Frame], stream) -> None:
+    def _encode(self, frames: list[QueuedFrame], stream) -> None:
         if self.vision is None:
             raise RuntimeError("raw frames were pushed but the pipeline has no vision encoder")
         pixels = to_pixels([letterbox(f.rgb, self.vision.image_size) for f in frames])
@@ -373,14 +295,14 @@ class StreamPipeline:
         resp = [e for e in events if isinstance(e, Response)]
         self.stats.utterance_tokens.append(len(resp[-1].token_ids) if resp else 0)
 
-    def _step(self, frames: list[_Frame]) -> list[_Frame]:
+    def _step(self, frames: list[QueuedFrame]) -> list[QueuedFrame]:
         """Prefill `frames` in one forward and decide each; return the frames to feed again later."""
         s = self.session
         q = self._pop_query_before(frames[0].t, inclusive=False)   # queries earlier than the first frame
         if q is not None:
             self._timed_reply(lambda: s.answer(q[0], q[2]))
             return frames
-        batch: list[_Frame] = []
+        batch: list[QueuedFrame] = []
         query_frame = False
         with self._lock:
             for f in frames:
@@ -431,7 +353,7 @@ class StreamPipeline:
                 return rest
         return frames[len(batch):]
 
-    def _record_decision(self, f: _Frame, depth: int) -> None:
+    def _record_decision(self, f: QueuedFrame, depth: int) -> None:
         st = self.stats
         st.frames_decided += 1
         st.decision_latency_s.append(time.perf_counter() - f.t_in)

@@ -1,0 +1,95 @@
+"""The overlapped pipeline's queue items, backpressure policy and counters (engine.pipeline uses them).
+
+- `QueuedFrame`: one sampled camera frame on its way through the capture and ready queues.
+- `apply_backpressure(queue, capacity, thin_fps)`: make room in a full queue without blocking the camera:
+  first THIN the backlog to `thin_fps` (keep the newest frame of each 1/thin_fps slot of capture time), then,
+  if still full, DROP THE OLDEST frames. Returns the counts so every drop is reported.
+- `PipelineStats`: frame, drop and reply counters plus bounded timing records (capture → decision, decision
+  → first token, tokens/s, queue depth), summarised by `as_dict()` for `vstream bench` and the ROS node.
+
+Imports: stdlib, torch (type only). Never ROS, never a model.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+
+@dataclass
+class QueuedFrame:
+    t: float                       # capture time (stream seconds)
+    t_in: float                    # host perf_counter at push
+    rgb: Any = None                # uint8 [H, W, 3] until encoded
+    tokens: torch.Tensor | None = None   # [10, Dv] once encoded
+    ready_event: Any = None        # CUDA event recorded on the vision stream
+    t_enc: float = 0.0
+
+
+def apply_backpressure(queue: deque, capacity: int, thin_fps: float) -> tuple[int, int]:
+    """Make room for one more frame in `queue` (oldest first). Returns (thinned, dropped_oldest).
+
+    Step 1 thins to `thin_fps`, keeping the newest frame of each slot floor(t·thin_fps); step 2 drops
+    the oldest frames until len(queue) < capacity.
+    """
+    if len(queue) < capacity:
+        return 0, 0
+    kept: dict[int, QueuedFrame] = {}
+    for f in queue:
+        kept[math.floor(f.t * thin_fps)] = f          # later frames overwrite: newest per slot
+    thinned = len(queue) - len(kept)
+    if thinned:
+        keep = list(kept.values())
+        queue.clear()
+        queue.extend(keep)
+    dropped = 0
+    while len(queue) >= capacity:
+        queue.popleft()
+        dropped += 1
+    return thinned, dropped
+
+
+@dataclass
+class PipelineStats:
+    frames_in: int = 0
+    frames_skipped: int = 0        # off the model-fps grid
+    frames_decided: int = 0
+    frames_reprefilled: int = 0    # prefilled again after a mid-batch reply
+    midbatch_replies: int = 0      # replies decided at a frame that was not first in its prefill
+    dropped_thinned: int = 0
+    dropped_oldest: int = 0
+    max_queue_depth: int = 0
+    corrupt: int = 0               # frames that could not be letterboxed/encoded (skipped)
+    last_error: str = ""
+    prefills: int = 0
+    decision_latency_s: deque = field(default_factory=deque)   # capture (push) → decision
+    queue_depth: deque = field(default_factory=deque)          # ready frames at each decision
+    first_token_s: list = field(default_factory=list)          # decision/query → first token
+    utterance_s: list = field(default_factory=list)            # decision/query → final token
+    utterance_tokens: list = field(default_factory=list)
+
+    @property
+    def dropped(self) -> int:
+        return self.dropped_thinned + self.dropped_oldest
+
+    def as_dict(self) -> dict:
+        lat = sorted(self.decision_latency_s)
+        tok = sum(self.utterance_tokens)
+        dec_time = sum(self.utterance_s)
+
+        def pct(q):
+            return lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan")
+        return {"frames_in": self.frames_in, "frames_skipped": self.frames_skipped,
+                "frames_decided": self.frames_decided, "frames_reprefilled": self.frames_reprefilled,
+                "midbatch_replies": self.midbatch_replies,
+                "dropped": self.dropped, "dropped_thinned": self.dropped_thinned,
+                "dropped_oldest": self.dropped_oldest, "max_queue_depth": self.max_queue_depth,
+                "corrupt": self.corrupt,
+                "prefills": self.prefills, "decision_p50_s": pct(0.5), "decision_p99_s": pct(0.99),
+                "replies": len(self.utterance_s),
+                "first_token_p50_s": sorted(self.first_token_s)[len(self.first_token_s) // 2]
+                if self.first_token_s else float("nan"),
+                "decode_tok_s": tok / dec_time if dec_time > 0 else float("nan")}
