@@ -1,28 +1,32 @@
 """Full (non-LoRA) training from scratch of the demo's tiny Llama on synthetic stream dialogues.
 
-Reuses the training package for everything that defines the task: `train.dialogue.encode_dialogue` (exact
-template, pre-shifted labels), `train.collator.StreamCollator` (padding, position ids, frame order) and
-`train.loss.stream_loss` (frame-decision + LM cross-entropy). What is specific here: every weight is trained
-(the model starts random), and the tied 128,256-row head is applied only at labelled positions (the hidden
-states are gathered first), which is 10×+ cheaper than logits everywhere on a CPU.
+Trained with the code of `vstream train` in full mode (`lora: false`): `train.trainer.StreamTrainer` (HF
+Trainer, stream loss, lm_head applied only at labelled positions via logits_to_keep — 10×+ cheaper than
+logits everywhere on a CPU) with TrainingArguments from `train.cli_train.training_arguments`, items in the
+`train.dataset` format batched by `train.collator.StreamCollator`; dialogues encoded by
+`train.dialogue.encode_dialogue` (exact template, pre-shifted labels). What is specific here: the model is
+built from scratch (random init, tied embeddings) as a `TrainableLiveLlama` (the engine's
+LiveLlamaForCausalLM + a forward taking `frames`; it saves as LiveLlamaForCausalLM), the samples live in
+memory, and a wall-time budget can stop training early.
 
-Imports: torch, transformers (Llama config), engine.model/template, train.{dialogue, collator, loss}.
-Never ROS.
+Imports: torch, transformers (Llama config, Trainer callbacks), engine.template, train.{dialogue, trainer,
+cli_train, collator}. Never ROS.
 """
 from __future__ import annotations
 
-import math
 import random
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 
 import torch
+from transformers import TrainerCallback
 
-from vstream_ros.engine.model import LiveLlamaForCausalLM, embed_stream
 from vstream_ros.engine.template import TEXT_VOCAB_SIZE
 from vstream_ros.train.collator import StreamCollator
 from vstream_ros.train.dialogue import encode_dialogue
-from vstream_ros.train.loss import IGNORE, stream_loss
+from vstream_ros.train.trainer import StreamTrainer, TrainableLiveLlama
 
 
 @dataclass(frozen=True)
@@ -54,9 +58,10 @@ def llm_config(s: LLMSettings, vision_hidden: int):
     return cfg
 
 
-def build_llm(s: LLMSettings, vision_hidden: int) -> LiveLlamaForCausalLM:
+def build_llm(s: LLMSettings, vision_hidden: int) -> TrainableLiveLlama:
+    """Random seeded init (same weights as a LiveLlamaForCausalLM built from the same seed)."""
     torch.manual_seed(s.seed)
-    return LiveLlamaForCausalLM(llm_config(s, vision_hidden))
+    return TrainableLiveLlama(llm_config(s, vision_hidden))
 
 
 def proactive_only(conv: list[dict]) -> list[dict]:
@@ -89,47 +94,115 @@ def make_samples(dialogues, features: dict, tokenizer) -> list[dict]:
     return out
 
 
-def batch_loss(model, batch: dict, stream_loss_weight: float = 1.0) -> tuple[torch.Tensor, dict]:
-    """Stream loss of a collated batch with the (tied) head applied at labelled positions only."""
-    embeds = embed_stream(model, batch["input_ids"], batch["frames"])
-    hidden = model.model(inputs_embeds=embeds, attention_mask=batch["attention_mask"],
-                         position_ids=batch["position_ids"], use_cache=False).last_hidden_state
-    mask = batch["labels"] != IGNORE
-    logits = model.lm_head(hidden[mask])                       # [n, V] only where a target exists
-    return stream_loss(logits, batch["labels"][mask], batch["input_ids"][mask], stream_loss_weight)
+class SampleDataset(torch.utils.data.Dataset):
+    """In-memory samples as `train.dataset.StreamDataset` items: {input_ids, labels, frames [F, 10, Dv]}."""
+
+    def __init__(self, samples: list[dict]):
+        if not samples:
+            raise ValueError("no training sample")
+        self.samples = samples
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> dict:
+        s = self.samples[i]
+        return {"input_ids": s["input_ids"], "labels": s["labels"], "frames": s["frames"]}
+
+
+class StepSampler(torch.utils.data.Sampler):
+    """`steps` batches of `batch` distinct random samples each (sampling with replacement across steps), drawn
+    with `random.Random(seed).sample` — the draws of the original demo loop, so the shipped recipe sees the
+    same batches in the same order. Yields flat indices: the DataLoader cuts them into batches of `batch`."""
+
+    def __init__(self, n: int, batch: int, steps: int, seed: int):
+        self.n, self.batch, self.steps, self.seed = n, min(batch, n), steps, seed
+
+    def __len__(self) -> int:
+        return self.steps * self.batch
+
+    def __iter__(self):
+        rng = random.Random(self.seed)
+        for _ in range(self.steps):
+            yield from rng.sample(range(self.n), self.batch)
+
+
+class DemoTrainer(StreamTrainer):
+    """StreamTrainer drawing each step's batch at random (StepSampler) instead of epoch permutations."""
+
+    def _get_train_sampler(self, train_dataset=None):
+        ds = train_dataset if train_dataset is not None else self.train_dataset
+        return StepSampler(len(ds), self.args.per_device_train_batch_size, self.args.max_steps, self.args.seed)
+
+
+class _Progress(TrainerCallback):
+    """Running EMA of the training parts (StreamTrainer.last_parts), progress lines through `log`, a log at
+    the first and last step, and the wall-time budget."""
+
+    def __init__(self, log, time_budget_s: float | None):
+        self.log, self.budget = log, time_budget_s
+        self.trainer = None                     # set once the trainer exists
+        self.t0 = time.time()
+        self.ema: dict = {}
+
+    def on_train_begin(self, args, state, control, **kw):
+        self.t0 = time.time()
+
+    def on_step_end(self, args, state, control, **kw):
+        parts = self.trainer.last_parts if self.trainer is not None else {}
+        for k in ("stream_ce", "lm_ce"):
+            if k in parts:
+                self.ema[k] = parts[k] if k not in self.ema else 0.9 * self.ema[k] + 0.1 * parts[k]
+        if state.global_step in (1, state.max_steps):
+            control.should_log = True
+        if self.budget is not None and time.time() - self.t0 > self.budget and not control.should_training_stop:
+            control.should_training_stop = control.should_log = True
+            if self.log:
+                self.log(f"  llm: time budget {self.budget:g} s reached at step {state.global_step}")
+        return control
+
+    def on_log(self, args, state, control, logs=None, **kw):
+        if self.log and logs and "loss" in logs:
+            self.log(f"  llm step {state.global_step:4d}/{state.max_steps}  loss {logs['loss']:.3f}  "
+                     f"stream_ce {logs.get('stream_ce', float('nan')):.3f}  lm_ce {logs.get('lm_ce', float('nan')):.3f}"
+                     f"  ({time.time() - self.t0:.0f} s)")
+
+
+def training_args(s: LLMSettings, output_dir: str):
+    """LLMSettings → TrainingArguments through `vstream train`'s own builder (full-training schedule)."""
+    from vstream_ros.train.cli_train import training_arguments  # noqa: PLC0415
+    cuda = torch.cuda.is_available()
+    tcfg = {"output_dir": output_dir, "max_steps": s.steps, "per_device_train_batch_size": s.batch,
+            "gradient_accumulation_steps": 1, "learning_rate": s.lr, "warmup_steps": int(s.warmup),
+            "lr_scheduler_type": "cosine", "weight_decay": 0.0, "adam_beta2": 0.98, "max_grad_norm": 1.0,
+            "seed": s.seed, "data_seed": s.seed, "use_cpu": not cuda, "bf16": "auto" if cuda else False,
+            "tf32": "auto" if cuda else False, "gradient_checkpointing": False, "save_strategy": "no",
+            "eval_strategy": "no", "report_to": "none", "logging_strategy": "steps", "logging_steps": 50,
+            "dataloader_num_workers": 0, "dataloader_pin_memory": cuda, "disable_tqdm": True}
+    return training_arguments(tcfg, has_val=False)
 
 
 def train_llm(model, samples: list[dict], s: LLMSettings, log=print, time_budget_s: float | None = None) -> dict:
-    """AdamW + linear warm-up + cosine decay over `s.steps` steps of `s.batch` random samples."""
-    collate = StreamCollator()
-    opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=0.0, betas=(0.9, 0.98))
+    """Train every weight of `model` (a TrainableLiveLlama, see build_llm) for `s.steps` steps of `s.batch`
+    shuffled samples with StreamTrainer: AdamW (β2 0.98, no weight decay, clip 1.0), linear warm-up over
+    `s.warmup` steps then cosine decay. Returns {steps, seconds, stream_ce, lm_ce (EMAs of the training parts)}.
+    The model ends in eval mode, frozen, on the CPU."""
+    from transformers.trainer_callback import PrinterCallback  # noqa: PLC0415
 
-    def lr_at(step):
-        if step < s.warmup:
-            return (step + 1) / s.warmup
-        return 0.5 * (1 + math.cos(math.pi * (step - s.warmup) / max(1, s.steps - s.warmup))) * 0.95 + 0.05
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
-    rng = random.Random(s.seed)
-    model.train()
-    t0 = time.time()
-    ema: dict = {}
-    for step in range(s.steps):
-        batch = collate(rng.sample(samples, min(s.batch, len(samples))))
-        loss, parts = batch_loss(model, batch, s.stream_loss_weight)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        for k in ("stream_ce", "lm_ce"):
-            ema[k] = parts[k] if k not in ema else 0.9 * ema[k] + 0.1 * parts[k]
-        if log and (step % 50 == 0 or step == s.steps - 1):
-            log(f"  llm step {step:4d}/{s.steps}  loss {loss.item():.3f}  stream_ce {ema['stream_ce']:.3f}  "
-                f"lm_ce {ema['lm_ce']:.3f}  ({time.time() - t0:.0f} s)")
-        if time_budget_s is not None and time.time() - t0 > time_budget_s:
-            if log:
-                log(f"  llm: time budget {time_budget_s:g} s reached at step {step}")
-            break
-    model.eval().requires_grad_(False)
-    return {"steps": step + 1, "seconds": time.time() - t0, **ema}
+    if not isinstance(model, TrainableLiveLlama):
+        raise TypeError(f"train_llm needs a TrainableLiveLlama (build_llm), got {type(model).__name__}")
+    model.requires_grad_(True)
+    progress = _Progress(log, time_budget_s)
+    out = tempfile.mkdtemp(prefix="vstream-llm-train-")
+    try:
+        trainer = DemoTrainer(model=model, args=training_args(s, out), train_dataset=SampleDataset(samples),
+                              data_collator=StreamCollator(), stream_loss_weight=s.stream_loss_weight,
+                              metric_samples=0, callbacks=[progress])
+        trainer.remove_callback(PrinterCallback)            # disable_tqdm prints every log dict: `log` does it
+        progress.trainer = trainer
+        trainer.train()
+        steps = trainer.state.global_step
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    model.to("cpu").eval().requires_grad_(False)
+    return {"steps": steps, "seconds": time.time() - progress.t0, **progress.ema}

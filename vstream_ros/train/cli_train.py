@@ -1,11 +1,13 @@
 """`vstream train --config config/train/NAME.yaml [--resume auto|DIR] [--set KEY=VALUE …] [--dry-run]`.
 
 Config sections (see config/train/live1plus_8b.yaml): model {llm, init_adapter, dtype}, lora {r, alpha,
-dropout, target_modules, modules_to_save}, data {features, fps, max_frames, train: [sources], val: [sources]},
-loss {stream_loss_weight}, eval {metric_samples}, training {any transformers.TrainingArguments field;
-`bf16`/`tf32: auto` = on when CUDA supports it}. `--set training.max_steps=20` overrides one value (YAML
-scalar); $VARS in strings are expanded. Multi-GPU: launch this same command under torchrun /
-accelerate launch (docs/training.md).
+dropout, target_modules, modules_to_save} (absent = LoRA defaults; `lora: false` = full training: no PEFT,
+every LLM parameter trained, the whole model saved), data {features, fps, max_frames, train: [sources],
+val: [sources]}, loss {stream_loss_weight}, eval {metric_samples}, training {any
+transformers.TrainingArguments field; `bf16`/`tf32: auto` = on when CUDA supports it}. `--set
+training.max_steps=20` overrides one value (YAML scalar); `--set lora=false` selects full training. $VARS
+in strings are expanded. Multi-GPU: launch this same command under torchrun / accelerate launch
+(docs/training.md).
 
 Imports: yaml, train.* (lazily: `--help` stays fast). Never ROS.
 """
@@ -23,12 +25,12 @@ SECTIONS = ("model", "lora", "data", "loss", "eval", "training")
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("train", help="LoRA-train the stream assistant on stream dialogues",
+    p = subparsers.add_parser("train", help="train the stream assistant (LoRA or full) on stream dialogues",
                               description=__doc__.split("\n\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, help="training YAML (config/train/*.yaml)")
     p.add_argument("--resume", default=None, help="'auto' (last checkpoint in output_dir) or a checkpoint folder")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. training.max_steps=10 (repeatable)")
+                   help="override a config value, e.g. training.max_steps=10 or lora=false (repeatable)")
     p.add_argument("--dry-run", action="store_true", help="build the datasets, print their counts and exit")
     p.set_defaults(func=main)
 
@@ -53,6 +55,9 @@ def load_config(path: str, overrides: list[str] = ()) -> dict:
     cfg = _expand(copy.deepcopy(cfg))
     for ov in overrides:
         key, sep, value = ov.partition("=")
+        if sep and key == "lora":                       # `--set lora=false`: full training
+            cfg["lora"] = yaml.safe_load(value)
+            continue
         parts = key.split(".")
         if not sep or len(parts) < 2 or parts[0] not in SECTIONS:
             raise ConfigError(f"--set {ov!r}: expected SECTION.KEY=VALUE with SECTION in {SECTIONS}")
@@ -124,25 +129,39 @@ def training_arguments(tcfg: dict, has_val: bool):
         raise ConfigError(f"training: {' '.join(str(e).split())[:300]}") from None
 
 
+def lora_settings(cfg: dict):
+    """The `lora` section as LoraSettings, or None for full training (`lora: false`)."""
+    from .trainer import LoraSettings  # noqa: PLC0415
+    section = cfg.get("lora")
+    if section is False:
+        if (cfg.get("model") or {}).get("init_adapter"):
+            raise ConfigError("lora: false (full training) cannot start from model.init_adapter (a LoRA adapter): "
+                              "remove init_adapter, or merge the adapter into a full model folder and use it as "
+                              "model.llm")
+        return None
+    if section is not None and not isinstance(section, dict):
+        raise ConfigError(f"lora must be a mapping (LoRA settings) or false (full training), got {section!r}")
+    try:
+        return LoraSettings(**(section or {}))
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"lora: {e}") from None
+
+
 def run(cfg: dict, resume: str | None = None, dry_run: bool = False, log=print, callbacks=None):
     """Build data + model and train; returns the trainer (tests use it) or None for a dry run."""
     import torch  # noqa: PLC0415
     from transformers.trainer_utils import get_last_checkpoint  # noqa: PLC0415
 
+    from ..atomic import write_json_atomic  # noqa: PLC0415
     from .collator import StreamCollator  # noqa: PLC0415
     from .dataset import build_dataset  # noqa: PLC0415
     from .features import FeatureStore  # noqa: PLC0415
-    from .trainer import (  # noqa: PLC0415
-        LoraSettings,
-        StreamTrainer,
-        build_model,
-        tokenizer_for,
-    )
-    from ..atomic import write_json_atomic  # noqa: PLC0415
+    from .trainer import StreamTrainer, build_model, tokenizer_for  # noqa: PLC0415
 
     if int(os.environ.get("RANK", "0")) != 0:          # torchrun/accelerate: one copy of the data report
         log = lambda *_: None  # noqa: E731
     mcfg, data = cfg["model"], cfg["data"]
+    lora = lora_settings(cfg)
     store = FeatureStore(data["features"])
     fps, max_frames = float(data.get("fps", 2.0)), int(data.get("max_frames", 1200))
     tok = tokenizer_for(mcfg["llm"])
@@ -165,10 +184,6 @@ def run(cfg: dict, resume: str | None = None, dry_run: bool = False, log=print, 
         raise ConfigError(f"model.dtype must be auto, float32, bfloat16 or float16, got {dtype_name!r}")
     dtype = (torch.bfloat16 if torch.cuda.is_available() else torch.float32) if dtype_name == "auto" \
         else getattr(torch, dtype_name)
-    try:
-        lora = LoraSettings(**(cfg.get("lora") or {}))
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"lora: {e}") from None
     from transformers import set_seed  # noqa: PLC0415
     set_seed(args.seed)                                 # LoRA/connector init reproducible across runs
     try:
@@ -178,7 +193,8 @@ def run(cfg: dict, resume: str | None = None, dry_run: bool = False, log=print, 
                           f"{' '.join(str(e).split())[:300]}") from None
     if args.process_index == 0:
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        log(f"model: {mcfg['llm']} ({dtype}), trainable parameters {trainable:,}")
+        mode = "full training" if lora is None else f"LoRA r {lora.r}"
+        log(f"model: {mcfg['llm']} ({dtype}, {mode}), trainable parameters {trainable:,}")
     trainer = StreamTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds,
                             data_collator=StreamCollator(),
                             stream_loss_weight=(cfg.get("loss") or {}).get("stream_loss_weight", 1.0),
@@ -188,7 +204,11 @@ def run(cfg: dict, resume: str | None = None, dry_run: bool = False, log=print, 
     trainer.save_model(args.output_dir)
     if trainer.is_world_process_zero():
         write_json_atomic(Path(args.output_dir) / "vstream_train.json", {"config": cfg, "resumed_from": resume})
-        log(f"checkpoint: {args.output_dir} (vstream run VIDEO --model {args.output_dir})")
+        if lora is None:
+            log(f"model: {args.output_dir} (full LiveLlamaForCausalLM folder; docs/training.md 'Full training' "
+                "makes an engine checkpoint of it)")
+        else:
+            log(f"checkpoint: {args.output_dir} (vstream run VIDEO --model {args.output_dir})")
     return trainer
 
 

@@ -1,12 +1,17 @@
-"""LoRA training of the VideoLLM-online LLM on stream dialogues with the HF Trainer (single GPU, torchrun,
+"""Training of the VideoLLM-online LLM on stream dialogues with the HF Trainer (single GPU, torchrun,
 accelerate or DeepSpeed ZeRO-2/3 — the Trainer does all distribution; nothing home-made here).
 
     vstream train --config config/train/live1plus_8b.yaml [--resume auto|DIR] [--set training.max_steps=10]
 
 Model: `TrainableLiveLlama` = engine LiveLlamaForCausalLM whose forward also accepts `frames` and embeds
-them itself (so DDP/DeepSpeed see the connector inside the wrapped forward); module names are unchanged, so
-the PEFT adapter (LoRA r 128 / α 256 / dropout 0.05 on the upstream regex + `connector` in modules_to_save)
-is saved in the published layout that engine.checkpoint.load_live_model and the original code read.
+them itself (so DDP/DeepSpeed see the connector inside the wrapped forward); module names are unchanged.
+Two modes (`build_model`):
+- LoRA (default): a PEFT adapter (LoRA r 128 / α 256 / dropout 0.05 on the upstream regex + `connector` in
+  modules_to_save) saved in the published layout that engine.checkpoint.load_live_model and the original
+  code read;
+- full (`lora: false` in the config, `lora=None` here): no PEFT, every parameter (connector included) is
+  trained and saved as a whole LiveLlamaForCausalLM folder (config with `vision_hidden_size`, tied
+  embeddings stay tied) — for small models trained from scratch such as the demo model (demo.llm_train).
 Loss: train.loss.stream_loss on the labelled positions only (lm_head runs just there via logits_to_keep).
 Eval: eval_loss plus the teacher-forced streaming metrics (train.metrics) on the val split.
 
@@ -14,6 +19,7 @@ Imports: torch, transformers, peft, engine.model/template, train.*. Never ROS.
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,13 +37,27 @@ UPSTREAM_TARGET_REGEX = r"model.*(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|
 
 
 class TrainableLiveLlama(LiveLlamaForCausalLM):
-    """LiveLlamaForCausalLM whose forward takes `frames` [F, 10, Dv] and builds inputs_embeds itself."""
+    """LiveLlamaForCausalLM whose forward takes `frames` [F, 10, Dv] and builds inputs_embeds itself.
+
+    Saved folders name the engine class (`architectures: [LiveLlamaForCausalLM]`): the training forward adds
+    no weight, so a saved model is an ordinary engine LLM folder."""
 
     def forward(self, input_ids=None, frames=None, inputs_embeds=None, **kwargs):
         if inputs_embeds is None and input_ids is not None:
             inputs_embeds = embed_stream(self, input_ids, frames)
             input_ids = None
         return super().forward(input_ids=input_ids, inputs_embeds=inputs_embeds, **kwargs)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        super().save_pretrained(save_directory, *args, **kwargs)
+        engine_name = [LiveLlamaForCausalLM.__name__]
+        self.config.architectures = engine_name
+        cfg_path = Path(save_directory) / "config.json"
+        if kwargs.get("is_main_process", args[0] if args else True) and cfg_path.is_file():
+            cfg = json.loads(cfg_path.read_text())
+            if cfg.get("architectures") != engine_name:
+                cfg["architectures"] = engine_name
+                cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
 
 
 @dataclass
@@ -55,15 +75,22 @@ class LoraSettings:
             raise ValueError("lora.modules_to_save must contain 'connector' (the engine loads it from the adapter)")
 
 
-def build_model(llm: str, vision_hidden: int, lora: LoraSettings, dtype: torch.dtype, init_adapter: str | None = None):
-    """Base LLM (+ fresh or loaded connector) wrapped with a trainable PEFT LoRA adapter."""
+def build_model(llm: str, vision_hidden: int, lora: LoraSettings | None, dtype: torch.dtype,
+                init_adapter: str | None = None):
+    """Base LLM (+ its connector, or a fresh one initialised from the global RNG when the folder has none —
+    a plain Llama folder; callers seed with transformers.set_seed) wrapped with a trainable PEFT LoRA adapter,
+    or, with `lora=None` (full training), the base itself with every parameter trainable."""
     from peft import LoraConfig, PeftModel, get_peft_model  # noqa: PLC0415
     from transformers import AutoConfig  # noqa: PLC0415
 
+    if lora is None and init_adapter:
+        raise ValueError("full training (lora=None) cannot start from a LoRA adapter (init_adapter)")
     cfg = AutoConfig.from_pretrained(llm)
     cfg.vision_hidden_size = int(vision_hidden)
     base = TrainableLiveLlama.from_pretrained(llm, config=cfg, dtype=dtype)
     base.config.use_cache = False
+    if lora is None:
+        return base.requires_grad_(True)
     if init_adapter:
         return PeftModel.from_pretrained(base, init_adapter, is_trainable=True)
     peft_cfg = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
@@ -72,8 +99,14 @@ def build_model(llm: str, vision_hidden: int, lora: LoraSettings, dtype: torch.d
     return get_peft_model(base, peft_cfg)
 
 
+def is_peft(model) -> bool:
+    from peft import PeftModel  # noqa: PLC0415
+    return isinstance(model, PeftModel)
+
+
 class StreamTrainer(Trainer):
-    """HF Trainer with the stream loss and streaming metrics at evaluation."""
+    """HF Trainer with the stream loss and streaming metrics at evaluation; LoRA (PEFT model) or full training
+    (plain TrainableLiveLlama). `last_parts` holds the stream_ce / lm_ce of the latest training micro-batch."""
 
     loss_is_scaled_for_ga = False          # our loss is a per-micro-batch mean: let the Trainer divide by GA
 
@@ -84,6 +117,7 @@ class StreamTrainer(Trainer):
         self.metric_samples = int(metric_samples)
         self.fps = fps
         self._parts = {"stream_ce": 0.0, "lm_ce": 0.0, "n": 0}
+        self.last_parts: dict = {}
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = inputs["labels"]
@@ -97,19 +131,25 @@ class StreamTrainer(Trainer):
             self._parts["stream_ce"] += parts["stream_ce"]
             self._parts["lm_ce"] += parts["lm_ce"]
             self._parts["n"] += 1
+            self.last_parts = parts
         return (loss, out) if return_outputs else loss
 
     def _save(self, output_dir=None, state_dict=None):
-        """Adapter in the published layout: LoRA + connector only. PEFT would otherwise also save the full
-        embed_tokens/lm_head (the target regex names lm_head), ≈2 GB for the 8B model."""
+        """LoRA: the adapter in the published layout, LoRA + connector only (PEFT would otherwise also save the
+        full embed_tokens/lm_head — the target regex names lm_head —, ≈2 GB for the 8B model).
+        Full: the whole model (config + safetensors, connector included; tied embeddings saved once and
+        re-tied on load), loadable with TrainableLiveLlama / LiveLlamaForCausalLM.from_pretrained."""
         output_dir = output_dir if output_dir is not None else self.args.output_dir
         if not self.args.should_save and not getattr(self, "is_distributed_loading_by_transformers", False):
             return
         if self.args.should_save:
             os.makedirs(output_dir, exist_ok=True)
         model = self.accelerator.unwrap_model(self.model)
-        model.save_pretrained(output_dir, state_dict=state_dict, is_main_process=self.args.should_save,
-                              safe_serialization=True, save_embedding_layers=False)
+        if is_peft(model):
+            model.save_pretrained(output_dir, state_dict=state_dict, is_main_process=self.args.should_save,
+                                  safe_serialization=True, save_embedding_layers=False)
+        else:                                   # transformers 5 always writes safetensors
+            model.save_pretrained(output_dir, state_dict=state_dict, is_main_process=self.args.should_save)
         if self.args.should_save:
             torch.save(self.args, os.path.join(output_dir, "training_args.bin"))
 
