@@ -4,8 +4,8 @@
 letterboxes it exactly like `StreamRunner` does (engine.frames.letterbox). `vision_targets(world, fps)`
 gives the per-frame supervision used to pre-train the small vision encoder: the synth labels (event class,
 held object colour, hand position) plus held-object shape, whether the hand touches the table and which
-object is under the hand (for "on the blue block" / "in the cup"). Seeds: training worlds and held-out
-worlds come from disjoint ranges (`TRAIN_SEED0`, `HELDOUT_SEED0`).
+object is under the hand (for "on the blue block" / "in the cup"). Seeds: training, validation and held-out
+worlds come from disjoint ranges (`TRAIN_SEED0`, `VALID_SEED0`, `HELDOUT_SEED0`).
 
 Imports: numpy, torch, engine.frames, synth.*. Never ROS, never the LLM.
 """
@@ -25,6 +25,7 @@ from vstream_ros.synth.script import SynthConfig
 from vstream_ros.synth.world import World
 
 TRAIN_SEED0 = 10_000        # training worlds: seeds 10000, 10001, …
+VALID_SEED0 = 800_000       # validation worlds: vision-tower accuracy reported after pre-training
 HELDOUT_SEED0 = 900_000     # held-out worlds (bench, CI test, `vstream demo`): never trained on
 SHAPE_NAMES = tuple(C.SHAPES)   # block, cup, ball, card
 
@@ -58,10 +59,15 @@ def render_world(cfg: SynthConfig, fps: float = 2.0, size: int = 384) -> WorldFr
 
 
 def vision_targets(world: World, fps: float = 2.0) -> dict[str, np.ndarray]:
-    """Per model frame: event [T] (0 none/1 pick/2 place), held colour+1 [T] (0 = nothing),
-    held shape+1 [T], under colour+1 [T] (object under the hand), touch [T] (hand low), hand_uv [T, 2]."""
+    """Per model frame: event [T] (0 none/1 pick/2 place), onset [T] (1 pick / 2 place at the frame where its
+    narration is due: k = ceil(t·fps), the frame the LLM answers on, see synth.truth.stream_dialogue; the later
+    event wins a shared frame), held colour+1 [T] (0 = nothing), held shape+1 [T], under colour+1 [T] (object
+    under the hand), touch [T] (hand low), hand_uv [T, 2]."""
     lab = frame_labels(world, fps)
     n = len(lab["time"])
+    onset = np.zeros(n, np.int64)
+    for e in world.script.events:
+        onset[min(n - 1, int(math.ceil(e.time * fps - 1e-9)))] = 1 if e.kind == "pick" else 2
     shape_of = {o.colour: SHAPE_NAMES.index(o.shape) for o in world.script.objects}
     held_shape = np.zeros(n, np.int64)
     under = np.zeros(n, np.int64)
@@ -81,11 +87,11 @@ def vision_targets(world: World, fps: float = 2.0) -> dict[str, np.ndarray]:
             if d < best_d:
                 best, best_d = COLOUR_NAMES.index(p.spec.colour) + 1, d
         under[k] = best
-    return {"event": lab["event"].astype(np.int64), "held": lab["held"].astype(np.int64) + 1,
+    return {"event": lab["event"].astype(np.int64), "onset": onset, "held": lab["held"].astype(np.int64) + 1,
             "held_shape": held_shape, "under": under, "touch": touch,
             "hand_uv": np.clip(lab["hand_uv"], -0.5, 1.5).astype(np.float32)}
 
 
 # number of classes per categorical target (index 0 = none where it applies)
-TARGET_CLASSES = {"event": 3, "held": len(COLOUR_NAMES) + 1, "held_shape": len(SHAPE_NAMES) + 1,
+TARGET_CLASSES = {"event": 3, "onset": 3, "held": len(COLOUR_NAMES) + 1, "held_shape": len(SHAPE_NAMES) + 1,
                   "under": len(COLOUR_NAMES) + 1, "touch": 2}

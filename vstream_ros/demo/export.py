@@ -53,6 +53,7 @@ def export_model(root: str | Path, llm, tower, info: dict) -> Path:
                 if "lora_B" in name:
                     p.zero_()
         peft.save_pretrained(str(tmp / "checkpoint"), safe_serialization=True, save_embedding_layers=False)
+        (tmp / "checkpoint" / "README.md").unlink(missing_ok=True)    # PEFT's empty model-card template
         cfg_path = tmp / "checkpoint" / "adapter_config.json"
         cfg = json.loads(cfg_path.read_text())
         cfg["base_model_name_or_path"] = BASE_NAME

@@ -27,7 +27,7 @@ import torch
 
 from vstream_ros.synth import truth
 
-from .data import TRAIN_SEED0, make_config, render_world, vision_targets
+from .data import TRAIN_SEED0, VALID_SEED0, make_config, render_world, vision_targets
 from .llm_train import LLMSettings, build_llm, make_samples, train_llm
 from .vision_pretrain import VisionSettings, encode_frames, pretrain_vision
 
@@ -36,6 +36,7 @@ from .vision_pretrain import VisionSettings, encode_frames, pretrain_vision
 class DataSettings:
     worlds: int = 48            # training worlds (LLM dialogues)
     vision_worlds: int = 24     # the first N of them also pre-train the vision tower
+    valid_worlds: int = 4       # validation worlds (VALID_SEED0…) for the tower's reported accuracy; 0 = none
     duration: float = 60.0
     fps: float = 2.0
     seed0: int = TRAIN_SEED0
@@ -82,13 +83,13 @@ class DemoSettings:
         return dataclasses.asdict(self)
 
 
-def build_training_worlds(ds: DataSettings, log=print):
-    t0 = time.time()
-    worlds = [render_world(make_config(ds.seed0 + i, ds.duration, ds.fps), ds.fps) for i in range(ds.worlds)]
-    if log:
-        log(f"rendered {len(worlds)} training worlds ({sum(w.frames.shape[0] for w in worlds)} model frames, "
-            f"{sum(len(w.world.script.events) for w in worlds)} events) in {time.time() - t0:.0f} s")
-    return worlds
+def _frames_and_targets(worlds, fps: float):
+    frames = torch.cat([w.frames for w in worlds])
+    targets: dict = {}
+    for w in worlds:
+        for k, v in vision_targets(w.world, fps).items():
+            targets.setdefault(k, []).append(v)
+    return frames, {k: np.concatenate(v) for k, v in targets.items()}
 
 
 def train_demo(settings: DemoSettings, out: str | Path | None, log=print, command: str = "",
@@ -103,32 +104,35 @@ def train_demo(settings: DemoSettings, out: str | Path | None, log=print, comman
         torch.set_num_threads(int(settings.threads))
     t_start = time.time()
     ds = settings.data
-    worlds = build_training_worlds(ds, log)
+    cfgs = [make_config(ds.seed0 + i, ds.duration, ds.fps) for i in range(ds.worlds)]
     if vision_from is not None:
         from transformers import SiglipVisionModel  # noqa: PLC0415
         tower = SiglipVisionModel.from_pretrained(str(vision_from), dtype=torch.float32).eval().requires_grad_(False)
         vacc = {"reused": str(vision_from)}
     else:
-        vw = worlds[:ds.vision_worlds]
-        frames = torch.cat([w.frames for w in vw])
-        targets = {}
-        for w in vw:
-            for k, v in vision_targets(w.world, ds.fps).items():
-                targets.setdefault(k, []).append(v)
-        targets = {k: np.concatenate(v) for k, v in targets.items()}
+        t0 = time.time()
+        frames, targets = _frames_and_targets([render_world(c, ds.fps) for c in cfgs[:ds.vision_worlds]], ds.fps)
+        valid = None
+        if ds.valid_worlds:
+            valid = _frames_and_targets([render_world(make_config(VALID_SEED0 + i, ds.duration, ds.fps), ds.fps)
+                                         for i in range(ds.valid_worlds)], ds.fps)
         if log:
-            log(f"pre-training the vision tower on {frames.shape[0]} frames")
-        tower, vacc = pretrain_vision(frames, targets, settings.vision, log=log, time_budget_s=vision_budget_s)
-        del frames
+            log(f"pre-training the vision tower on {frames.shape[0]} frames of {ds.vision_worlds} worlds "
+                f"(rendered in {time.time() - t0:.0f} s)")
+        tower, vacc = pretrain_vision(frames, targets, settings.vision, log=log, time_budget_s=vision_budget_s,
+                                      heldout=valid)
+        del frames, valid
     tower.half().float()          # the features the LLM learns from = what the fp16-saved tower gives
     t0 = time.time()
-    features = {truth.video_uid(w.world.cfg): encode_frames(tower, w.frames) for w in worlds}
+    features, dialogues = {}, []
+    for c in cfgs:                # one world at a time: frames are dropped once encoded (RAM stays small)
+        w = render_world(c, ds.fps)
+        features[truth.video_uid(c)] = encode_frames(tower, w.frames)
+        dialogues.append(truth.stream_dialogue(w.world, ds.fps))
     if log:
-        log(f"extracted vision tokens of {len(features)} worlds in {time.time() - t0:.0f} s")
-    tokenizer = load_tokenizer()
-    dialogues = [truth.stream_dialogue(w.world, ds.fps) for w in worlds]
-    samples = make_samples(dialogues, features, tokenizer)
-    del worlds
+        log(f"rendered {len(cfgs)} training worlds and extracted their vision tokens in {time.time() - t0:.0f} s "
+            f"({sum(f.shape[0] for f in features.values())} model frames)")
+    samples = make_samples(dialogues, features, load_tokenizer())
     llm = build_llm(settings.llm, int(tower.config.hidden_size))
     if log:
         n_par = sum(p.numel() for p in llm.parameters())
