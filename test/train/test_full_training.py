@@ -194,7 +194,8 @@ def test_demo_train_llm_learns_and_respects_budget(tmp_path, capsys):
     assert not model.training and not any(p.requires_grad for p in model.parameters())
     assert lines and lines[0].startswith("  llm step    1/25") and lines[-1].startswith("  llm step   25/25")
     model.save_pretrained(tmp_path / "llm")                      # what demo.export does
-    assert json.loads((tmp_path / "llm" / "config.json").read_text())["architectures"] == ["LiveLlamaForCausalLM"]
+    saved = json.loads((tmp_path / "llm" / "config.json").read_text())
+    assert saved["architectures"] == ["LiveLlamaForCausalLM"] and saved["use_cache"] is True
     # a tiny budget stops early (after the first step); log=None prints nothing
     capsys.readouterr()
     quick = train_llm(build_llm(s, 16), samples, dataclasses.replace(s, steps=500), log=None,
@@ -205,3 +206,12 @@ def test_demo_train_llm_learns_and_respects_budget(tmp_path, capsys):
     train_llm(build_llm(s, 16), samples, dataclasses.replace(s, steps=500), log=lines.append,
               time_budget_s=0.0)
     assert any("time budget 0 s reached at step 1" in line for line in lines), lines
+
+
+def test_demo_step_sampler_draws_like_the_original_loop():
+    from vstream_ros.demo.llm_train import StepSampler
+    rng = random.Random(7)
+    want = [i for _ in range(6) for i in rng.sample(range(5), 2)]
+    sampler = StepSampler(5, 2, 6, seed=7)
+    assert len(sampler) == 12 and list(sampler) == want and list(sampler) == want   # same draws every epoch
+    assert len(StepSampler(1, 4, 3, seed=0)) == 3                                   # batch capped at n

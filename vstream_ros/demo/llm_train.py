@@ -7,7 +7,8 @@ logits everywhere on a CPU) with TrainingArguments from `train.cli_train.trainin
 `train.dialogue.encode_dialogue` (exact template, pre-shifted labels). What is specific here: the model is
 built from scratch (random init, tied embeddings) as a `TrainableLiveLlama` (the engine's
 LiveLlamaForCausalLM + a forward taking `frames`; it saves as LiveLlamaForCausalLM), the samples live in
-memory, and a wall-time budget can stop training early.
+memory, each step draws its batch at random (the original demo loop's draws, not epoch permutations), and a
+wall-time budget can stop training early.
 
 Imports: torch, transformers (Llama config, Trainer callbacks), engine.template, train.{dialogue, trainer,
 cli_train, collator}. Never ROS.
@@ -184,14 +185,16 @@ def training_args(s: LLMSettings, output_dir: str):
 
 def train_llm(model, samples: list[dict], s: LLMSettings, log=print, time_budget_s: float | None = None) -> dict:
     """Train every weight of `model` (a TrainableLiveLlama, see build_llm) for `s.steps` steps of `s.batch`
-    shuffled samples with StreamTrainer: AdamW (β2 0.98, no weight decay, clip 1.0), linear warm-up over
-    `s.warmup` steps then cosine decay. Returns {steps, seconds, stream_ce, lm_ce (EMAs of the training parts)}.
-    The model ends in eval mode, frozen, on the CPU."""
+    random samples (StepSampler) with StreamTrainer: AdamW (β2 0.98, no weight decay, clip 1.0), linear
+    warm-up over `s.warmup` steps then cosine decay to 0. Returns {steps, seconds, stream_ce, lm_ce (EMAs of
+    the training parts)}. The model ends in eval mode, frozen, on the CPU, its config's `use_cache` as it was
+    (the Trainer sets it from TrainingArguments.use_cache)."""
     from transformers.trainer_callback import PrinterCallback  # noqa: PLC0415
 
     if not isinstance(model, TrainableLiveLlama):
         raise TypeError(f"train_llm needs a TrainableLiveLlama (build_llm), got {type(model).__name__}")
     model.requires_grad_(True)
+    use_cache = model.config.use_cache
     progress = _Progress(log, time_budget_s)
     out = tempfile.mkdtemp(prefix="vstream-llm-train-")
     try:
@@ -204,5 +207,6 @@ def train_llm(model, samples: list[dict], s: LLMSettings, log=print, time_budget
         steps = trainer.state.global_step
     finally:
         shutil.rmtree(out, ignore_errors=True)
+    model.config.use_cache = use_cache
     model.to("cpu").eval().requires_grad_(False)
     return {"steps": steps, "seconds": time.time() - progress.t0, **progress.ema}
