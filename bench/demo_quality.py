@@ -70,7 +70,9 @@ def write_results(path: Path, rows, per_world, command: str, train_note: str) ->
              f"- Held-out worlds: {len(per_world)} × 60 s at 10 fps (seeds {per_world[0][0]}…{per_world[-1][0]}), "
              "engine at 2 fps, reference backend, θ as shown in the command (default 0.725).",
              "- Timing: one-to-one matching at ±1 s (replay.metrics), micro-averaged over worlds; |Δt|, ROUGE-L and "
-             "token F1 over matched pairs only (a narrator that says little can still have a high text score).", "",
+             "token F1 over matched pairs only (a narrator that says little can still have a high text score); "
+             "object / action: share of matched pairs that name the reference's object (colour + shape) / say its "
+             "action (demo.evaluate.named_object / named_action).", "",
              format_table(rows, markdown=True), "",
              "Per world timing F1:", "",
              "| seed | " + " | ".join(per_world[0][1]) + " |", "|---|" + "---|" * len(per_world[0][1])]

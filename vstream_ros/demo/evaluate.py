@@ -1,5 +1,7 @@
 """Run the streaming engine with the demo model (and the model-free baselines) on held-out synthetic
-worlds and score everything with the replay metrics (timing P/R/F1 at a tolerance, |Δt|, ROUGE-L).
+worlds and score everything with the replay metrics (timing P/R/F1 at a tolerance, |Δt|, ROUGE-L), plus
+what ROUGE-L hides on these short sentences: whether a matched utterance names the reference's object
+("the red cup": colour and shape) and its action (picks up / places / moves).
 
 The model sees the world exactly like a camera stream: every rendered frame (capture fps of the world)
 goes to `engine.runner.StreamRunner.push`, which resamples to the model fps, letterboxes, encodes and
@@ -10,6 +12,7 @@ Imports: torch (via engine), engine.*, synth.*, replay.metrics. Never ROS.
 """
 from __future__ import annotations
 
+import re
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -25,10 +28,27 @@ from vstream_ros.synth.render import Renderer
 from vstream_ros.synth.script import SynthConfig
 from vstream_ros.synth.world import World
 
-from .data import HELDOUT_SEED0
+from vstream_ros.synth.labels import COLOUR_NAMES
+
+from .data import HELDOUT_SEED0, SHAPE_NAMES
 
 TOLERANCE = 1.0        # s: at 2 s a fixed-interval narrator scores too well (pick/place come 1–1.7 s apart)
 BASELINE_NAMES = ("silent", "interval-2s", "interval-5s", "change")
+
+
+_OBJECT = re.compile(r"\b(" + "|".join(COLOUR_NAMES) + r")\s+(" + "|".join(SHAPE_NAMES) + r")\b")
+_ACTION = re.compile(r"\b(picks up|places|puts|moves)\b")
+
+
+def named_object(text: str) -> str | None:
+    """The first object a narration names ("red cup"), None if it names none."""
+    m = _OBJECT.search(text.lower())
+    return f"{m.group(1)} {m.group(2)}" if m else None
+
+
+def named_action(text: str) -> str | None:
+    m = _ACTION.search(text.lower())
+    return m.group(1) if m else None
 
 
 def heldout_config(index: int = 0, duration: float = 60.0, fps: float = 10.0) -> SynthConfig:
@@ -97,6 +117,8 @@ class Aggregate:
     abs_dt: list = field(default_factory=list)
     rouge: list = field(default_factory=list)
     tokf1: list = field(default_factory=list)
+    obj: list = field(default_factory=list)        # per matched pair: names the reference's object (1/0)
+    act: list = field(default_factory=list)        # per matched pair: says the reference's action (1/0)
 
     def add(self, r: EvalResult) -> "Aggregate":
         self.n_ref += r.n_ref
@@ -105,6 +127,8 @@ class Aggregate:
         self.abs_dt += [abs(p["dt"]) for p in r.pairs]
         self.rouge += [p["rouge_l"] for p in r.pairs]
         self.tokf1 += [p["token_f1"] for p in r.pairs]
+        self.obj += [float(named_object(p["pred"]) == named_object(p["ref"])) for p in r.pairs]
+        self.act += [float(named_action(p["pred"]) == named_action(p["ref"])) for p in r.pairs]
         return self
 
     @property
@@ -124,16 +148,18 @@ class Aggregate:
         mean = (lambda xs: statistics.fmean(xs) if xs else None)
         return {"name": self.name, "f1": self.f1, "precision": self.precision, "recall": self.recall,
                 "n_ref": self.n_ref, "n_pred": self.n_pred, "tp": self.tp, "mean_abs_dt": mean(self.abs_dt),
-                "rouge_l": mean(self.rouge), "token_f1": mean(self.tokf1)}
+                "rouge_l": mean(self.rouge), "token_f1": mean(self.tokf1), "object": mean(self.obj),
+                "action": mean(self.act)}
 
 
 def format_table(rows: list[dict], markdown: bool = False) -> str:
     """Rows of Aggregate.row() as a plain-text (or Markdown) table."""
     def f(x, nd=3):
         return "n/a" if x is None else (f"{x:.{nd}f}" if isinstance(x, float) else str(x))
-    head = ["narrator", "F1@1s", "P", "R", "said/ref", "mean |Δt| s", "ROUGE-L", "token F1"]
+    head = ["narrator", "F1@1s", "P", "R", "said/ref", "mean |Δt| s", "ROUGE-L", "token F1", "object", "action"]
     body = [[r["name"], f(r["f1"]), f(r["precision"]), f(r["recall"]), f"{r['n_pred']}/{r['n_ref']}",
-             f(r["mean_abs_dt"], 2), f(r["rouge_l"]), f(r["token_f1"])] for r in rows]
+             f(r["mean_abs_dt"], 2), f(r["rouge_l"]), f(r["token_f1"]), f(r.get("object")), f(r.get("action"))]
+            for r in rows]
     if markdown:
         head = [h.replace("|", "\\|") for h in head]
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
