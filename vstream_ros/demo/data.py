@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from vstream_ros.engine.frames import letterbox
+from vstream_ros.engine.frames import letterbox, letterbox_geometry
 from vstream_ros.synth import catalog as C
 from vstream_ros.synth.labels import COLOUR_NAMES, frame_labels
 from vstream_ros.synth.render import Renderer
@@ -87,11 +87,68 @@ def vision_targets(world: World, fps: float = 2.0) -> dict[str, np.ndarray]:
             if d < best_d:
                 best, best_d = COLOUR_NAMES.index(p.spec.colour) + 1, d
         under[k] = best
-    return {"event": lab["event"].astype(np.int64), "onset": onset, "held": lab["held"].astype(np.int64) + 1,
+    held = lab["held"].astype(np.int64) + 1
+    contact = np.where(held > 0, held, under * touch)
+    return {"event": lab["event"].astype(np.int64), "onset": onset, "held": held, "contact": contact,
             "held_shape": held_shape, "under": under, "touch": touch,
             "hand_uv": np.clip(lab["hand_uv"], -0.5, 1.5).astype(np.float32)}
 
 
+def _touched(world: World, t: float, placed) -> str | None:
+    """Colour of the object the hand touches at t: the held one, else (hand low) the nearest one under it."""
+    for p in placed:
+        if p.held:
+            return p.spec.colour
+    hx, hy, hz = world.hand_at(t)
+    if hz >= 0.5:
+        return None
+    best, best_d = None, 0.11
+    for p in placed:
+        d = math.hypot(p.x - hx, p.y - hy)
+        if d < best_d:
+            best, best_d = p.spec.colour, d
+    return best
+
+
+def patch_targets(world: World, fps: float = 2.0, size: int = 384, patch: int = 32) -> np.ndarray:
+    """Dense per-patch labels [T, G, G] int64 (G = size // patch) on the letterboxed frame: 0 = no object,
+    1 + colour for an object lying on the table, 1 + len(COLOUR_NAMES) + colour for the object in the hand.
+    A patch takes the topmost object (drawing order, the held one last) whose drawn disc covers the patch
+    centre or whose centre falls in the patch. Dense supervision teaches each patch token what it shows
+    and whether the hand carries it, so the pooled engine tokens carry the held object's identity (a frame-level
+    target alone left held colour at chance on validation frames where something is held)."""
+    g = size // patch
+    w_img, h_img = world.cfg.width, world.cfg.height
+    new_h, new_w, top, left = letterbox_geometry(h_img, w_img, size)
+    sx, sy = new_w / w_img, new_h / h_img
+    centres = (np.arange(g) + 0.5) * patch
+    cu, cv = np.meshgrid(centres, centres)             # [G, G] patch centre (u, v), letterboxed pixels
+    n = grid_len(world, fps)
+    out = np.zeros((n, g, g), np.int64)
+    nc = len(COLOUR_NAMES)
+    for k in range(n):
+        t = k / fps
+        i = min(int(round(t * world.cfg.fps)), world.cfg.num_frames - 1)
+        M = world.world_to_pixel(i)
+        scale = math.hypot(M[0, 0], M[1, 0])          # pixels per world unit (render size)
+        placed = world.objects_at(t)
+        touched = _touched(world, t, placed)
+        for p in placed:                              # drawing order: later objects cover earlier ones
+            grow = (1.0 + 0.35 * p.z) if p.held else (1.0 + 0.09 * p.level)
+            u, v = M @ np.array([p.x - 0.008 * p.level, p.y - 0.012 * p.level, 1.0])
+            u, v = left + u * sx, top + v * sy
+            r = p.spec.radius * grow * scale * sx
+            cls = 1 + COLOUR_NAMES.index(p.spec.colour) + (nc if p.held or p.spec.colour == touched else 0)
+            cover = (cu - u) ** 2 + (cv - v) ** 2 <= r * r
+            pu, pv = int(u // patch), int(v // patch)
+            if 0 <= pu < g and 0 <= pv < g:
+                cover[pv, pu] = True
+            out[k][cover] = cls
+    return out
+
+
+PATCH_CLASSES = 1 + 2 * len(COLOUR_NAMES)
+
 # number of classes per categorical target (index 0 = none where it applies)
-TARGET_CLASSES = {"event": 3, "onset": 3, "held": len(COLOUR_NAMES) + 1, "held_shape": len(SHAPE_NAMES) + 1,
+TARGET_CLASSES = {"event": 3, "onset": 3, "held": len(COLOUR_NAMES) + 1, "contact": len(COLOUR_NAMES) + 1, "held_shape": len(SHAPE_NAMES) + 1,
                   "under": len(COLOUR_NAMES) + 1, "touch": 2}

@@ -113,8 +113,8 @@ class SampleDataset(torch.utils.data.Dataset):
 
 class StepSampler(torch.utils.data.Sampler):
     """`steps` batches of `batch` distinct random samples each (sampling with replacement across steps), drawn
-    with `random.Random(seed).sample` — the draws of the original demo loop (the shipped weights predate it:
-    they were trained with epoch permutations, see models/demo/train_info.json `note`). Yields flat indices: the DataLoader cuts them into batches of `batch`."""
+    with `random.Random(seed).sample` (the original demo loop's draws; the shipped weights were trained with
+    them). Yields flat indices: the DataLoader cuts them into batches of `batch`."""
 
     def __init__(self, n: int, batch: int, steps: int, seed: int):
         self.n, self.batch, self.steps, self.seed = n, min(batch, n), steps, seed

@@ -8,7 +8,8 @@ fp16-rounded tower (what inference will see) → build the narration stream dial
 (synth.truth.stream_dialogue) → train the tiny Llama from scratch (demo.llm_train) → export
 (demo.export). Deterministic for a given config on one machine (seeded; CPU float32).
 
-Config (YAML, every key optional): data {worlds, vision_worlds, duration, fps, seed0}, vision {…
+Config (YAML, every key optional): data {worlds, vision_worlds, vision_idle_frames, valid_worlds, duration, fps,
+seed0}, vision {…
 VisionSettings}, llm {… LLMSettings}, threads.
 
 Imports: torch, yaml, synth.*, train.dialogue (via llm_train), demo.*. Never ROS.
@@ -27,7 +28,7 @@ import torch
 
 from vstream_ros.synth import truth
 
-from .data import TRAIN_SEED0, VALID_SEED0, make_config, render_world, vision_targets
+from .data import TRAIN_SEED0, VALID_SEED0, WorldFrames, make_config, patch_targets, render_world, vision_targets
 from .llm_train import LLMSettings, build_llm, make_samples, train_llm
 from .vision_pretrain import VisionSettings, encode_frames, pretrain_vision
 
@@ -35,15 +36,19 @@ from .vision_pretrain import VisionSettings, encode_frames, pretrain_vision
 @dataclass(frozen=True)
 class DataSettings:
     worlds: int = 48            # training worlds (LLM dialogues)
-    vision_worlds: int = 24     # the first N of them also pre-train the vision tower
+    vision_worlds: int = 24     # worlds (same seeds, from seed0) that pre-train the vision tower; may exceed `worlds`
+    vision_idle_frames: int | None = None   # per vision world keep every busy frame (hand event, contact, held
+    #                             object, narration onset) + this many random idle ones; None = every frame
     valid_worlds: int = 4       # validation worlds (VALID_SEED0…) for the tower's reported accuracy; 0 = none
     duration: float = 60.0
     fps: float = 2.0
     seed0: int = TRAIN_SEED0
 
     def __post_init__(self):
-        if self.worlds < 1 or not (1 <= self.vision_worlds <= self.worlds):
-            raise ValueError(f"data: need worlds >= 1 and 1 <= vision_worlds <= worlds, got {self}")
+        if self.worlds < 1 or self.vision_worlds < 1:
+            raise ValueError(f"data: need worlds >= 1 and vision_worlds >= 1, got {self}")
+        if self.vision_idle_frames is not None and self.vision_idle_frames < 0:
+            raise ValueError(f"data: vision_idle_frames must be >= 0 or null, got {self.vision_idle_frames}")
 
 
 @dataclass(frozen=True)
@@ -83,13 +88,27 @@ class DemoSettings:
         return dataclasses.asdict(self)
 
 
-def _frames_and_targets(worlds, fps: float):
-    frames = torch.cat([w.frames for w in worlds])
-    targets: dict = {}
+def _frames_and_targets(worlds, fps: float, vs: VisionSettings, idle_frames: int | None = None, seed: int = 0):
+    """Frames [N, 3, S, S] of the worlds (WorldFrames, or configs rendered one at a time) and their vision
+    targets, dense patch labels included. idle_frames: keep only the busy frames of each world (hand event,
+    narration onset, object held or touched) plus that many random idle ones (RAM: many worlds, few frames)."""
+    rng = np.random.default_rng(seed)
+    frames, targets = [], {}
     for w in worlds:
-        for k, v in vision_targets(w.world, fps).items():
-            targets.setdefault(k, []).append(v)
-    return frames, {k: np.concatenate(v) for k, v in targets.items()}
+        if not isinstance(w, WorldFrames):
+            w = render_world(w, fps, vs.image_size)
+        t = vision_targets(w.world, fps)
+        t["patch"] = patch_targets(w.world, fps, vs.image_size, vs.patch)
+        keep = np.arange(len(t["event"]))
+        if idle_frames is not None:
+            busy = (t["event"] > 0) | (t["onset"] > 0) | (t["held"] > 0) | (t["contact"] > 0)
+            idle = np.nonzero(~busy)[0]
+            keep = np.sort(np.concatenate([np.nonzero(busy)[0],
+                                           rng.choice(idle, min(len(idle), idle_frames), replace=False)]))
+        frames.append(w.frames[torch.as_tensor(keep)])
+        for k, v in t.items():
+            targets.setdefault(k, []).append(v[keep])
+    return torch.cat(frames), {k: np.concatenate(v) for k, v in targets.items()}
 
 
 def train_demo(settings: DemoSettings, out: str | Path | None, log=print, command: str = "",
@@ -111,17 +130,19 @@ def train_demo(settings: DemoSettings, out: str | Path | None, log=print, comman
         vacc = {"reused": str(vision_from)}
     else:
         t0 = time.time()
-        frames, targets = _frames_and_targets([render_world(c, ds.fps) for c in cfgs[:ds.vision_worlds]], ds.fps)
+        vcfgs = [make_config(ds.seed0 + i, ds.duration, ds.fps) for i in range(ds.vision_worlds)]
+        frames, targets = _frames_and_targets(vcfgs, ds.fps, settings.vision, ds.vision_idle_frames,
+                                              settings.vision.seed)
         valid = None
         if ds.valid_worlds:
-            valid = _frames_and_targets([render_world(make_config(VALID_SEED0 + i, ds.duration, ds.fps), ds.fps)
-                                         for i in range(ds.valid_worlds)], ds.fps)
+            valid = _frames_and_targets([make_config(VALID_SEED0 + i, ds.duration, ds.fps)
+                                         for i in range(ds.valid_worlds)], ds.fps, settings.vision)
         if log:
             log(f"pre-training the vision tower on {frames.shape[0]} frames of {ds.vision_worlds} worlds "
                 f"(rendered in {time.time() - t0:.0f} s)")
         tower, vacc = pretrain_vision(frames, targets, settings.vision, log=log, time_budget_s=vision_budget_s,
                                       heldout=valid)
-        del frames, valid
+        del frames, targets, valid
     tower.half().float()          # the features the LLM learns from = what the fp16-saved tower gives
     t0 = time.time()
     features, dialogues = {}, []

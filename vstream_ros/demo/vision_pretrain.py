@@ -4,7 +4,12 @@ An untrained SigLIP does not separate object colour or hand contact, so before t
 tower (384 px, patch 32 → a 12×12 grid that the engine's 3×3 adaptive pooling divides evenly, MAP head
 kept) learns, from the 10 engine tokens of a frame (pooled + 3×3 pool, exactly `engine.vision.frame_tokens`),
 to predict the `data.vision_targets`: event class, held object colour and shape, object under the hand,
-hand contact and hand position. The heads are thrown away; the tower is then frozen and saved as a plain
+the object in hand contact, hand contact and hand position; and, from every patch token, what that patch
+shows (`data.patch_targets`: background, an object on the table, or the object in hand contact, with its
+colour). The frame-level targets alone let the probe memorise the training layouts (held colour 0.7 on training
+frames, at chance on validation frames); the dense patch labels generalise. Classes where "none" dominates
+(held, contact, held shape, under) and the patch classes are trained with balanced losses (mean over the
+"none" items + mean over the others). The heads are thrown away; the tower is then frozen and saved as a plain
 `SiglipVisionModel` folder that `engine.vision.load_vision` reads.
 
 Imports: torch, transformers (SigLIP), engine.vision, demo.data. Never ROS, never the LLM.
@@ -22,7 +27,9 @@ from torch import nn
 from vstream_ros.engine.template import FRAME_NUM_TOKENS
 from vstream_ros.engine.vision import frame_tokens
 
-from .data import TARGET_CLASSES
+from .data import PATCH_CLASSES, TARGET_CLASSES
+
+BALANCED = ("held", "contact", "held_shape", "under")      # "none" dominates these: balanced loss, `_pos` accuracy
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,8 @@ class VisionSettings:
     batch: int = 32
     lr: float = 2e-3
     seed: int = 0
+    patch_weight: float = 1.0       # weight of the dense per-patch loss (0 = frame-level targets only)
+    held_weight: float = 4.0        # extra sampling weight of frames where the hand holds an object
 
     def __post_init__(self):
         if self.image_size % self.patch or (self.image_size // self.patch) % 3:
@@ -63,6 +72,7 @@ class _Probe(nn.Module):
         self.norm = nn.LayerNorm(d)
         self.heads = nn.ModuleDict({k: nn.Linear(d, n) for k, n in TARGET_CLASSES.items()})
         self.uv = nn.Linear(d, 2)
+        self.patch = nn.Linear(dv, PATCH_CLASSES)           # applied to every patch token (dense labels)
 
     def forward(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
         h = self.norm(tokens.flatten(1))
@@ -71,10 +81,39 @@ class _Probe(nn.Module):
         return out
 
 
-def tokens_of(tower, pixels: torch.Tensor) -> torch.Tensor:
+def tokens_and_patches(tower, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(engine tokens [B, 10, D], patch tokens [B, G², D]) of one tower forward."""
     out = tower(pixel_values=pixels)
     grid = tower.config.image_size // tower.config.patch_size
-    return frame_tokens(out.pooler_output, out.last_hidden_state, grid)
+    return frame_tokens(out.pooler_output, out.last_hidden_state, grid), out.last_hidden_state
+
+
+def tokens_of(tower, pixels: torch.Tensor) -> torch.Tensor:
+    return tokens_and_patches(tower, pixels)[0]
+
+
+def _balanced_ce(logits: torch.Tensor, target: torch.Tensor, groups: list[torch.Tensor]) -> torch.Tensor:
+    """Sum over the non-empty boolean `groups` of the mean cross-entropy inside each group."""
+    ce = F.cross_entropy(logits, target, reduction="none")
+    return sum(ce[g].mean() for g in groups if g.any())
+
+
+def frame_loss(out: dict, tgt: dict, idx: torch.Tensor) -> torch.Tensor:
+    """Frame-level loss of one batch: cross-entropy per target (balanced for BALANCED) + hand position."""
+    loss = 0.0
+    for k in TARGET_CLASSES:
+        t = tgt[k][idx]
+        loss = loss + (_balanced_ce(out[k], t, [t == 0, t > 0]) if k in BALANCED else F.cross_entropy(out[k], t))
+    return loss + 4.0 * F.smooth_l1_loss(out["hand_uv"], tgt["hand_uv"][idx], beta=0.05)
+
+
+def patch_loss(probe: "_Probe", patches: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Dense loss: background, table-object and contact-object patches each count as one balanced group
+    (contact twice: the rare class the LLM needs)."""
+    y = labels.flatten()
+    logits = probe.patch(patches).flatten(0, 1)
+    contact = y > (PATCH_CLASSES - 1) // 2
+    return _balanced_ce(logits, y, [y == 0, (y > 0) & ~contact, contact, contact])
 
 
 def _pixels(frames_u8: torch.Tensor) -> torch.Tensor:
@@ -83,7 +122,8 @@ def _pixels(frames_u8: torch.Tensor) -> torch.Tensor:
 
 def pretrain_vision(frames: torch.Tensor, targets: dict[str, np.ndarray], s: VisionSettings, log=print,
                     time_budget_s: float | None = None, heldout: tuple | None = None):
-    """Train a fresh tower on letterboxed uint8 frames [N, 3, S, S] with `targets` (arrays of length N).
+    """Train a fresh tower on letterboxed uint8 frames [N, 3, S, S] with `targets` (arrays of length N;
+    `targets["patch"]` [N, G, G] = data.patch_targets, needed when s.patch_weight > 0).
 
     heldout: optional (frames, targets) of worlds never trained on; their accuracies are reported too.
     Returns (tower in eval mode with grads off, accuracies: per-target EMA of the training batches, plus
@@ -95,8 +135,14 @@ def pretrain_vision(frames: torch.Tensor, targets: dict[str, np.ndarray], s: Vis
     opt = torch.optim.AdamW(params, lr=s.lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=s.lr, total_steps=s.steps, pct_start=0.1)
     tgt = {k: torch.as_tensor(v) for k, v in targets.items()}
-    # up-weight the rare event frames, most of all the frame a narration is due on: what the LLM must notice
-    w = 1.0 + 2.0 * (tgt["event"] > 0).float() + 3.0 * (tgt["onset"] > 0).float()
+    grid = s.image_size // s.patch
+    if s.patch_weight and tuple(tgt.get("patch", torch.empty(0)).shape[1:]) != (grid, grid):
+        raise ValueError(f"patch_weight {s.patch_weight} needs targets['patch'] of shape [N, {grid}, {grid}] "
+                         f"(data.patch_targets with patch={s.patch}), got {tuple(tgt['patch'].shape) if 'patch' in tgt else None}")
+    # up-weight the rare event frames, most of all the frame a narration is due on (what the LLM must notice),
+    # and the frames where the hand holds an object (what it must name)
+    w = (1.0 + 2.0 * (tgt["event"] > 0).float() + 3.0 * (tgt["onset"] > 0).float()
+         + s.held_weight * (tgt["held"] > 0).float())
     gen = torch.Generator().manual_seed(s.seed)
     n = frames.shape[0]
     t0 = time.time()
@@ -104,9 +150,11 @@ def pretrain_vision(frames: torch.Tensor, targets: dict[str, np.ndarray], s: Vis
     acc: dict[str, float] = {}
     for step in range(s.steps):
         idx = torch.multinomial(w, s.batch, replacement=True, generator=gen)
-        out = probe(tokens_of(tower, _pixels(frames[idx])))
-        loss = sum(F.cross_entropy(out[k], tgt[k][idx]) for k in TARGET_CLASSES)
-        loss = loss + 4.0 * F.smooth_l1_loss(out["hand_uv"], tgt["hand_uv"][idx], beta=0.05)
+        tokens, patches = tokens_and_patches(tower, _pixels(frames[idx]))
+        out = probe(tokens)
+        loss = frame_loss(out, tgt, idx)
+        if s.patch_weight:
+            loss = loss + s.patch_weight * patch_loss(probe, patches, tgt["patch"][idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -134,15 +182,15 @@ def pretrain_vision(frames: torch.Tensor, targets: dict[str, np.ndarray], s: Vis
 
 @torch.no_grad()
 def probe_accuracy(tower, probe, frames: torch.Tensor, targets: dict[str, np.ndarray]) -> dict[str, float]:
-    """Per-target accuracy of tower+probe on frames; for `event`/`onset` also the accuracy on their
-    positive frames only (`…_pos`), since "none" dominates."""
+    """Per-target accuracy of tower+probe on frames; for the targets where "none" dominates also the accuracy
+    on their positive frames only (`…_pos`: the number that says whether the tower sees what is held)."""
     outs = [probe(tokens_of(tower, _pixels(frames[i:i + 64]))) for i in range(0, frames.shape[0], 64)]
     res = {}
     for k in TARGET_CLASSES:
         pred = torch.cat([o[k] for o in outs]).argmax(-1)
         t = torch.as_tensor(targets[k])
         res[k] = float((pred == t).float().mean())
-        if k in ("event", "onset"):
+        if k in ("event", "onset", *BALANCED):
             pos = t > 0
             res[f"{k}_pos"] = float((pred[pos] == t[pos]).float().mean()) if pos.any() else float("nan")
     return res
