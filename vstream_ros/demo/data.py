@@ -77,16 +77,9 @@ def vision_targets(world: World, fps: float = 2.0) -> dict[str, np.ndarray]:
         c = int(lab["held"][k])
         if c >= 0:
             held_shape[k] = shape_of[COLOUR_NAMES[c]] + 1
-        hx, hy, hz = world.hand_at(t)
-        touch[k] = int(hz < 0.5)
-        best, best_d = 0, 0.11
-        for p in world.objects_at(t):
-            if p.held:
-                continue
-            d = math.hypot(p.x - hx, p.y - hy)
-            if d < best_d:
-                best, best_d = COLOUR_NAMES.index(p.spec.colour) + 1, d
-        under[k] = best
+        touch[k] = int(world.hand_at(t)[2] < TOUCH_Z)
+        c_under = _under(world, t, world.objects_at(t))
+        under[k] = 0 if c_under is None else COLOUR_NAMES.index(c_under) + 1
     held = lab["held"].astype(np.int64) + 1
     contact = np.where(held > 0, held, under * touch)
     return {"event": lab["event"].astype(np.int64), "onset": onset, "held": held, "contact": contact,
@@ -94,25 +87,33 @@ def vision_targets(world: World, fps: float = 2.0) -> dict[str, np.ndarray]:
             "hand_uv": np.clip(lab["hand_uv"], -0.5, 1.5).astype(np.float32)}
 
 
-def _touched(world: World, t: float, placed) -> str | None:
-    """Colour of the object the hand touches at t: the held one, else (hand low) the nearest one under it."""
-    for p in placed:
-        if p.held:
-            return p.spec.colour
-    hx, hy, hz = world.hand_at(t)
-    if hz >= 0.5:
-        return None
-    best, best_d = None, 0.11
+TOUCH_Z = 0.5          # hand height below which it touches the table / an object
+UNDER_RADIUS = 0.11   # world units: an object this close to the hand's (x, y) is under it
+
+
+def _under(world: World, t: float, placed) -> str | None:
+    """Colour of the nearest object at rest under the hand at t (within UNDER_RADIUS), None if none."""
+    hx, hy, _ = world.hand_at(t)
+    best, best_d = None, UNDER_RADIUS
     for p in placed:
         d = math.hypot(p.x - hx, p.y - hy)
-        if d < best_d:
+        if not p.held and d < best_d:
             best, best_d = p.spec.colour, d
     return best
 
 
+def _touched(world: World, t: float, placed) -> str | None:
+    """Colour of the object in hand contact at t: the held one, else (hand low) the one under the hand."""
+    for p in placed:
+        if p.held:
+            return p.spec.colour
+    return _under(world, t, placed) if world.hand_at(t)[2] < TOUCH_Z else None
+
+
 def patch_targets(world: World, fps: float = 2.0, size: int = 384, patch: int = 32) -> np.ndarray:
     """Dense per-patch labels [T, G, G] int64 (G = size // patch) on the letterboxed frame: 0 = no object,
-    1 + colour for an object lying on the table, 1 + len(COLOUR_NAMES) + colour for the object in the hand.
+    1 + colour for an object lying on the table, 1 + len(COLOUR_NAMES) + colour for the object in hand contact
+    (held, or touched by the lowered hand: `contact` of vision_targets).
     A patch takes the topmost object (drawing order, the held one last) whose drawn disc covers the patch
     centre or whose centre falls in the patch. Dense supervision teaches each patch token what it shows
     and whether the hand carries it, so the pooled engine tokens carry the held object's identity (a frame-level
@@ -150,5 +151,6 @@ def patch_targets(world: World, fps: float = 2.0, size: int = 384, patch: int = 
 PATCH_CLASSES = 1 + 2 * len(COLOUR_NAMES)
 
 # number of classes per categorical target (index 0 = none where it applies)
-TARGET_CLASSES = {"event": 3, "onset": 3, "held": len(COLOUR_NAMES) + 1, "contact": len(COLOUR_NAMES) + 1, "held_shape": len(SHAPE_NAMES) + 1,
+TARGET_CLASSES = {"event": 3, "onset": 3, "held": len(COLOUR_NAMES) + 1, "contact": len(COLOUR_NAMES) + 1,
+                  "held_shape": len(SHAPE_NAMES) + 1,
                   "under": len(COLOUR_NAMES) + 1, "touch": 2}
