@@ -52,3 +52,14 @@ def test_demo_config_rejects_unknown_keys(tmp_path):
         DemoSettings.from_dict({"vision": {"patch": 16, "image_size": 384 + 32}})
     shipped = DemoSettings.from_yaml(ROOT / "config" / "train" / "demo.yaml")
     assert shipped.llm.hidden * 128256 * 2 < 16_000_000      # fp16 tied embeddings fit the 25 MB budget
+
+
+def test_train_demo_cli_refuses_a_missing_vision_folder(tmp_path, capsys):
+    from vstream_ros.demo.train_demo import main
+    rc = main(["--config", str(ROOT / "config" / "train" / "demo.yaml"), "--vision-from", str(tmp_path),
+               "--out", str(tmp_path / "o")])
+    assert rc == 2
+    assert "--vision-from" in capsys.readouterr().err and not (tmp_path / "o").exists()
+    from vstream_ros.demo.train_demo import DemoSettings
+    shipped = DemoSettings.from_yaml(ROOT / "config" / "train" / "demo.yaml").llm
+    assert shipped.clip_steps > 0 and shipped.object_word_weight > 1      # the recipe that reads object names

@@ -29,6 +29,8 @@ def reduced_model(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo_reduced") / "model"
     _, _, info = train_demo(s, out, log=None, vision_from=SHIPPED / "vision", llm_budget_s=600.0)   # a safety cap only: 250 seeded steps normally finish in ~1.5 min
     assert info["llm"]["stream_ce"] < 0.6, info["llm"]    # frame decisions: far below the 11.8 of a random head
+    words = info["llm"]["valid_object_words"]             # the object-word check ran on the 4 validation worlds
+    assert words["colour_n"] > 20 and words["shape_n"] > 20 and 0.0 <= words["colour"] <= 1.0, words
     return out
 
 

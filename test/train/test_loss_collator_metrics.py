@@ -14,7 +14,7 @@ from vstream_ros.engine.template import (
 )
 from vstream_ros.train.collator import StreamCollator
 from vstream_ros.train.dialogue import encode_dialogue, validate_conversation
-from vstream_ros.train.loss import sanitize_labels, stream_loss
+from vstream_ros.train.loss import sanitize_labels, stream_loss, token_weight_table
 from vstream_ros.train.metrics import aggregate, sample_metrics, split_turns
 
 
@@ -33,6 +33,26 @@ def test_stream_loss_weights_and_normalisation():
     assert logits.grad[0, 0].abs().sum() == 0 and logits.grad[0, 2].abs().sum() > 0
     empty, _ = stream_loss(logits, torch.full((1, 5), -100), ids)
     assert float(empty.detach()) == 0.0 and empty.requires_grad
+
+
+def test_stream_loss_token_weights_scale_reply_tokens_only():
+    torch.manual_seed(1)
+    logits = torch.randn(1, 5, 20)
+    ids = torch.tensor([[1, V_TOKEN_ID, 3, 4, 5]])
+    labels = torch.tensor([[-100, 7, 7, 9, 7]])        # 7 at a frame-end position and at two reply positions
+    ce = F.cross_entropy(logits[0, 1:], labels[0, 1:], reduction="none")
+    table = token_weight_table({7: 3.0, 11: 0.0})
+    assert table.shape == (128256,) and table[7] == 3.0 and table[11] == 0.0 and table[8] == 1.0
+    loss, parts = stream_loss(logits, labels, ids, stream_loss_weight=2.0, token_weights=table)
+    expected = (2.0 * ce[0] + 3.0 * ce[1] + ce[2] + 3.0 * ce[3]) / 4     # <v> position keeps the stream weight
+    assert torch.allclose(loss, expected)
+    assert parts["lm_ce"] == pytest.approx(float(ce[1:].mean()), rel=1e-5)  # parts stay unweighted means
+    plain, _ = stream_loss(logits, labels, ids, stream_loss_weight=2.0, token_weights=token_weight_table({}))
+    assert torch.allclose(plain, (2.0 * ce[0] + ce[1:].sum()) / 4)
+    with pytest.raises(ValueError, match="not a text token id"):
+        token_weight_table({V_TOKEN_ID: 2.0})
+    with pytest.raises(ValueError, match=">= 0"):
+        token_weight_table({7: -1.0})
 
 
 def test_labels_beyond_vocab_become_eos():

@@ -7,14 +7,16 @@ logits everywhere on a CPU) with TrainingArguments from `train.cli_train.trainin
 `train.dialogue.encode_dialogue` (exact template, pre-shifted labels). What is specific here: the model is
 built from scratch (random init, tied embeddings) as a `TrainableLiveLlama` (the engine's
 LiveLlamaForCausalLM + a forward taking `frames`; it saves as LiveLlamaForCausalLM), the samples live in
-memory, each step draws its batch at random (the original demo loop's draws, not epoch permutations), and a
-wall-time budget can stop training early.
+memory, each step draws its batch at random (the original demo loop's draws, not epoch permutations), a
+wall-time budget can stop training early, and two things teach it to name objects: a clip stage first (each
+narration with the 2 frames before it) and object words up-weighted in the loss (docs/demo.md).
 
 Imports: torch, transformers (Llama config, Trainer callbacks), engine.template, train.{dialogue, trainer,
 cli_train, collator}. Never ROS.
 """
 from __future__ import annotations
 
+import dataclasses
 import random
 import shutil
 import tempfile
@@ -42,9 +44,17 @@ class LLMSettings:
     lr: float = 3e-3
     warmup: int = 30
     stream_loss_weight: float = 1.0
+    object_word_weight: float = 1.0     # loss weight of colour / shape words in replies (object_token_weights)
+    clip_frames: int = 2                # clip stage: each narration with the frames just before it …
+    clip_steps: int = 0                 # … for this many steps (0 = no clip stage) …
+    clip_batch: int = 32                # … of this many clips, before the full-dialogue steps
     seed: int = 0
 
     def __post_init__(self):
+        if not self.object_word_weight >= 0:
+            raise ValueError(f"llm: object_word_weight must be >= 0, got {self.object_word_weight}")
+        if self.clip_steps < 0 or self.clip_frames < 1 or self.clip_batch < 1:
+            raise ValueError(f"llm: clip_steps must be >= 0, clip_frames and clip_batch >= 1, got {self}")
         if self.hidden % self.heads or (self.hidden // self.heads) % 2 or self.heads % self.kv_heads:
             raise ValueError(f"llm: hidden/heads must be even and heads divisible by kv_heads, got {self}")
 
@@ -82,6 +92,62 @@ def proactive_only(conv: list[dict]) -> list[dict]:
     return out
 
 
+def object_token_weights(tokenizer, weight: float) -> dict[int, float]:
+    """{token id: weight} for the words that name an object in the narrations (" red", " cup", …): the stream
+    loss scales them by `weight` (1 = plain loss). Up-weighting them is what makes the tiny LLM learn to read
+    the object off the frames instead of guessing it from the sentence (docs/demo.md)."""
+    from vstream_ros.synth.labels import COLOUR_NAMES  # noqa: PLC0415
+
+    from .data import SHAPE_NAMES  # noqa: PLC0415
+    if weight == 1.0:
+        return {}
+    out = {}
+    for word in (*COLOUR_NAMES, *SHAPE_NAMES):
+        ids = tokenizer.encode(" " + word, add_special_tokens=False)
+        if len(ids) != 1:
+            raise ValueError(f"object word {word!r} is {len(ids)} tokens; object_token_weights needs one")
+        out[ids[0]] = float(weight)
+    return out
+
+
+def object_word_ids(tokenizer) -> dict[str, list[int]]:
+    """{"colour": ids, "shape": ids} of the object words (leading-space form) the narrations use."""
+    from vstream_ros.synth.labels import COLOUR_NAMES  # noqa: PLC0415
+
+    from .data import SHAPE_NAMES  # noqa: PLC0415
+    return {kind: [tokenizer.encode(" " + w, add_special_tokens=False)[0] for w in words]
+            for kind, words in (("colour", COLOUR_NAMES), ("shape", SHAPE_NAMES))}
+
+
+@torch.no_grad()
+def object_word_accuracy(model, samples: list[dict], word_ids: dict[str, list[int]]) -> dict:
+    """Teacher-forced: at every reply position whose target is an object word, is the model's most likely word
+    of that kind (colour among colours, shape among shapes) the right one? {kind: accuracy, kind_n: count}.
+    Chance is 1/8 for colours; the model shipped before the clip stage scored 0.13 on the validation worlds."""
+    from vstream_ros.engine.model import embed_stream  # noqa: PLC0415
+    hit = {k: 0 for k in word_ids}
+    cnt = {k: 0 for k in word_ids}
+    tables = {k: torch.tensor(ids) for k, ids in word_ids.items()}
+    for smp in samples:
+        labels = smp["labels"]
+        where = {k: torch.isin(labels, t).nonzero()[:, 0] for k, t in tables.items()}
+        if not any(at.numel() for at in where.values()):
+            continue
+        ids = smp["input_ids"][None]
+        h = model.model(inputs_embeds=embed_stream(model, ids, smp["frames"]), use_cache=False).last_hidden_state[0]
+        for kind, at in where.items():
+            if at.numel():
+                table = tables[kind]
+                pick = table[model.lm_head(h[at])[:, table].argmax(-1)]
+                hit[kind] += int((pick == labels[at]).sum())
+                cnt[kind] += int(at.numel())
+    out = {}
+    for k in word_ids:
+        out[k] = round(hit[k] / cnt[k], 4) if cnt[k] else float("nan")
+        out[f"{k}_n"] = cnt[k]
+    return out
+
+
 def make_samples(dialogues, features: dict, tokenizer) -> list[dict]:
     """Encode dialogues (user turns dropped, see proactive_only) and attach their frames
     ([T, 10, Dv] per video uid, rows = model frames)."""
@@ -92,6 +158,31 @@ def make_samples(dialogues, features: dict, tokenizer) -> list[dict]:
         if feats.shape[0] != enc.num_frames:
             raise ValueError(f"{d.video_uid}: dialogue needs {enc.num_frames} frames, features hold {feats.shape[0]}")
         out.append({"input_ids": torch.tensor(enc.input_ids), "labels": torch.tensor(enc.labels), "frames": feats})
+    return out
+
+
+def narration_clips(dialogues, features: dict, tokenizer, frames: int) -> list[dict]:
+    """One short sample per narration: the `frames` frames just before it (fewer at the very start) and the
+    sentence, in the same format as make_samples. A narration says what the last frames show, so in a clip the
+    model has only those frames to read the object from: the clip stage teaches it to look there, which it
+    does not discover in ~1,400-token dialogues (docs/demo.md)."""
+    out = []
+    for d in dialogues:
+        conv = proactive_only(d.conversation)
+        feats = features[d.video_uid]
+        pos = d.start_frame
+        for j, m in enumerate(conv):
+            if m["role"] == "stream":
+                pos += m["num_frames"]
+                continue
+            if m["role"] != "assistant" or j == 0 or conv[j - 1]["role"] != "stream":
+                continue
+            n = min(int(frames), conv[j - 1]["num_frames"])
+            enc = encode_dialogue([{"role": "stream", "num_frames": n, "learn": True}, dict(m)], tokenizer)
+            if pos > feats.shape[0]:
+                raise ValueError(f"{d.video_uid}: narration after frame {pos}, features hold {feats.shape[0]}")
+            out.append({"input_ids": torch.tensor(enc.input_ids), "labels": torch.tensor(enc.labels),
+                        "frames": feats[pos - n:pos]})
     return out
 
 
@@ -140,8 +231,8 @@ class _Progress(TrainerCallback):
     """Running EMA of the training parts (StreamTrainer.last_parts), progress lines through `log`, a log at
     the first and last step, and the wall-time budget."""
 
-    def __init__(self, log, time_budget_s: float | None):
-        self.log, self.budget = log, time_budget_s
+    def __init__(self, log, time_budget_s: float | None, stage: str = "llm"):
+        self.log, self.budget, self.stage = log, time_budget_s, stage
         self.trainer = None                     # set once the trainer exists
         self.t0 = time.time()
         self.ema: dict = {}
@@ -159,23 +250,23 @@ class _Progress(TrainerCallback):
         if self.budget is not None and time.time() - self.t0 > self.budget and not control.should_training_stop:
             control.should_training_stop = control.should_log = True
             if self.log:
-                self.log(f"  llm: time budget {self.budget:g} s reached at step {state.global_step}")
+                self.log(f"  {self.stage}: time budget {self.budget:g} s reached at step {state.global_step}")
         return control
 
     def on_log(self, args, state, control, logs=None, **kw):
         if self.log and logs and "loss" in logs:
-            self.log(f"  llm step {state.global_step:4d}/{state.max_steps}  loss {logs['loss']:.3f}  "
+            self.log(f"  {self.stage} step {state.global_step:4d}/{state.max_steps}  loss {logs['loss']:.3f}  "
                      f"stream_ce {logs.get('stream_ce', float('nan')):.3f}  lm_ce {logs.get('lm_ce', float('nan')):.3f}"
                      f"  ({time.time() - self.t0:.0f} s)")
 
 
-def training_args(s: LLMSettings, output_dir: str):
+def training_args(s: LLMSettings, output_dir: str, schedule: str = "cosine"):
     """LLMSettings → TrainingArguments through `vstream train`'s own builder (full-training schedule)."""
     from vstream_ros.train.cli_train import training_arguments  # noqa: PLC0415
     cuda = torch.cuda.is_available()
     tcfg = {"output_dir": output_dir, "max_steps": s.steps, "per_device_train_batch_size": s.batch,
             "gradient_accumulation_steps": 1, "learning_rate": s.lr, "warmup_steps": int(s.warmup),
-            "lr_scheduler_type": "cosine", "weight_decay": 0.0, "adam_beta2": 0.98, "max_grad_norm": 1.0,
+            "lr_scheduler_type": schedule, "weight_decay": 0.0, "adam_beta2": 0.98, "max_grad_norm": 1.0,
             "seed": s.seed, "data_seed": s.seed, "use_cpu": not cuda, "bf16": "auto" if cuda else False,
             "tf32": "auto" if cuda else False, "gradient_checkpointing": False, "save_strategy": "no",
             "eval_strategy": "no", "report_to": "none", "logging_strategy": "steps", "logging_steps": 50,
@@ -183,30 +274,51 @@ def training_args(s: LLMSettings, output_dir: str):
     return training_arguments(tcfg, has_val=False)
 
 
-def train_llm(model, samples: list[dict], s: LLMSettings, log=print, time_budget_s: float | None = None) -> dict:
-    """Train every weight of `model` (a TrainableLiveLlama, see build_llm) for `s.steps` steps of `s.batch`
-    random samples (StepSampler) with StreamTrainer: AdamW (β2 0.98, no weight decay, clip 1.0), linear
-    warm-up over `s.warmup` steps then cosine decay to 0. Returns {steps, seconds, stream_ce, lm_ce (EMAs of
-    the training parts)}. The model ends in eval mode, frozen, on the CPU, its config's `use_cache` as it was
-    (the Trainer sets it from TrainingArguments.use_cache)."""
-    from transformers.trainer_callback import PrinterCallback  # noqa: PLC0415
+def train_llm(model, samples: list[dict], s: LLMSettings, log=print, time_budget_s: float | None = None,
+              token_weights: dict[int, float] | None = None, clips: list[dict] | None = None) -> dict:
+    """Train every weight of `model` (a TrainableLiveLlama, see build_llm) with StreamTrainer: AdamW (β2 0.98,
+    no weight decay, clip 1.0); `token_weights` ({target id: weight}, see object_token_weights) scale the loss
+    of those reply tokens.
 
+    Clip stage (when `s.clip_steps` and `clips`, see narration_clips): `s.clip_steps` steps of `s.clip_batch`
+    random clips, linear warm-up over `s.warmup` steps then a constant learning rate. Then `s.steps` steps of
+    `s.batch` random dialogues (StepSampler), a fresh optimizer, warm-up then cosine decay to 0.
+    `time_budget_s` caps the wall time of the two stages together.
+
+    Returns {steps, seconds, stream_ce, lm_ce (EMAs of the dialogue stage's training parts)} plus
+    {clip_steps, clip_seconds} after a clip stage. The model ends in eval mode, frozen, on the CPU, its config's
+    `use_cache` as it was (the Trainer sets it from TrainingArguments.use_cache)."""
     if not isinstance(model, TrainableLiveLlama):
         raise TypeError(f"train_llm needs a TrainableLiveLlama (build_llm), got {type(model).__name__}")
-    model.requires_grad_(True)
+    t0 = time.time()
     use_cache = model.config.use_cache
-    progress = _Progress(log, time_budget_s)
+    stats = {}
+    try:
+        if s.clip_steps and clips:
+            cs = dataclasses.replace(s, steps=s.clip_steps, batch=s.clip_batch)
+            steps, _ = _stage(model, clips, cs, log, time_budget_s, token_weights, "clip", "constant_with_warmup")
+            stats = {"clip_steps": steps, "clip_seconds": time.time() - t0}
+        left = None if time_budget_s is None else max(0.0, time_budget_s - (time.time() - t0))
+        steps, ema = _stage(model, samples, s, log, left, token_weights, "llm", "cosine")
+    finally:
+        model.config.use_cache = use_cache
+        model.to("cpu").eval().requires_grad_(False)
+    return {"steps": steps, "seconds": time.time() - t0, **ema, **stats}
+
+
+def _stage(model, samples, s: LLMSettings, log, budget, token_weights, stage: str, schedule: str):
+    """One DemoTrainer run: (steps done, EMA of the training parts)."""
+    from transformers.trainer_callback import PrinterCallback  # noqa: PLC0415
+    model.requires_grad_(True)
+    progress = _Progress(log, budget, stage)
     out = tempfile.mkdtemp(prefix="vstream-llm-train-")
     try:
-        trainer = DemoTrainer(model=model, args=training_args(s, out), train_dataset=SampleDataset(samples),
+        trainer = DemoTrainer(model=model, args=training_args(s, out, schedule), train_dataset=SampleDataset(samples),
                               data_collator=StreamCollator(), stream_loss_weight=s.stream_loss_weight,
-                              metric_samples=0, callbacks=[progress])
+                              token_weights=token_weights, metric_samples=0, callbacks=[progress])
         trainer.remove_callback(PrinterCallback)            # disable_tqdm prints every log dict: `log` does it
         progress.trainer = trainer
         trainer.train()
-        steps = trainer.state.global_step
+        return trainer.state.global_step, progress.ema
     finally:
         shutil.rmtree(out, ignore_errors=True)
-    model.config.use_cache = use_cache
-    model.to("cpu").eval().requires_grad_(False)
-    return {"steps": steps, "seconds": time.time() - progress.t0, **progress.ema}

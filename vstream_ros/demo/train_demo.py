@@ -5,7 +5,8 @@
 Steps: render training worlds on the 2-fps model grid → pre-train the small SigLIP tower on per-frame
 labels (demo.vision_pretrain) and freeze it → extract the engine's 10 tokens per frame with the
 fp16-rounded tower (what inference will see) → build the narration stream dialogues of the worlds
-(synth.truth.stream_dialogue) → train the tiny Llama from scratch (demo.llm_train) → export
+(synth.truth.stream_dialogue) → train the tiny Llama from scratch (demo.llm_train: a clip stage, then full
+dialogues; object words up-weighted) → teacher-forced object-word accuracy on the validation worlds → export
 (demo.export). Deterministic for a given config on one machine (seeded; CPU float32).
 
 Config (YAML, every key optional): data {worlds, vision_worlds, vision_idle_frames, valid_worlds, duration, fps,
@@ -29,7 +30,8 @@ import torch
 from vstream_ros.synth import truth
 
 from .data import TRAIN_SEED0, VALID_SEED0, WorldFrames, make_config, patch_targets, render_world, vision_targets
-from .llm_train import LLMSettings, build_llm, make_samples, train_llm
+from .llm_train import (LLMSettings, build_llm, make_samples, narration_clips, object_token_weights,
+                        object_word_accuracy, object_word_ids, train_llm)
 from .vision_pretrain import VisionSettings, encode_frames, pretrain_vision
 
 
@@ -128,6 +130,10 @@ def train_demo(settings: DemoSettings, out: str | Path | None, log=print, comman
         from transformers import SiglipVisionModel  # noqa: PLC0415
         tower = SiglipVisionModel.from_pretrained(str(vision_from), dtype=torch.float32).eval().requires_grad_(False)
         vacc = {"reused": str(vision_from)}
+        prev = Path(vision_from).parent / "train_info.json"     # the accuracy measured when it was pre-trained
+        if prev.is_file():
+            import json  # noqa: PLC0415
+            vacc.update(json.loads(prev.read_text()).get("vision_train_accuracy") or {})
     else:
         t0 = time.time()
         vcfgs = [make_config(ds.seed0 + i, ds.duration, ds.fps) for i in range(ds.vision_worlds)]
@@ -153,13 +159,30 @@ def train_demo(settings: DemoSettings, out: str | Path | None, log=print, comman
     if log:
         log(f"rendered {len(cfgs)} training worlds and extracted their vision tokens in {time.time() - t0:.0f} s "
             f"({sum(f.shape[0] for f in features.values())} model frames)")
-    samples = make_samples(dialogues, features, load_tokenizer())
+    tok = load_tokenizer()
+    samples = make_samples(dialogues, features, tok)
     llm = build_llm(settings.llm, int(tower.config.hidden_size))
     if log:
         n_par = sum(p.numel() for p in llm.parameters())
         log(f"training the LLM from scratch ({n_par / 1e6:.2f} M parameters, tied embeddings) on "
             f"{len(samples)} dialogues")
-    stats = train_llm(llm, samples, settings.llm, log=log, time_budget_s=llm_budget_s)
+    clips = narration_clips(dialogues, features, tok, settings.llm.clip_frames) if settings.llm.clip_steps else None
+    if log and clips:
+        log(f"clip stage first: {settings.llm.clip_steps} steps of {settings.llm.clip_batch} of the {len(clips)} "
+            f"narrations, each with its {settings.llm.clip_frames} frames before")
+    stats = train_llm(llm, samples, settings.llm, log=log, time_budget_s=llm_budget_s,
+                      token_weights=object_token_weights(tok, settings.llm.object_word_weight), clips=clips)
+    if ds.valid_worlds:           # does the LLM read the object off the frames? (teacher-forced, held-out)
+        vfeat, vdial = {}, []
+        for i in range(ds.valid_worlds):
+            c = make_config(VALID_SEED0 + i, ds.duration, ds.fps)
+            w = render_world(c, ds.fps)
+            vfeat[truth.video_uid(c)] = encode_frames(tower, w.frames)
+            vdial.append(truth.stream_dialogue(w.world, ds.fps))
+        stats["valid_object_words"] = object_word_accuracy(llm, make_samples(vdial, vfeat, tok), object_word_ids(tok))
+        if log:
+            log(f"  llm on {ds.valid_worlds} validation worlds, object words (teacher-forced): "
+                f"{stats['valid_object_words']}")
     info = {"settings": settings.to_dict(), "vision_train_accuracy": vacc, "llm": stats,
             "train_seeds": [ds.seed0, ds.seed0 + ds.worlds - 1], "seconds": round(time.time() - t_start, 1),
             "torch": torch.__version__, "command": command}
@@ -177,11 +200,16 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m vstream_ros.demo.train_demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", default="config/train/demo.yaml", help="demo training YAML")
     p.add_argument("--out", default="models/demo", help="output folder (replaced atomically)")
+    p.add_argument("--vision-from", default=None, metavar="DIR",
+                   help="reuse this SigLIP folder (e.g. models/demo/vision) frozen instead of pre-training the tower: "
+                        "saves ~5 min; pre-training is deterministic, so with the same config the result is the same")
     args = p.parse_args(argv)
     try:
         settings = DemoSettings.from_yaml(args.config)
-        train_demo(settings, args.out, command=" ".join(["python -m vstream_ros.demo.train_demo", *(argv or
-                                                                                                    sys.argv[1:])]))
+        if args.vision_from and not (Path(args.vision_from) / "config.json").is_file():
+            raise ValueError(f"--vision-from {args.vision_from}: no SigLIP config.json there")
+        command = " ".join(["python -m vstream_ros.demo.train_demo", *(argv or sys.argv[1:])])
+        train_demo(settings, args.out, vision_from=args.vision_from, command=command)
     except (ValueError, OSError) as e:
         print(f"train_demo: {e}", file=sys.stderr)
         return 2

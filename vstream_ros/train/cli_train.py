@@ -3,7 +3,8 @@
 Config sections (see config/train/live1plus_8b.yaml): model {llm, init_adapter, dtype}, lora {r, alpha,
 dropout, target_modules, modules_to_save} (absent = LoRA defaults; `lora: false` = full training: no PEFT,
 every LLM parameter trained, the whole model saved), data {features, fps, max_frames, train: [sources],
-val: [sources]}, loss {stream_loss_weight}, eval {metric_samples}, training {any
+val: [sources]}, loss {stream_loss_weight, word_weights: {word: weight} (reply words whose loss is scaled; each
+must be one token with its leading space)}, eval {metric_samples}, training {any
 transformers.TrainingArguments field; `bf16`/`tf32: auto` = on when CUDA supports it}. `--set
 training.max_steps=20` overrides one value (YAML scalar); `--set lora=false` selects full training. $VARS
 in strings are expanded. Multi-GPU: launch this same command under torchrun / accelerate launch
@@ -147,6 +148,29 @@ def lora_settings(cfg: dict):
         raise ConfigError(f"lora: {e}") from None
 
 
+def word_token_weights(word_weights, tokenizer) -> dict[int, float]:
+    """`loss.word_weights` {word: weight} → {token id: weight}. A word is weighted where it follows a space in a
+    reply (" red"), so " " + word must be exactly one token of the tokenizer; anything else is a ConfigError."""
+    if not word_weights:
+        return {}
+    if not isinstance(word_weights, dict):
+        raise ConfigError(f"loss.word_weights must map words to weights, got {word_weights!r}")
+    out = {}
+    for word, w in word_weights.items():
+        ids = tokenizer.encode(" " + str(word).strip(), add_special_tokens=False)
+        if len(ids) != 1:
+            raise ConfigError(f"loss.word_weights: {word!r} is {len(ids)} tokens with its leading space "
+                              f"({ids}); only single-token words can be weighted")
+        try:
+            w = float(w)
+        except (TypeError, ValueError):
+            w = -1.0
+        if not w >= 0:
+            raise ConfigError(f"loss.word_weights: weight of {word!r} must be a number >= 0")
+        out[ids[0]] = w
+    return out
+
+
 def run(cfg: dict, resume: str | None = None, dry_run: bool = False, log=print, callbacks=None):
     """Build data + model and train; returns the trainer (tests use it) or None for a dry run."""
     import torch  # noqa: PLC0415
@@ -165,6 +189,7 @@ def run(cfg: dict, resume: str | None = None, dry_run: bool = False, log=print, 
     store = FeatureStore(data["features"])
     fps, max_frames = float(data.get("fps", 2.0)), int(data.get("max_frames", 1200))
     tok = tokenizer_for(mcfg["llm"])
+    token_weights = word_token_weights((cfg.get("loss") or {}).get("word_weights"), tok)
     train_ds = build_dataset(data["train"], store, tok, fps, max_frames, log=log)
     val_ds = build_dataset(data["val"], store, tok, fps, max_frames, log=log) if data.get("val") else None
     log(f"data: {len(train_ds)} train / {len(val_ds) if val_ds else 0} val samples")
@@ -195,9 +220,11 @@ def run(cfg: dict, resume: str | None = None, dry_run: bool = False, log=print, 
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         mode = "full training" if lora is None else f"LoRA r {lora.r}"
         log(f"model: {mcfg['llm']} ({dtype}, {mode}), trainable parameters {trainable:,}")
+    loss_cfg = cfg.get("loss") or {}
     trainer = StreamTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds,
                             data_collator=StreamCollator(),
-                            stream_loss_weight=(cfg.get("loss") or {}).get("stream_loss_weight", 1.0),
+                            stream_loss_weight=loss_cfg.get("stream_loss_weight", 1.0),
+                            token_weights=token_weights,
                             metric_samples=(cfg.get("eval") or {}).get("metric_samples", 32), fps=fps,
                             callbacks=callbacks)
     trainer.train(resume_from_checkpoint=resume)

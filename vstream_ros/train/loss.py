@@ -1,6 +1,7 @@
 """The stream loss of live-format.md §7: per-token cross-entropy on pre-shifted labels, weighted by
-`stream_loss_weight` where the INPUT token is `<v>` (frame-end decisions) and 1 elsewhere (LM tokens),
-summed and divided by the number of labelled positions.
+`stream_loss_weight` where the INPUT token is `<v>` (frame-end decisions) and 1 elsewhere (LM tokens) — or, for
+LM tokens, a per-target-token weight when `token_weights` is given (e.g. object words up-weighted so a small
+model learns to read them off the frames) —, summed and divided by the number of labelled positions.
 
 Labels are pre-shifted (label[i] is the target for logits[i]); −100 is ignored; labels ≥ 128256 (`<v>`,
 which lm_head cannot emit) are rewritten to `<|eot_id|>` as upstream's collator does.
@@ -22,9 +23,25 @@ def sanitize_labels(labels: torch.Tensor) -> torch.Tensor:
     return torch.where(labels >= TEXT_VOCAB_SIZE, torch.full_like(labels, EOT_ID), labels)
 
 
+def token_weight_table(weights: dict[int, float] | None, device=None) -> torch.Tensor | None:
+    """{target token id: weight} → a [TEXT_VOCAB_SIZE] float table (1 elsewhere) for stream_loss; None/{} → None."""
+    if not weights:
+        return None
+    table = torch.ones(TEXT_VOCAB_SIZE, device=device)
+    for tid, w in weights.items():
+        if not 0 <= int(tid) < TEXT_VOCAB_SIZE:
+            raise ValueError(f"token weight for id {tid}: not a text token id (0…{TEXT_VOCAB_SIZE - 1})")
+        if not float(w) >= 0:
+            raise ValueError(f"token weight for id {tid} must be >= 0, got {w}")
+        table[int(tid)] = float(w)
+    return table
+
+
 def stream_loss(logits: torch.Tensor, labels: torch.Tensor, input_ids: torch.Tensor,
-                stream_loss_weight: float = 1.0) -> tuple[torch.Tensor, dict]:
-    """logits [..., V] (any dtype), labels / input_ids [...] aligned with logits.
+                stream_loss_weight: float = 1.0, token_weights: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, dict]:
+    """logits [..., V] (any dtype), labels / input_ids [...] aligned with logits; token_weights: optional
+    [TEXT_VOCAB_SIZE] table (token_weight_table) weighting LM positions by their target token.
 
     Returns (loss, parts) where parts holds detached `stream_ce` / `lm_ce` means and the position counts.
     A batch with no labelled position gives a zero loss that still carries the graph.
@@ -37,7 +54,8 @@ def stream_loss(logits: torch.Tensor, labels: torch.Tensor, input_ids: torch.Ten
     sel_logits = logits[mask].float()                           # [n, V]
     ce = F.cross_entropy(sel_logits, labels[mask], reduction="none")   # [n]
     is_stream = input_ids[mask] == V_TOKEN_ID
-    weight = torch.where(is_stream, torch.full_like(ce, float(stream_loss_weight)), torch.ones_like(ce))
+    lm_weight = torch.ones_like(ce) if token_weights is None else token_weights.to(ce.device)[labels[mask]]
+    weight = torch.where(is_stream, torch.full_like(ce, float(stream_loss_weight)), lm_weight)
     loss = (ce * weight).sum() / n
     with torch.no_grad():
         ns, nl = int(is_stream.sum()), int((~is_stream).sum())

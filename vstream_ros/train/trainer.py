@@ -30,7 +30,7 @@ from transformers import Trainer
 from vstream_ros.engine.model import LiveLlamaForCausalLM, embed_stream
 from vstream_ros.engine.template import load_tokenizer
 
-from .loss import IGNORE, stream_loss
+from .loss import IGNORE, stream_loss, token_weight_table
 from .metrics import aggregate, sample_metrics
 
 UPSTREAM_TARGET_REGEX = r"model.*(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)|lm_head$"
@@ -111,9 +111,10 @@ class StreamTrainer(Trainer):
     loss_is_scaled_for_ga = False          # our loss is a per-micro-batch mean: let the Trainer divide by GA
 
     def __init__(self, *args, stream_loss_weight: float = 1.0, metric_samples: int = 32, fps: float = 2.0,
-                 **kwargs):
+                 token_weights: dict[int, float] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.stream_loss_weight = float(stream_loss_weight)
+        self.token_weights = token_weight_table(token_weights)     # {target id: weight} on LM positions
         self.metric_samples = int(metric_samples)
         self.fps = fps
         self._parts = {"stream_ce": 0.0, "lm_ce": 0.0, "n": 0}
@@ -126,7 +127,8 @@ class StreamTrainer(Trainer):
             keep = torch.zeros(1, dtype=torch.long, device=labels.device)
         out = model(input_ids=inputs["input_ids"], frames=inputs["frames"], attention_mask=inputs["attention_mask"],
                     position_ids=inputs["position_ids"], logits_to_keep=keep, use_cache=False)
-        loss, parts = stream_loss(out.logits, labels[:, keep], inputs["input_ids"][:, keep], self.stream_loss_weight)
+        loss, parts = stream_loss(out.logits, labels[:, keep], inputs["input_ids"][:, keep], self.stream_loss_weight,
+                                  self.token_weights)
         if model.training:
             self._parts["stream_ce"] += parts["stream_ce"]
             self._parts["lm_ce"] += parts["lm_ce"]
