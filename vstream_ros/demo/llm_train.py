@@ -92,31 +92,30 @@ def proactive_only(conv: list[dict]) -> list[dict]:
     return out
 
 
-def object_token_weights(tokenizer, weight: float) -> dict[int, float]:
-    """{token id: weight} for the words that name an object in the narrations (" red", " cup", …): the stream
-    loss scales them by `weight` (1 = plain loss). Up-weighting them is what makes the tiny LLM learn to read
-    the object off the frames instead of guessing it from the sentence (docs/demo.md)."""
+def object_word_ids(tokenizer) -> dict[str, list[int]]:
+    """{"colour": ids, "shape": ids} of the object words the narrations use, in their leading-space form
+    (" red", " cup"); each must be one token."""
     from vstream_ros.synth.labels import COLOUR_NAMES  # noqa: PLC0415
 
     from .data import SHAPE_NAMES  # noqa: PLC0415
-    if weight == 1.0:
-        return {}
     out = {}
-    for word in (*COLOUR_NAMES, *SHAPE_NAMES):
-        ids = tokenizer.encode(" " + word, add_special_tokens=False)
-        if len(ids) != 1:
-            raise ValueError(f"object word {word!r} is {len(ids)} tokens; object_token_weights needs one")
-        out[ids[0]] = float(weight)
+    for kind, words in (("colour", COLOUR_NAMES), ("shape", SHAPE_NAMES)):
+        out[kind] = []
+        for word in words:
+            ids = tokenizer.encode(" " + word, add_special_tokens=False)
+            if len(ids) != 1:
+                raise ValueError(f"object word {word!r} is {len(ids)} tokens; the object-word loss needs one")
+            out[kind].append(ids[0])
     return out
 
 
-def object_word_ids(tokenizer) -> dict[str, list[int]]:
-    """{"colour": ids, "shape": ids} of the object words (leading-space form) the narrations use."""
-    from vstream_ros.synth.labels import COLOUR_NAMES  # noqa: PLC0415
-
-    from .data import SHAPE_NAMES  # noqa: PLC0415
-    return {kind: [tokenizer.encode(" " + w, add_special_tokens=False)[0] for w in words]
-            for kind, words in (("colour", COLOUR_NAMES), ("shape", SHAPE_NAMES))}
+def object_token_weights(tokenizer, weight: float) -> dict[int, float]:
+    """{token id: weight} for the object words (object_word_ids): the stream loss scales them by `weight`
+    (1 = plain loss, {}). Up-weighting them, with the clip stage, is what makes the tiny LLM learn to read the
+    object off the frames instead of guessing it from the sentence (docs/demo.md)."""
+    if weight == 1.0:
+        return {}
+    return {i: float(weight) for ids in object_word_ids(tokenizer).values() for i in ids}
 
 
 @torch.no_grad()

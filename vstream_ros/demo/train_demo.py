@@ -113,6 +113,17 @@ def _frames_and_targets(worlds, fps: float, vs: VisionSettings, idle_frames: int
     return torch.cat(frames), {k: np.concatenate(v) for k, v in targets.items()}
 
 
+def _encode_worlds(cfgs, tower, fps: float) -> tuple[dict, list]:
+    """Render each world, keep its engine tokens ({video uid: [T, 10, Dv]}) and its narration stream dialogue;
+    one world at a time: frames are dropped once encoded (RAM stays small)."""
+    features, dialogues = {}, []
+    for c in cfgs:
+        w = render_world(c, fps)
+        features[truth.video_uid(c)] = encode_frames(tower, w.frames)
+        dialogues.append(truth.stream_dialogue(w.world, fps))
+    return features, dialogues
+
+
 def train_demo(settings: DemoSettings, out: str | Path | None, log=print, command: str = "",
                vision_budget_s: float | None = None, llm_budget_s: float | None = None,
                vision_from: str | Path | None = None):
@@ -151,11 +162,7 @@ def train_demo(settings: DemoSettings, out: str | Path | None, log=print, comman
         del frames, targets, valid
     tower.half().float()          # the features the LLM learns from = what the fp16-saved tower gives
     t0 = time.time()
-    features, dialogues = {}, []
-    for c in cfgs:                # one world at a time: frames are dropped once encoded (RAM stays small)
-        w = render_world(c, ds.fps)
-        features[truth.video_uid(c)] = encode_frames(tower, w.frames)
-        dialogues.append(truth.stream_dialogue(w.world, ds.fps))
+    features, dialogues = _encode_worlds(cfgs, tower, ds.fps)
     if log:
         log(f"rendered {len(cfgs)} training worlds and extracted their vision tokens in {time.time() - t0:.0f} s "
             f"({sum(f.shape[0] for f in features.values())} model frames)")
@@ -173,12 +180,8 @@ def train_demo(settings: DemoSettings, out: str | Path | None, log=print, comman
     stats = train_llm(llm, samples, settings.llm, log=log, time_budget_s=llm_budget_s,
                       token_weights=object_token_weights(tok, settings.llm.object_word_weight), clips=clips)
     if ds.valid_worlds:           # does the LLM read the object off the frames? (teacher-forced, held-out)
-        vfeat, vdial = {}, []
-        for i in range(ds.valid_worlds):
-            c = make_config(VALID_SEED0 + i, ds.duration, ds.fps)
-            w = render_world(c, ds.fps)
-            vfeat[truth.video_uid(c)] = encode_frames(tower, w.frames)
-            vdial.append(truth.stream_dialogue(w.world, ds.fps))
+        vfeat, vdial = _encode_worlds([make_config(VALID_SEED0 + i, ds.duration, ds.fps)
+                                       for i in range(ds.valid_worlds)], tower, ds.fps)
         stats["valid_object_words"] = object_word_accuracy(llm, make_samples(vdial, vfeat, tok), object_word_ids(tok))
         if log:
             log(f"  llm on {ds.valid_worlds} validation worlds, object words (teacher-forced): "
