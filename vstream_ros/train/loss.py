@@ -23,11 +23,11 @@ def sanitize_labels(labels: torch.Tensor) -> torch.Tensor:
     return torch.where(labels >= TEXT_VOCAB_SIZE, torch.full_like(labels, EOT_ID), labels)
 
 
-def token_weight_table(weights: dict[int, float] | None, device=None) -> torch.Tensor | None:
+def token_weight_table(weights: dict[int, float] | None) -> torch.Tensor | None:
     """{target token id: weight} → a [TEXT_VOCAB_SIZE] float table (1 elsewhere) for stream_loss; None/{} → None."""
     if not weights:
         return None
-    table = torch.ones(TEXT_VOCAB_SIZE, device=device)
+    table = torch.ones(TEXT_VOCAB_SIZE)
     for tid, w in weights.items():
         if not 0 <= int(tid) < TEXT_VOCAB_SIZE:
             raise ValueError(f"token weight for id {tid}: not a text token id (0…{TEXT_VOCAB_SIZE - 1})")

@@ -127,6 +127,8 @@ class StreamTrainer(Trainer):
             keep = torch.zeros(1, dtype=torch.long, device=labels.device)
         out = model(input_ids=inputs["input_ids"], frames=inputs["frames"], attention_mask=inputs["attention_mask"],
                     position_ids=inputs["position_ids"], logits_to_keep=keep, use_cache=False)
+        if self.token_weights is not None and self.token_weights.device != labels.device:
+            self.token_weights = self.token_weights.to(labels.device)          # once, not every step
         loss, parts = stream_loss(out.logits, labels[:, keep], inputs["input_ids"][:, keep], self.stream_loss_weight,
                                   self.token_weights)
         if model.training:
