@@ -12,8 +12,11 @@ import torch
 
 from vstream_ros.demo.data import (
     PATCH_CLASSES,
+    PATCH_SHAPE_CLASSES,
+    SHAPE_NAMES,
     grid_len,
     make_config,
+    patch_shape_targets,
     patch_targets,
     render_world,
     vision_targets,
@@ -66,6 +69,20 @@ def test_patch_targets_mark_held_and_table_objects(world):
     assert pt[k].max() <= NC, "nothing is held or touched in this frame"
 
 
+def test_patch_shape_targets_name_the_shape_of_each_labelled_object(world):
+    colour = patch_targets(world, 2.0)
+    shape = patch_shape_targets(world, 2.0)
+    assert shape.shape == colour.shape and shape.dtype == np.int64
+    assert np.array_equal(shape > 0, colour > 0), "shape and colour labels cover the same patches"
+    assert shape.max() < PATCH_SHAPE_CLASSES
+    shape_of = {o.colour: SHAPE_NAMES.index(o.shape) for o in world.script.objects}
+    assert len(set(shape_of.values())) >= 2, "the test world should hold objects of several shapes"
+    # every labelled patch: the shape label is the shape of the object its colour label names
+    c = colour[colour > 0] - 1
+    named = np.array([shape_of[COLOUR_NAMES[i % NC]] for i in c])
+    assert np.array_equal(shape[colour > 0] - 1, named)
+
+
 def test_contact_target_covers_touch_and_hold(world):
     vt = vision_targets(world, 2.0)
     held, contact, touch, under = vt["held"], vt["contact"], vt["touch"], vt["under"]
@@ -84,10 +101,10 @@ def test_pretrain_vision_patch_loss_learns_and_checks_its_inputs():
 
     torch.set_num_threads(2)
     s = VisionSettings(hidden=32, layers=1, heads=2, intermediate=64, patch=32, image_size=96, steps=60, batch=8,
-                       lr=3e-3, patch_weight=1.0)
+                       lr=3e-3, patch_weight=1.0, shape_weight=1.0)
     w = render_world(make_config(10_001, 20.0, 2.0), 2.0, size=96)
     frames, targets = _frames_and_targets([w], 2.0, s)
-    assert targets["patch"].shape == (frames.shape[0], 3, 3)
+    assert targets["patch"].shape == targets["patch_shape"].shape == (frames.shape[0], 3, 3)
     losses = []
     tower, acc = pretrain_vision(frames, targets, s, log=lambda line: losses.append(
         float(line.split("loss ")[1].split()[0])) if "vision step" in line else None, heldout=(frames, targets))
@@ -99,3 +116,16 @@ def test_pretrain_vision_patch_loss_learns_and_checks_its_inputs():
     bad = {k: v for k, v in targets.items() if k != "patch"}
     with pytest.raises(ValueError, match="patch_weight"):
         pretrain_vision(frames, bad, s, log=None)
+    bad = {k: v for k, v in targets.items() if k != "patch_shape"}
+    with pytest.raises(ValueError, match="shape_weight > 0 needs targets\\['patch_shape'\\]"):
+        pretrain_vision(frames, bad, s, log=None)
+
+
+def test_concat_releasing_equals_cat_and_releases_the_parts():
+    from vstream_ros.demo.train_demo import _concat_releasing
+
+    parts = [torch.arange(i * 12, i * 12 + 4 * 3, dtype=torch.uint8).view(-1, 3)[: i + 1] for i in range(4)]
+    expected = torch.cat(parts)
+    got = _concat_releasing(parts)
+    assert torch.equal(got, expected) and got.dtype == torch.uint8
+    assert parts == [], "each part is dropped once copied (peak RAM ≈ one copy of the frames)"

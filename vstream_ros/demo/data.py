@@ -118,6 +118,21 @@ def patch_targets(world: World, fps: float = 2.0, size: int = 384, patch: int = 
     centre or whose centre falls in the patch. Dense supervision teaches each patch token what it shows
     and whether the hand carries it, so the pooled engine tokens carry the held object's identity (a frame-level
     target alone left held colour at chance on validation frames where something is held)."""
+    nc = len(COLOUR_NAMES)
+    return _paint_patches(world, fps, size, patch, lambda p, contact: 1 + COLOUR_NAMES.index(p.spec.colour)
+                          + (nc if contact else 0))
+
+
+def patch_shape_targets(world: World, fps: float = 2.0, size: int = 384, patch: int = 32) -> np.ndarray:
+    """Dense per-patch shape labels [T, G, G] int64, same patches as `patch_targets`: 0 = no object,
+    1 + index in SHAPE_NAMES of the topmost object there. The colour labels alone teach the tower colour, not
+    shape (held shape at 60 % on validation frames); these teach every patch token which shape it shows."""
+    return _paint_patches(world, fps, size, patch, lambda p, contact: 1 + SHAPE_NAMES.index(p.spec.shape))
+
+
+def _paint_patches(world: World, fps: float, size: int, patch: int, label) -> np.ndarray:
+    """[T, G, G] int64: each patch gets label(placed object, in hand contact?) of the topmost object covering it
+    (see patch_targets), 0 where none does."""
     g = size // patch
     w_img, h_img = world.cfg.width, world.cfg.height
     new_h, new_w, top, left = letterbox_geometry(h_img, w_img, size)
@@ -126,7 +141,6 @@ def patch_targets(world: World, fps: float = 2.0, size: int = 384, patch: int = 
     cu, cv = np.meshgrid(centres, centres)             # [G, G] patch centre (u, v), letterboxed pixels
     n = grid_len(world, fps)
     out = np.zeros((n, g, g), np.int64)
-    nc = len(COLOUR_NAMES)
     for k in range(n):
         t = k / fps
         i = min(int(round(t * world.cfg.fps)), world.cfg.num_frames - 1)
@@ -139,16 +153,16 @@ def patch_targets(world: World, fps: float = 2.0, size: int = 384, patch: int = 
             u, v = M @ np.array([p.x - 0.008 * p.level, p.y - 0.012 * p.level, 1.0])
             u, v = left + u * sx, top + v * sy
             r = p.spec.radius * grow * scale * sx
-            cls = 1 + COLOUR_NAMES.index(p.spec.colour) + (nc if p.held or p.spec.colour == touched else 0)
             cover = (cu - u) ** 2 + (cv - v) ** 2 <= r * r
             pu, pv = int(u // patch), int(v // patch)
             if 0 <= pu < g and 0 <= pv < g:
                 cover[pv, pu] = True
-            out[k][cover] = cls
+            out[k][cover] = label(p, p.held or p.spec.colour == touched)
     return out
 
 
 PATCH_CLASSES = 1 + 2 * len(COLOUR_NAMES)
+PATCH_SHAPE_CLASSES = 1 + len(SHAPE_NAMES)
 
 # number of classes per categorical target (index 0 = none where it applies)
 TARGET_CLASSES = {"event": 3, "onset": 3, "held": len(COLOUR_NAMES) + 1, "contact": len(COLOUR_NAMES) + 1,

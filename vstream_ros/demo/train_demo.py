@@ -29,7 +29,8 @@ import torch
 
 from vstream_ros.synth import truth
 
-from .data import TRAIN_SEED0, VALID_SEED0, WorldFrames, make_config, patch_targets, render_world, vision_targets
+from .data import (TRAIN_SEED0, VALID_SEED0, WorldFrames, make_config, patch_shape_targets, patch_targets,
+                   render_world, vision_targets)
 from .llm_train import (LLMSettings, build_llm, make_samples, narration_clips, object_token_weights,
                         object_word_accuracy, object_word_ids, train_llm)
 from .vision_pretrain import VisionSettings, encode_frames, pretrain_vision
@@ -101,6 +102,7 @@ def _frames_and_targets(worlds, fps: float, vs: VisionSettings, idle_frames: int
             w = render_world(w, fps, vs.image_size)
         t = vision_targets(w.world, fps)
         t["patch"] = patch_targets(w.world, fps, vs.image_size, vs.patch)
+        t["patch_shape"] = patch_shape_targets(w.world, fps, vs.image_size, vs.patch)
         keep = np.arange(len(t["event"]))
         if idle_frames is not None:
             busy = (t["event"] > 0) | (t["onset"] > 0) | (t["held"] > 0) | (t["contact"] > 0)
@@ -110,7 +112,19 @@ def _frames_and_targets(worlds, fps: float, vs: VisionSettings, idle_frames: int
         frames.append(w.frames[torch.as_tensor(keep)])
         for k, v in t.items():
             targets.setdefault(k, []).append(v[keep])
-    return torch.cat(frames), {k: np.concatenate(v) for k, v in targets.items()}
+    return _concat_releasing(frames), {k: np.concatenate(v) for k, v in targets.items()}
+
+
+def _concat_releasing(parts: list[torch.Tensor]) -> torch.Tensor:
+    """torch.cat of the parts that frees each part once copied: peak RAM ≈ the result, not twice it (many GB of
+    frames: the untouched pages of torch.empty are only allocated as they are written)."""
+    out = torch.empty((sum(p.shape[0] for p in parts), *parts[0].shape[1:]), dtype=parts[0].dtype)
+    i = 0
+    while parts:
+        p = parts.pop(0)
+        out[i:i + p.shape[0]] = p
+        i += p.shape[0]
+    return out
 
 
 def _encode_worlds(cfgs, tower, fps: float) -> tuple[dict, list]:

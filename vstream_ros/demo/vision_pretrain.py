@@ -6,7 +6,7 @@ kept) learns, from the 10 engine tokens of a frame (pooled + 3×3 pool, exactly 
 to predict the `data.vision_targets`: event class, held object colour and shape, object under the hand,
 the object in hand contact, hand contact and hand position; and, from every patch token, what that patch
 shows (`data.patch_targets`: background, an object on the table, or the object in hand contact, with its
-colour). The frame-level targets alone let the probe memorise the training layouts (held colour 0.7 on training
+colour) and, with `shape_weight`, which shape it shows (`data.patch_shape_targets`). The frame-level targets alone let the probe memorise the training layouts (held colour 0.7 on training
 frames, at chance on validation frames); the dense patch labels generalise. Classes where "none" dominates
 (held, contact, held shape, under) and the patch classes are trained with balanced losses (mean over the
 "none" items + mean over the others). The heads are thrown away; the tower is then frozen and saved as a plain
@@ -27,7 +27,7 @@ from torch import nn
 from vstream_ros.engine.template import FRAME_NUM_TOKENS
 from vstream_ros.engine.vision import frame_tokens
 
-from .data import PATCH_CLASSES, TARGET_CLASSES
+from .data import PATCH_CLASSES, PATCH_SHAPE_CLASSES, TARGET_CLASSES
 
 BALANCED = ("held", "contact", "held_shape", "under")      # "none" dominates these: balanced loss, `_pos` accuracy
 
@@ -46,6 +46,7 @@ class VisionSettings:
     seed: int = 0
     patch_weight: float = 1.0       # weight of the dense per-patch loss (0 = frame-level targets only)
     held_weight: float = 4.0        # extra sampling weight of frames where the hand holds an object
+    shape_weight: float = 0.0       # weight of the dense per-patch shape loss (0 = no shape head)
 
     def __post_init__(self):
         if self.image_size % self.patch or (self.image_size // self.patch) % 3:
@@ -66,13 +67,14 @@ def build_tower(s: VisionSettings):
 class _Probe(nn.Module):
     """Heads on the flattened 10 engine tokens (so every token is pushed to carry information)."""
 
-    def __init__(self, dv: int):
+    def __init__(self, dv: int, shape_head: bool = False):
         super().__init__()
         d = FRAME_NUM_TOKENS * dv
         self.norm = nn.LayerNorm(d)
         self.heads = nn.ModuleDict({k: nn.Linear(d, n) for k, n in TARGET_CLASSES.items()})
         self.uv = nn.Linear(d, 2)
         self.patch = nn.Linear(dv, PATCH_CLASSES)           # applied to every patch token (dense labels)
+        self.patch_shape = nn.Linear(dv, PATCH_SHAPE_CLASSES) if shape_head else None
 
     def forward(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
         h = self.norm(tokens.flatten(1))
@@ -107,12 +109,13 @@ def frame_loss(out: dict, tgt: dict, idx: torch.Tensor) -> torch.Tensor:
     return loss + 4.0 * F.smooth_l1_loss(out["hand_uv"], tgt["hand_uv"][idx], beta=0.05)
 
 
-def patch_loss(probe: "_Probe", patches: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Dense loss: background, table-object and contact-object patches each count as one balanced group
-    (contact twice: the rare class the LLM needs)."""
+def patch_loss(head: nn.Module, patches: torch.Tensor, labels: torch.Tensor, colours: torch.Tensor) -> torch.Tensor:
+    """Dense loss of one patch head (colour or shape labels [B, G, G]): background, table-object and
+    contact-object patches (told by the colour labels `colours`) each count as one balanced group (contact
+    twice: the rare class the LLM needs)."""
     y = labels.flatten()
-    logits = probe.patch(patches).flatten(0, 1)
-    contact = y > (PATCH_CLASSES - 1) // 2
+    logits = head(patches).flatten(0, 1)
+    contact = colours.flatten() > (PATCH_CLASSES - 1) // 2
     return _balanced_ce(logits, y, [y == 0, (y > 0) & ~contact, contact, contact])
 
 
@@ -123,22 +126,25 @@ def _pixels(frames_u8: torch.Tensor) -> torch.Tensor:
 def pretrain_vision(frames: torch.Tensor, targets: dict[str, np.ndarray], s: VisionSettings, log=print,
                     time_budget_s: float | None = None, heldout: tuple | None = None):
     """Train a fresh tower on letterboxed uint8 frames [N, 3, S, S] with `targets` (arrays of length N;
-    `targets["patch"]` [N, G, G] = data.patch_targets, needed when s.patch_weight > 0).
+    `targets["patch"]` [N, G, G] = data.patch_targets, needed when s.patch_weight or s.shape_weight > 0;
+    `targets["patch_shape"]` = data.patch_shape_targets, needed when s.shape_weight > 0).
 
     heldout: optional (frames, targets) of worlds never trained on; their accuracies are reported too.
     Returns (tower in eval mode with grads off, accuracies: per-target EMA of the training batches, plus
     `heldout/<target>` when `heldout` is given).
     """
     tower = build_tower(s)
-    probe = _Probe(s.hidden)
+    probe = _Probe(s.hidden, shape_head=bool(s.shape_weight))
     params = list(tower.parameters()) + list(probe.parameters())
     opt = torch.optim.AdamW(params, lr=s.lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=s.lr, total_steps=s.steps, pct_start=0.1)
     tgt = {k: torch.as_tensor(v) for k, v in targets.items()}
     grid = s.image_size // s.patch
-    if s.patch_weight and tuple(tgt.get("patch", torch.empty(0)).shape[1:]) != (grid, grid):
-        raise ValueError(f"patch_weight {s.patch_weight} needs targets['patch'] of shape [N, {grid}, {grid}] "
-                         f"(data.patch_targets with patch={s.patch}), got {tuple(tgt['patch'].shape) if 'patch' in tgt else None}")
+    for key, weight, name in (("patch", s.patch_weight or s.shape_weight, "patch_weight/shape_weight"),
+                              ("patch_shape", s.shape_weight, "shape_weight")):
+        if weight and tuple(tgt.get(key, torch.empty(0)).shape[1:]) != (grid, grid):
+            raise ValueError(f"{name} > 0 needs targets[{key!r}] of shape [N, {grid}, {grid}] (data.{key}_targets "
+                             f"with patch={s.patch}), got {tuple(tgt[key].shape) if key in tgt else None}")
     # up-weight the rare event frames, most of all the frame a narration is due on (what the LLM must notice),
     # and the frames where the hand holds an object (what it must name)
     w = (1.0 + 2.0 * (tgt["event"] > 0).float() + 3.0 * (tgt["onset"] > 0).float()
@@ -154,7 +160,10 @@ def pretrain_vision(frames: torch.Tensor, targets: dict[str, np.ndarray], s: Vis
         out = probe(tokens)
         loss = frame_loss(out, tgt, idx)
         if s.patch_weight:
-            loss = loss + s.patch_weight * patch_loss(probe, patches, tgt["patch"][idx])
+            loss = loss + s.patch_weight * patch_loss(probe.patch, patches, tgt["patch"][idx], tgt["patch"][idx])
+        if s.shape_weight:
+            loss = loss + s.shape_weight * patch_loss(probe.patch_shape, patches, tgt["patch_shape"][idx],
+                                                      tgt["patch"][idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
