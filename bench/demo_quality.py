@@ -71,8 +71,8 @@ def write_results(path: Path, rows, per_world, command: str, train_note: str) ->
              "engine at 2 fps, reference backend, θ as shown in the command (default 0.725).",
              "- Timing: one-to-one matching at ±1 s (replay.metrics), micro-averaged over worlds; |Δt|, ROUGE-L and "
              "token F1 over matched pairs only (a narrator that says little can still have a high text score); "
-             "object / action: share of matched pairs that name the reference's object (colour + shape) / say its "
-             "action (demo.evaluate.named_object / named_action).", "",
+             "object / colour / shape / action: share of matched pairs that name the reference's object (colour + shape) / its "
+             "colour / its shape / say its action (demo.evaluate.named_object / named_parts / named_action).", "",
              format_table(rows, markdown=True), "",
              "Per world timing F1:", "",
              "| seed | " + " | ".join(per_world[0][1]) + " |", "|---|" + "---|" * len(per_world[0][1])]

@@ -1,7 +1,7 @@
 """Run the streaming engine with the demo model (and the model-free baselines) on held-out synthetic
 worlds and score everything with the replay metrics (timing P/R/F1 at a tolerance, |Δt|, ROUGE-L), plus
 what ROUGE-L hides on these short sentences: whether a matched utterance names the reference's object
-("the red cup": colour and shape) and its action (picks up / places / moves).
+("the red cup": colour and shape; and each part alone) and its action (picks up / places / moves).
 
 The model sees the world exactly like a camera stream: every rendered frame (capture fps of the world)
 goes to `engine.runner.StreamRunner.push`, which resamples to the model fps, letterboxes, encodes and
@@ -44,6 +44,12 @@ def named_object(text: str) -> str | None:
     """The first object a narration names ("red cup"), None if it names none."""
     m = _OBJECT.search(text.lower())
     return f"{m.group(1)} {m.group(2)}" if m else None
+
+
+def named_parts(text: str) -> tuple[str | None, str | None]:
+    """(colour, shape) of the first object a narration names, (None, None) if it names none."""
+    obj = named_object(text)
+    return tuple(obj.split(" ", 1)) if obj else (None, None)
 
 
 def named_action(text: str) -> str | None:
@@ -118,6 +124,8 @@ class Aggregate:
     rouge: list = field(default_factory=list)
     tokf1: list = field(default_factory=list)
     obj: list = field(default_factory=list)        # per matched pair: names the reference's object (1/0)
+    colour: list = field(default_factory=list)     # … its colour (1/0), whatever the shape
+    shape: list = field(default_factory=list)      # … its shape (1/0), whatever the colour
     act: list = field(default_factory=list)        # per matched pair: says the reference's action (1/0)
 
     def add(self, r: EvalResult) -> "Aggregate":
@@ -128,6 +136,9 @@ class Aggregate:
         self.rouge += [p["rouge_l"] for p in r.pairs]
         self.tokf1 += [p["token_f1"] for p in r.pairs]
         self.obj += [float(named_object(p["pred"]) == named_object(p["ref"])) for p in r.pairs]
+        parts = [(named_parts(p["pred"]), named_parts(p["ref"])) for p in r.pairs]
+        self.colour += [float(pr[0] == rf[0]) for pr, rf in parts]
+        self.shape += [float(pr[1] == rf[1]) for pr, rf in parts]
         self.act += [float(named_action(p["pred"]) == named_action(p["ref"])) for p in r.pairs]
         return self
 
@@ -149,16 +160,17 @@ class Aggregate:
         return {"name": self.name, "f1": self.f1, "precision": self.precision, "recall": self.recall,
                 "n_ref": self.n_ref, "n_pred": self.n_pred, "tp": self.tp, "mean_abs_dt": mean(self.abs_dt),
                 "rouge_l": mean(self.rouge), "token_f1": mean(self.tokf1), "object": mean(self.obj),
-                "action": mean(self.act)}
+                "colour": mean(self.colour), "shape": mean(self.shape), "action": mean(self.act)}
 
 
 def format_table(rows: list[dict], markdown: bool = False) -> str:
     """Rows of Aggregate.row() as a plain-text (or Markdown) table."""
     def f(x, nd=3):
         return "n/a" if x is None else (f"{x:.{nd}f}" if isinstance(x, float) else str(x))
-    head = ["narrator", "F1@1s", "P", "R", "said/ref", "mean |Δt| s", "ROUGE-L", "token F1", "object", "action"]
+    head = ["narrator", "F1@1s", "P", "R", "said/ref", "mean |Δt| s", "ROUGE-L", "token F1", "object", "colour", "shape", "action"]
     body = [[r["name"], f(r["f1"]), f(r["precision"]), f(r["recall"]), f"{r['n_pred']}/{r['n_ref']}",
-             f(r["mean_abs_dt"], 2), f(r["rouge_l"]), f(r["token_f1"]), f(r.get("object")), f(r.get("action"))]
+             f(r["mean_abs_dt"], 2), f(r["rouge_l"]), f(r["token_f1"]), f(r.get("object")), f(r.get("colour")),
+             f(r.get("shape")), f(r.get("action"))]
             for r in rows]
     if markdown:
         head = [h.replace("|", "\\|") for h in head]
