@@ -219,7 +219,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="models/demo", help="output folder (replaced atomically)")
     p.add_argument("--vision-from", default=None, metavar="DIR",
                    help="reuse this SigLIP folder (e.g. models/demo/vision) frozen instead of pre-training the tower: "
-                        "saves ~5 min; pre-training is deterministic, so with the same config the result is the same")
+                        "saves ~12 min and ~11 GB RAM; pre-training is deterministic, so with the same config the result is "
+                        "the same")
     args = p.parse_args(argv)
     try:
         settings = DemoSettings.from_yaml(args.config)
