@@ -44,27 +44,16 @@ def _features(settings, vision: Path, valid_worlds: int, cache: Path):
     return train, valid
 
 
-def first_mention(model, clips, tables: dict, decode) -> tuple[dict, dict, Counter]:
-    """Teacher-forced accuracy of the first colour / shape word of each clip: ({kind: acc}, {kind: n}, shape
-    confusion Counter[(true, picked)])."""
-    import torch  # noqa: PLC0415
-    from vstream_ros.engine.model import embed_stream  # noqa: PLC0415
+def first_mention(model, clips, word_ids: dict, decode) -> tuple[dict, dict, Counter]:
+    """Teacher-forced accuracy of the first colour / shape word of each clip (llm_train.object_word_picks):
+    ({kind: acc}, {kind: n}, shape confusion Counter[(true, picked)])."""
+    from vstream_ros.demo.llm_train import object_word_picks  # noqa: PLC0415
     hit, n, conf = Counter(), Counter(), Counter()
-    with torch.no_grad():
-        for c in clips:
-            lab = c["labels"]
-            h = model.model(inputs_embeds=embed_stream(model, c["input_ids"][None], c["frames"]),
-                            use_cache=False).last_hidden_state[0]
-            for kind, table in tables.items():
-                at = torch.isin(lab, table).nonzero()[:, 0]
-                if not at.numel():
-                    continue
-                a = int(at[0])
-                pick = int(table[model.lm_head(h[a:a + 1])[:, table].argmax(-1)][0])
-                hit[kind] += int(pick == int(lab[a]))
-                n[kind] += 1
-                if kind == "shape":
-                    conf[(decode(int(lab[a])), decode(pick))] += 1
+    for kind, target, pick in object_word_picks(model, clips, word_ids, first_only=True):
+        hit[kind] += int(pick == target)
+        n[kind] += 1
+        if kind == "shape":
+            conf[(decode(target), decode(pick))] += 1
     return {k: round(hit[k] / n[k], 3) for k in n}, dict(n), conf
 
 
@@ -90,13 +79,12 @@ def main(argv=None) -> int:
     clips = L.narration_clips(tr_dial, tr_feat, tok, s.llm.clip_frames)
     vclips = L.narration_clips(va_dial, va_feat, tok, s.llm.clip_frames)
     ids = L.object_word_ids(tok)
-    tables = {k: torch.tensor(v) for k, v in ids.items()}
     decode = (lambda i: tok.decode([i]).strip())
     weights = L.object_token_weights(tok, s.llm.object_word_weight)
     if args.balanced:
         freq = Counter()
         for c in clips:
-            at = torch.isin(c["labels"], tables["shape"]).nonzero()[:, 0]
+            at = torch.isin(c["labels"], torch.tensor(ids["shape"])).nonzero()[:, 0]
             if at.numel():
                 freq[int(c["labels"][at[0]])] += 1
         total = sum(freq.values())
@@ -110,7 +98,7 @@ def main(argv=None) -> int:
     L._stage(model, clips, dataclasses.replace(s.llm, steps=steps, batch=s.llm.clip_batch), None, None, weights,
              "clip", "constant_with_warmup")
     model.eval()
-    acc, n, conf = first_mention(model, vclips, tables, decode)
+    acc, n, conf = first_mention(model, vclips, ids, decode)
     print(f"clip stage {steps} steps{' (balanced shapes)' if args.balanced else ''}, {time.time() - t0:.0f} s: "
           f"first-mention accuracy on {len(vclips)} validation clips {acc} (n {n})")
     print("shape confusion (true → said):", ", ".join(f"{a}→{b} {c}" for (a, b), c in conf.most_common()))

@@ -119,17 +119,17 @@ def object_token_weights(tokenizer, weight: float) -> dict[int, float]:
 
 
 @torch.no_grad()
-def object_word_accuracy(model, samples: list[dict], word_ids: dict[str, list[int]]) -> dict:
-    """Teacher-forced: at every reply position whose target is an object word, is the model's most likely word
-    of that kind (colour among colours, shape among shapes) the right one? {kind: accuracy, kind_n: count}.
-    Chance is 1/8 for colours; the model shipped before the clip stage scored 0.13 on the validation worlds."""
+def object_word_picks(model, samples: list[dict], word_ids: dict[str, list[int]], first_only: bool = False):
+    """Teacher-forced: yields (kind, target id, picked id) at every reply position whose target is an object word
+    of that kind ("colour" / "shape"), picked = the model's most likely word among that kind's ids.
+    first_only: only the first such position of each kind per sample (the first object of a narration clip)."""
     from vstream_ros.engine.model import embed_stream  # noqa: PLC0415
-    hit = {k: 0 for k in word_ids}
-    cnt = {k: 0 for k in word_ids}
     tables = {k: torch.tensor(ids) for k, ids in word_ids.items()}
     for smp in samples:
         labels = smp["labels"]
         where = {k: torch.isin(labels, t).nonzero()[:, 0] for k, t in tables.items()}
+        if first_only:
+            where = {k: at[:1] for k, at in where.items()}
         if not any(at.numel() for at in where.values()):
             continue
         ids = smp["input_ids"][None]
@@ -137,9 +137,19 @@ def object_word_accuracy(model, samples: list[dict], word_ids: dict[str, list[in
         for kind, at in where.items():
             if at.numel():
                 table = tables[kind]
-                pick = table[model.lm_head(h[at])[:, table].argmax(-1)]
-                hit[kind] += int((pick == labels[at]).sum())
-                cnt[kind] += int(at.numel())
+                picks = table[model.lm_head(h[at])[:, table].argmax(-1)]
+                yield from ((kind, int(y), int(q)) for y, q in zip(labels[at].tolist(), picks.tolist()))
+
+
+def object_word_accuracy(model, samples: list[dict], word_ids: dict[str, list[int]]) -> dict:
+    """Teacher-forced: at every reply position whose target is an object word, is the model's most likely word
+    of that kind (colour among colours, shape among shapes) the right one? {kind: accuracy, kind_n: count}.
+    Chance is 1/8 for colours; the model shipped before the clip stage scored 0.13 on the validation worlds."""
+    hit = {k: 0 for k in word_ids}
+    cnt = {k: 0 for k in word_ids}
+    for kind, target, pick in object_word_picks(model, samples, word_ids):
+        hit[kind] += int(pick == target)
+        cnt[kind] += 1
     out = {}
     for k in word_ids:
         out[k] = round(hit[k] / cnt[k], 4) if cnt[k] else float("nan")

@@ -102,7 +102,8 @@ def _frames_and_targets(worlds, fps: float, vs: VisionSettings, idle_frames: int
             w = render_world(w, fps, vs.image_size)
         t = vision_targets(w.world, fps)
         t["patch"] = patch_targets(w.world, fps, vs.image_size, vs.patch)
-        t["patch_shape"] = patch_shape_targets(w.world, fps, vs.image_size, vs.patch)
+        if vs.shape_weight:
+            t["patch_shape"] = patch_shape_targets(w.world, fps, vs.image_size, vs.patch)
         keep = np.arange(len(t["event"]))
         if idle_frames is not None:
             busy = (t["event"] > 0) | (t["onset"] > 0) | (t["held"] > 0) | (t["contact"] > 0)

@@ -6,8 +6,9 @@ kept) learns, from the 10 engine tokens of a frame (pooled + 3×3 pool, exactly 
 to predict the `data.vision_targets`: event class, held object colour and shape, object under the hand,
 the object in hand contact, hand contact and hand position; and, from every patch token, what that patch
 shows (`data.patch_targets`: background, an object on the table, or the object in hand contact, with its
-colour) and, with `shape_weight`, which shape it shows (`data.patch_shape_targets`). The frame-level targets alone let the probe memorise the training layouts (held colour 0.7 on training
-frames, at chance on validation frames); the dense patch labels generalise. Classes where "none" dominates
+colour) and, with `shape_weight`, which shape it shows (`data.patch_shape_targets`). The frame-level targets
+alone let the probe memorise the training layouts (held colour 0.7 on training frames, at chance on validation
+frames); the dense patch labels generalise. Classes where "none" dominates
 (held, contact, held shape, under) and the patch classes are trained with balanced losses (mean over the
 "none" items + mean over the others). The heads are thrown away; the tower is then frozen and saved as a plain
 `SiglipVisionModel` folder that `engine.vision.load_vision` reads.
