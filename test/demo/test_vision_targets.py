@@ -129,3 +129,45 @@ def test_concat_releasing_equals_cat_and_releases_the_parts():
     got = _concat_releasing(parts)
     assert torch.equal(got, expected) and got.dtype == torch.uint8
     assert parts == [], "each part is dropped once copied (peak RAM ≈ one copy of the frames)"
+
+
+def test_pretrain_vision_sets_loads_one_set_at_a_time_and_splits_the_steps():
+    import weakref
+
+    from vstream_ros.demo.train_demo import DataSettings, _frames_and_targets
+    from vstream_ros.demo.vision_pretrain import VisionSettings, pretrain_vision_sets
+
+    torch.set_num_threads(2)
+    s = VisionSettings(hidden=32, layers=1, heads=2, intermediate=64, patch=32, image_size=96, steps=7, batch=4,
+                       lr=3e-3, patch_weight=1.0)
+    events, alive = [], []
+
+    def loader(r):
+        def load():
+            # the previous set is released before this one is loaded: RAM holds one set
+            events.append(("load", r, [ref() is not None for ref in alive]))
+            frames, targets = _frames_and_targets([render_world(make_config(10_000 + r, 8.0, 2.0), 2.0, size=96)],
+                                                  2.0, s)
+            alive.append(weakref.ref(frames))
+            return frames, targets
+        return load
+
+    def log(line):
+        if "vision step" in line or "vision set" in line:
+            events.append(line.strip() if "vision set" in line else int(line.split()[2].split("/")[0]))
+
+    tower, acc = pretrain_vision_sets([loader(0), loader(1), loader(2)], s, log=log)
+    loads = [e for e in events if isinstance(e, tuple)]
+    assert loads == [("load", 0, []), ("load", 1, [False]), ("load", 2, [False, False])], events
+    sets = [e for e in events if isinstance(e, str)]
+    assert [line.split(":")[0] for line in sets] == ["vision set 1/3", "vision set 2/3", "vision set 3/3"], sets
+    assert [line.split("steps ")[1] for line in sets] == ["0…1", "2…3", "4…6"], sets     # 7 steps split 2 / 2 / 3
+    assert [e for e in events if isinstance(e, int)] == [0, 6], events      # step lines: every 100th and the last
+    assert not any(p.requires_grad for p in tower.parameters()) and "held" in acc
+    events.clear()
+    pretrain_vision_sets([loader(0), loader(1)], s, log=None, time_budget_s=0.0)   # out of time after one step:
+    assert [e[1] for e in events] == [0], events                                     # set 2 is never rendered
+    with pytest.raises(ValueError, match="at least one"):
+        pretrain_vision_sets([], s, log=None)
+    with pytest.raises(ValueError, match="vision_sets"):
+        DataSettings(vision_sets=0)

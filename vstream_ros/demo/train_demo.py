@@ -9,9 +9,8 @@ fp16-rounded tower (what inference will see) → build the narration stream dial
 dialogues; object words up-weighted) → teacher-forced object-word accuracy on the validation worlds → export
 (demo.export). Deterministic for a given config on one machine (seeded; CPU float32).
 
-Config (YAML, every key optional): data {worlds, vision_worlds, vision_idle_frames, valid_worlds, duration, fps,
-seed0}, vision {…
-VisionSettings}, llm {… LLMSettings}, threads.
+Config (YAML, every key optional): data {worlds, vision_worlds, vision_sets, vision_idle_frames, valid_worlds,
+duration, fps, seed0}, vision {… VisionSettings}, llm {… LLMSettings}, threads.
 
 Imports: torch, yaml, synth.*, train.dialogue (via llm_train), demo.*. Never ROS.
 """
@@ -33,13 +32,15 @@ from .data import (TRAIN_SEED0, VALID_SEED0, WorldFrames, make_config, patch_sha
                    render_world, vision_targets)
 from .llm_train import (LLMSettings, build_llm, make_samples, narration_clips, object_token_weights,
                         object_word_accuracy, object_word_ids, train_llm)
-from .vision_pretrain import VisionSettings, encode_frames, pretrain_vision
+from .vision_pretrain import VisionSettings, encode_frames, pretrain_vision_sets, release_freed_memory
 
 
 @dataclass(frozen=True)
 class DataSettings:
     worlds: int = 48            # training worlds (LLM dialogues)
     vision_worlds: int = 24     # worlds (same seeds, from seed0) that pre-train the vision tower; may exceed `worlds`
+    vision_sets: int = 1        # … times this many: successive sets of `vision_worlds` further worlds, one in RAM at a
+    #                             time (vision_pretrain.pretrain_vision_sets), vision steps split evenly over them
     vision_idle_frames: int | None = None   # per vision world keep every busy frame (hand event, contact, held
     #                             object, narration onset) + this many random idle ones; None = every frame
     valid_worlds: int = 4       # validation worlds (VALID_SEED0…) for the tower's reported accuracy; 0 = none
@@ -48,8 +49,8 @@ class DataSettings:
     seed0: int = TRAIN_SEED0
 
     def __post_init__(self):
-        if self.worlds < 1 or self.vision_worlds < 1:
-            raise ValueError(f"data: need worlds >= 1 and vision_worlds >= 1, got {self}")
+        if self.worlds < 1 or self.vision_worlds < 1 or self.vision_sets < 1:
+            raise ValueError(f"data: need worlds, vision_worlds and vision_sets >= 1, got {self}")
         if self.vision_idle_frames is not None and self.vision_idle_frames < 0:
             raise ValueError(f"data: vision_idle_frames must be >= 0 or null, got {self.vision_idle_frames}")
 
@@ -116,15 +117,31 @@ def _frames_and_targets(worlds, fps: float, vs: VisionSettings, idle_frames: int
     return _concat_releasing(frames), {k: np.concatenate(v) for k, v in targets.items()}
 
 
+def _vision_set(ds: DataSettings, vs: VisionSettings, r: int, log):
+    """Loader of vision training set r: worlds seed0 + r·vision_worlds … (rendered when called)."""
+    def load():
+        t0 = time.time()
+        cfgs = [make_config(ds.seed0 + r * ds.vision_worlds + i, ds.duration, ds.fps) for i in range(ds.vision_worlds)]
+        out = _frames_and_targets(cfgs, ds.fps, vs, ds.vision_idle_frames, vs.seed + r)
+        if log:
+            log(f"  rendered vision set {r + 1}/{ds.vision_sets}: {out[0].shape[0]} frames of {len(cfgs)} worlds in "
+                f"{time.time() - t0:.0f} s")
+        return out
+    return load
+
+
 def _concat_releasing(parts: list[torch.Tensor]) -> torch.Tensor:
     """torch.cat of the parts that frees each part once copied: peak RAM ≈ the result, not twice it (many GB of
-    frames: the untouched pages of torch.empty are only allocated as they are written)."""
+    frames: the untouched pages of torch.empty are only allocated as they are written, and each freed part is
+    handed back to the OS at once, see vision_pretrain.release_freed_memory)."""
     out = torch.empty((sum(p.shape[0] for p in parts), *parts[0].shape[1:]), dtype=parts[0].dtype)
     i = 0
     while parts:
         p = parts.pop(0)
         out[i:i + p.shape[0]] = p
         i += p.shape[0]
+        del p
+        release_freed_memory(collect=False)
     return out
 
 
@@ -161,20 +178,16 @@ def train_demo(settings: DemoSettings, out: str | Path | None, log=print, comman
             import json  # noqa: PLC0415
             vacc.update(json.loads(prev.read_text()).get("vision_train_accuracy") or {})
     else:
-        t0 = time.time()
-        vcfgs = [make_config(ds.seed0 + i, ds.duration, ds.fps) for i in range(ds.vision_worlds)]
-        frames, targets = _frames_and_targets(vcfgs, ds.fps, settings.vision, ds.vision_idle_frames,
-                                              settings.vision.seed)
         valid = None
         if ds.valid_worlds:
             valid = _frames_and_targets([make_config(VALID_SEED0 + i, ds.duration, ds.fps)
                                          for i in range(ds.valid_worlds)], ds.fps, settings.vision)
         if log:
-            log(f"pre-training the vision tower on {frames.shape[0]} frames of {ds.vision_worlds} worlds "
-                f"(rendered in {time.time() - t0:.0f} s)")
-        tower, vacc = pretrain_vision(frames, targets, settings.vision, log=log, time_budget_s=vision_budget_s,
-                                      heldout=valid)
-        del frames, targets, valid
+            log(f"pre-training the vision tower on {ds.vision_sets} × {ds.vision_worlds} worlds "
+                f"(seeds {ds.seed0}…{ds.seed0 + ds.vision_sets * ds.vision_worlds - 1})")
+        tower, vacc = pretrain_vision_sets([_vision_set(ds, settings.vision, r, log) for r in range(ds.vision_sets)],
+                                           settings.vision, log=log, time_budget_s=vision_budget_s, heldout=valid)
+        del valid
     tower.half().float()          # the features the LLM learns from = what the fp16-saved tower gives
     t0 = time.time()
     features, dialogues = _encode_worlds(cfgs, tower, ds.fps)
@@ -220,8 +233,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="models/demo", help="output folder (replaced atomically)")
     p.add_argument("--vision-from", default=None, metavar="DIR",
                    help="reuse this SigLIP folder (e.g. models/demo/vision) frozen instead of pre-training the tower: "
-                        "saves ~12 min and ~11 GB RAM; pre-training is deterministic, so with the same config the result is "
-                        "the same")
+                        "saves ~27 min and ~12 GB RAM; pre-training is deterministic, so with the same config the "
+                        "result is the same")
     args = p.parse_args(argv)
     try:
         settings = DemoSettings.from_yaml(args.config)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -132,13 +133,67 @@ def pretrain_vision(frames: torch.Tensor, targets: dict[str, np.ndarray], s: Vis
 
     heldout: optional (frames, targets) of worlds never trained on; their accuracies are reported too.
     Returns (tower in eval mode with grads off, accuracies: per-target EMA of the training batches, plus
-    `heldout/<target>` when `heldout` is given).
+    `heldout/<target>` when `heldout` is given). One set of frames: `pretrain_vision_sets` with one loader.
     """
+    return pretrain_vision_sets([lambda: (frames, targets)], s, log, time_budget_s, heldout)
+
+
+def pretrain_vision_sets(loaders: Sequence[Callable[[], tuple]], s: VisionSettings, log=print,
+                         time_budget_s: float | None = None, heldout: tuple | None = None):
+    """`pretrain_vision` over successive training sets: each loader returns one (frames, targets) set (other
+    worlds), loaded only when its turn comes and dropped before the next is loaded, so RAM holds one set while
+    the tower sees the worlds of all of them. `s.steps` is split evenly over the sets; one optimiser and one
+    learning-rate schedule run across them. (A tower trained on few worlds memorises their layouts: more
+    distinct worlds at the same RAM is what lifts its held-out accuracy, docs/demo.md.)"""
+    if not loaders:
+        raise ValueError("pretrain_vision_sets needs at least one training set")
     tower = build_tower(s)
     probe = _Probe(s.hidden, shape_head=bool(s.shape_weight))
     params = list(tower.parameters()) + list(probe.parameters())
     opt = torch.optim.AdamW(params, lr=s.lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=s.lr, total_steps=s.steps, pct_start=0.1)
+    gen = torch.Generator().manual_seed(s.seed)
+    t0 = time.time()
+    tower.train()
+    acc: dict[str, float] = {}
+    step, n_sets = 0, len(loaders)
+    for r, load in enumerate(loaders):
+        frames, targets = load()
+        tgt = _checked_targets(targets, s)
+        stop = s.steps * (r + 1) // n_sets
+        if log and n_sets > 1:
+            log(f"  vision set {r + 1}/{n_sets}: {frames.shape[0]} frames, steps {step}…{stop - 1}")
+        step, out_of_time = _train_steps(tower, probe, opt, sched, frames, tgt, s, gen, acc, step, stop, log, t0,
+                                         time_budget_s)
+        del frames, targets, tgt
+        release_freed_memory()
+        if out_of_time:
+            break
+    tower.eval().requires_grad_(False)
+    if heldout is not None:
+        acc.update({f"heldout/{k}": v for k, v in probe_accuracy(tower, probe.eval(), *heldout).items()})
+        if log:
+            log("  vision held-out accuracy: " + " ".join(f"{k[8:]} {v:.2f}" for k, v in acc.items()
+                                                         if k.startswith("heldout/")))
+    return tower, acc
+
+
+def release_freed_memory(collect: bool = True) -> None:
+    """Hand freed heap memory back to the OS (glibc `malloc_trim`; a no-op elsewhere). A training set is built
+    from ~25 MB per-world pieces that glibc serves from its heap; once freed they stay resident (fragmented
+    heap), so without this the next set needs a second set's worth of RAM (a 4 × 12.7 GB run was OOM-killed).
+    collect: run the garbage collector first."""
+    import ctypes  # noqa: PLC0415
+    import gc  # noqa: PLC0415
+    if collect:
+        gc.collect()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):     # not glibc (macOS, musl): nothing to trim
+        pass
+
+
+def _checked_targets(targets: dict[str, np.ndarray], s: VisionSettings) -> dict[str, torch.Tensor]:
     tgt = {k: torch.as_tensor(v) for k, v in targets.items()}
     grid = s.image_size // s.patch
     for key, weight, name in (("patch", s.patch_weight or s.shape_weight, "patch_weight/shape_weight"),
@@ -146,16 +201,19 @@ def pretrain_vision(frames: torch.Tensor, targets: dict[str, np.ndarray], s: Vis
         if weight and tuple(tgt.get(key, torch.empty(0)).shape[1:]) != (grid, grid):
             raise ValueError(f"{name} > 0 needs targets[{key!r}] of shape [N, {grid}, {grid}] (data.{key}_targets "
                              f"with patch={s.patch}), got {tuple(tgt[key].shape) if key in tgt else None}")
+    return tgt
+
+
+def _train_steps(tower, probe, opt, sched, frames, tgt, s: VisionSettings, gen, acc: dict, step: int, stop: int,
+                 log, t0: float, time_budget_s: float | None) -> tuple[int, bool]:
+    """Steps `step` … `stop`−1 on one training set; returns (next step, whether the time budget ran out)."""
+    params = list(tower.parameters()) + list(probe.parameters())
     # up-weight the rare event frames, most of all the frame a narration is due on (what the LLM must notice),
     # and the frames where the hand holds an object (what it must name)
     w = (1.0 + 2.0 * (tgt["event"] > 0).float() + 3.0 * (tgt["onset"] > 0).float()
          + s.held_weight * (tgt["held"] > 0).float())
-    gen = torch.Generator().manual_seed(s.seed)
     n = frames.shape[0]
-    t0 = time.time()
-    tower.train()
-    acc: dict[str, float] = {}
-    for step in range(s.steps):
+    while step < stop:
         idx = torch.multinomial(w, s.batch, replacement=True, generator=gen)
         tokens, patches = tokens_and_patches(tower, _pixels(frames[idx]))
         out = probe(tokens)
@@ -177,17 +235,12 @@ def pretrain_vision(frames: torch.Tensor, targets: dict[str, np.ndarray], s: Vis
         if log and (step % 100 == 0 or step == s.steps - 1):
             log(f"  vision step {step:4d}/{s.steps}  loss {loss.item():.3f}  " +
                 " ".join(f"{k} {v:.2f}" for k, v in acc.items()) + f"  ({time.time() - t0:.0f} s, {n} frames)")
+        step += 1
         if time_budget_s is not None and time.time() - t0 > time_budget_s:
             if log:
-                log(f"  vision: time budget {time_budget_s:g} s reached at step {step}")
-            break
-    tower.eval().requires_grad_(False)
-    if heldout is not None:
-        acc.update({f"heldout/{k}": v for k, v in probe_accuracy(tower, probe.eval(), *heldout).items()})
-        if log:
-            log("  vision held-out accuracy: " + " ".join(f"{k[8:]} {v:.2f}" for k, v in acc.items()
-                                                         if k.startswith("heldout/")))
-    return tower, acc
+                log(f"  vision: time budget {time_budget_s:g} s reached at step {step - 1}")
+            return step, True
+    return step, False
 
 
 @torch.no_grad()
