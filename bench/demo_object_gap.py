@@ -29,12 +29,13 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
 def world_tokens(model, frames):
-    """Engine vision tokens [T, 10, Dv] of (t, rgb) model-grid frames (what StreamRunner.encode gives)."""
+    """Engine vision tokens [T, 10, Dv] of (t, rgb) model-grid frames (StreamRunner.encode of each)."""
     import torch  # noqa: PLC0415
-    from vstream_ros.engine.frames import letterbox, to_pixels  # noqa: PLC0415
+    from vstream_ros.engine.reference import ReferenceBackend  # noqa: PLC0415
+    from vstream_ros.engine.runner import StreamRunner  # noqa: PLC0415
+    runner = StreamRunner(model, ReferenceBackend(model))
     with torch.inference_mode():
-        return torch.stack([model.vision.encode(to_pixels([letterbox(rgb, model.vision.image_size)]))[0]
-                            for _, rgb in frames])
+        return torch.stack([runner.encode(rgb) for _, rgb in frames])
 
 
 def greedy_reply(model, ids, tokens, max_new: int = 32) -> str:
@@ -57,9 +58,8 @@ def world_readings(model, index: int, hits: dict, examples: list) -> None:
     import torch  # noqa: PLC0415
     from vstream_ros.demo.evaluate import (grid_frames, heldout_config, named_parts, references, run_model,  # noqa: PLC0415
                                            score)
-    from vstream_ros.demo.llm_train import object_word_ids, proactive_only  # noqa: PLC0415
+    from vstream_ros.demo.llm_train import object_word_ids, object_word_picks, proactive_only  # noqa: PLC0415
     from vstream_ros.engine.config import StreamConfig  # noqa: PLC0415
-    from vstream_ros.engine.model import embed_stream  # noqa: PLC0415
     from vstream_ros.engine.template import V_TOKEN_ID  # noqa: PLC0415
     from vstream_ros.synth import truth  # noqa: PLC0415
     from vstream_ros.synth.world import World  # noqa: PLC0415
@@ -75,17 +75,13 @@ def world_readings(model, index: int, hits: dict, examples: list) -> None:
     starts = (ids == tok.encode("Assistant", add_special_tokens=False)[0]).nonzero()[:, 0].tolist()
     if len(starts) != len(replies):
         raise RuntimeError(f"world {index}: {len(starts)} `Assistant` tokens for {len(replies)} narrations")
-    with torch.inference_mode():
-        h = model.llm.model(inputs_embeds=embed_stream(model.llm, ids[None], tokens),
-                            use_cache=False).last_hidden_state[0]
-    tables = {k: torch.tensor(v) for k, v in object_word_ids(tok).items()}
+    word_ids = object_word_ids(tok)
     for s, e, ref in zip(starts, starts[1:] + [len(ids)], replies):
-        for kind, table in tables.items():        # teacher-forced: first colour / shape word of this narration
-            at = [p for p in range(s - 1, e) if bool(torch.isin(labels[p], table))]
-            if at:
-                with torch.inference_mode():
-                    pick = table[model.llm.lm_head(h[at[0]])[table].argmax()]
-                hits[f"teacher-forced {kind}"].append(int(pick == labels[at[0]]))
+        this_turn = torch.full_like(labels, -100)                   # teacher-forced: this narration's labels only
+        this_turn[s - 1:e] = labels[s - 1:e]
+        sample = {"input_ids": ids, "labels": this_turn, "frames": tokens}
+        for kind, target, pick in object_word_picks(model.llm, [sample], word_ids, first_only=True):
+            hits[f"teacher-forced {kind}"].append(int(pick == target))
         n_frames = int((ids[:s + 1] == V_TOKEN_ID).sum()) // 10
         text = greedy_reply(model, ids[:s + 1].tolist(), tokens[:n_frames])
         _add(hits, "generated at the truth", named_parts(text), named_parts(ref))
