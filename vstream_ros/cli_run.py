@@ -15,8 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .cli_common import (add_backend_args, add_model_args, add_stream_args, build_backend_from_args,
-                         check_backend_args, fail, model_spec, stream_config)
+from .cli_common import add_backend_args, add_model_args, add_stream_args, engine_choice, fail
 
 
 def register(sub) -> None:
@@ -80,8 +79,7 @@ class JsonlWriter:
 def main(args: argparse.Namespace) -> int:
     try:
         asks = parse_asks(args.ask)
-        spec, cfg = model_spec(args), stream_config(args)
-        check_backend_args(args)
+        choice = engine_choice(args)
     except ValueError as e:
         return fail(e)
     from .engine.frames import DecodeStats, VideoError, iter_video_frames, probe_video
@@ -93,43 +91,50 @@ def main(args: argparse.Namespace) -> int:
         from transformers.utils import logging as hf_logging
         hf_logging.disable_progress_bar()
 
-    from .engine.checkpoint import CheckpointError, load_live_model
-    from .engine.runner import StreamRunner
+    from .engine.checkpoint import CheckpointError
+    from .engine.pipeline import PipelineConfig
+    from .host.build import load_engine
+    from .host.runtime import HostOptions, HostRuntime
 
     try:
-        model = load_live_model(spec)
+        engine = load_engine(choice)
     except (CheckpointError, FileNotFoundError, ValueError) as e:
         return fail(e)
     writer = JsonlWriter(args.events_jsonl)
     printer = ReplyPrinter()
 
-    def on_event(event) -> None:
-        writer.write(event)
-        printer(event)
+    class Sink:                      # every engine event: the JSONL log and the live printer
+        @staticmethod
+        def on_event(event) -> None:
+            writer.write(event)
+            printer(event)
 
-    runner = StreamRunner(model, build_backend_from_args(model, args), cfg, on_event=on_event)
+    # a file is read faster than real time: never drop, outputs independent of timing
+    host = HostRuntime(engine, Sink(), HostOptions(pipeline=PipelineConfig.reproducible()))
     for t, text in asks:
-        runner.ask(text, t)
+        host.ask(text, t)
     stats = DecodeStats()
     bar = None if args.no_progress else _progress()
     ok = False
+    host.start()
     try:
         for frame in iter_video_frames(args.video, stats):
-            runner.push(frame.rgb, frame.t)
+            host.submit(frame.rgb, frame.t)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(t=f"{frame.t:.1f}s", replies=printer.replies, refresh=False)
-        runner.finish()
+        host.finish()
         ok = True
     except VideoError as e:
         return fail(e, 1)
     finally:
+        host.stop()
         if bar is not None:
             bar.close()
         writer.close(ok)
-    s = runner.stats
-    print(f"vstream: {stats.frames} frames decoded, {s.frames_used} fed at {cfg.fps:g} fps, "
-          f"{stats.corrupt + s.corrupt} corrupt skipped, {printer.replies} replies", file=sys.stderr)
+    s = host.stats()
+    print(f"vstream: {stats.frames} frames decoded, {s['frames_decided']} fed at {choice.stream.fps:g} fps, "
+          f"{stats.corrupt + s['corrupt_frames']} corrupt skipped, {printer.replies} replies", file=sys.stderr)
     return 0
 
 

@@ -93,5 +93,6 @@ def test_run_with_runtime_backend_and_bounded_memory_reports_occupancy(tiny_path
 def test_bounded_memory_needs_the_runtime_backend(tiny_paths, tmp_path, capsys):
     from vstream_ros.cli import main
     video = write_test_video(tmp_path / "clip.mp4", n=5)
-    rc = main(["run", str(video), *map(str, model_args(tiny_paths)), "--memory-policy", "keyframes"])
-    assert rc == 2 and "needs --backend runtime" in capsys.readouterr().err
+    rc = main(["run", str(video), *map(str, model_args(tiny_paths)), "--backend", "reference",
+                 "--memory-policy", "keyframes"])
+    assert rc == 2 and "needs the runtime backend" in capsys.readouterr().err

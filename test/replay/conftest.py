@@ -1,4 +1,4 @@
-"""Fixtures of the replay tests: tiny-model runner factory and synthetic camera frames."""
+"""Fixtures of the replay tests: tiny-model engine factory and synthetic camera frames."""
 from __future__ import annotations
 
 import numpy as np
@@ -19,15 +19,16 @@ def live_model(tiny_paths):
 
 
 @pytest.fixture()
-def make_runner(live_model):
-    """make_runner(**StreamConfig overrides) -> a fresh StreamRunner on the reference backend."""
+def make_engine(live_model):
+    """make_engine(backend="reference", **StreamConfig overrides) -> a fresh host.build.Engine."""
     from vstream_ros.engine.config import StreamConfig
-    from vstream_ros.engine.reference import ReferenceBackend
-    from vstream_ros.engine.runner import StreamRunner
+    from vstream_ros.engine.factory import build_backend
+    from vstream_ros.host.build import Engine
 
-    def make(**kw):
+    def make(backend="reference", memory_policy="full", **kw):
         kw.setdefault("max_new_tokens", 4)
-        return StreamRunner(live_model, ReferenceBackend(live_model), StreamConfig(**kw))
+        cfg = StreamConfig(**kw)
+        return Engine(live_model, build_backend(live_model, backend, memory_policy, fps=cfg.fps), cfg)
     return make
 
 

@@ -30,11 +30,11 @@ def _read_out(path):
 
 
 @pytest.mark.parametrize("storage,compressed", [("mcap", False), ("sqlite3", True), ("ros1", False)])
-def test_replay_every_storage(tmp_path, make_runner, varied_frames, storage, compressed):
+def test_replay_every_storage(tmp_path, make_engine, varied_frames, storage, compressed):
     frames = varied_frames(60)
     bag = write_image_bag(tmp_path / "in.mcap", frames, compressed=compressed, storage=storage,
                           queries=[(101.25, "what is this?")])
-    res = replay(bag, make_runner(), ReplayOptions(ask_topic="/vstream/query"))
+    res = replay(bag, make_engine(), ReplayOptions(ask_topic="/vstream/query"))
     s = res.stats
     assert (s["frames_in"], s["frames_used"], s["bad_encoding"], s["queries"]) == (60, 12, 0, 1)
     decisions = [e for e in res.events if isinstance(e, FrameDecision)]
@@ -50,41 +50,49 @@ def test_replay_every_storage(tmp_path, make_runner, varied_frames, storage, com
                                            "/vstream/guidance": "vstream_msgs/msg/StepGuidance"}
     out = list(iter_messages(written["bag"], ["/vstream/narration", "/vstream/narration_text", "/vstream/guidance"]))
     narr = [m for m in out if m.topic == "/vstream/narration"]
-    assert len(narr) == len(responses) == sum(m.topic == "/vstream/narration_text" for m in out)
+    utterances: dict[str, list] = {}
+    for m in narr:                             # streamed chunks, as the node publishes them
+        utterances.setdefault(m.msg.utterance_id, []).append(m)
+    assert len(utterances) == len(responses) == sum(m.topic == "/vstream/narration_text" for m in out)
     frame_ns = {round(t * 1e9) for t, _ in frames}
-    for r, m in zip(responses, narr):
+    for r, chunks in zip(responses, utterances.values()):
+        assert [c.msg.seq for c in chunks] == list(range(len(chunks)))
+        assert [c.msg.final for c in chunks] == [False] * (len(chunks) - 1) + [True]
+        assert "".join(c.msg.text for c in chunks).strip() == r.text
+        m = chunks[0]
         ns = m.msg.header.stamp.sec * 1_000_000_000 + m.msg.header.stamp.nanosec
-        assert ns == m.recv_ns == m.stamp_ns
+        assert {c.stamp_ns for c in chunks} == {ns} and ns == m.recv_ns
+        assert m.msg.utterance_id == r.utterance_id
         if r.trigger == "proactive":
             assert ns in frame_ns and ns == round(r.time * 1e9)                     # the deciding frame's stamp
             assert m.msg.kind == 0 and m.msg.confidence == pytest.approx(1 - r.p_silent, abs=1e-6)
             assert m.msg.header.frame_id == "camera"
-        else:                                  # the query at 101.25 s is answered after the frame of 101.0 s
-            assert ns == 101_000_000_000 and r.time == 101.0 and m.msg.kind == 2
-        assert m.msg.text == r.text and m.msg.final
+        else:               # the query at 101.25 s: answered between the frames of 101.0 and 101.5, at its stamp
+            assert ns == 101_250_000_000 and r.time == 101.25 and m.msg.kind == 2
+            assert r.frame_index == [d.index for d in decisions if d.time == 101.0][0]
     lines = (tmp_path / "ev.jsonl").read_text().splitlines()
     assert [json.loads(x) for x in lines] == [e.to_json() for e in res.events]
     side = json.loads((tmp_path / "out.replay.json").read_text())
     assert side["frames_used"] == 12 and len(side["decision_ms"]) == 12 and side["command"] == "vstream replay x"
 
 
-def test_replay_twice_is_identical(tmp_path, make_runner, varied_frames):
+def test_replay_twice_is_identical(tmp_path, make_engine, varied_frames):
     bag = write_image_bag(tmp_path / "in", varied_frames(30), queries=[(101.0, "and now?")])
     outs = []
     for k in range(2):
         # θ = 1: every frame speaks, so the outputs to compare are plentiful (decision variety: other tests)
-        res = replay(bag, make_runner(threshold=1.0), ReplayOptions(ask_topic="/vstream/query"))
+        res = replay(bag, make_engine(threshold=1.0), ReplayOptions(ask_topic="/vstream/query"))
         save_outputs(res, tmp_path / f"out{k}.mcap", tmp_path / f"ev{k}.jsonl")
         outs.append(_read_out(tmp_path / f"out{k}"))
     assert outs[0] == outs[1] and len(outs[0]) > 3
     assert (tmp_path / "ev0.jsonl").read_text() == (tmp_path / "ev1.jsonl").read_text()
 
 
-def test_rate_paces_by_bag_time_without_changing_outputs(tmp_path, make_runner, varied_frames):
+def test_rate_paces_by_bag_time_without_changing_outputs(tmp_path, make_engine, varied_frames):
     bag = write_image_bag(tmp_path / "in", varied_frames(12))
     slept = []
-    fast = replay(bag, make_runner())
-    paced = replay(bag, make_runner(), ReplayOptions(rate=1e3), sleep=slept.append)
+    fast = replay(bag, make_engine())
+    paced = replay(bag, make_engine(), ReplayOptions(rate=1e3), sleep=slept.append)
     assert [e.to_json() for e in fast.events] == [e.to_json() for e in paced.events]
     assert parse_rate("asap") is None and parse_rate("realtime") == 1.0 and parse_rate("2.5") == 2.5
     for bad in ("0", "-1", "fast", "inf"):
@@ -92,13 +100,13 @@ def test_rate_paces_by_bag_time_without_changing_outputs(tmp_path, make_runner, 
             parse_rate(bad)
 
 
-def test_unknown_encoding_is_one_clear_error(tmp_path, make_runner, varied_frames):
+def test_unknown_encoding_is_one_clear_error(tmp_path, make_engine, varied_frames):
     bag = write_image_bag(tmp_path / "in", varied_frames(6), encoding="yuv444_weird")
     with pytest.raises(ReplayError, match=r"6× unknown_encoding.*'yuv444_weird'"):
-        replay(bag, make_runner())
+        replay(bag, make_engine())
 
 
-def test_some_undecodable_frames_are_counted_skips(tmp_path, make_runner, varied_frames):
+def test_some_undecodable_frames_are_counted_skips(tmp_path, make_engine, varied_frames):
     frames = varied_frames(20)
     good = write_image_bag(tmp_path / "good", frames, compressed=True)
     # corrupt the JPEG bytes of every other frame by rewriting the bag with garbage payloads
@@ -111,9 +119,13 @@ def test_some_undecodable_frames_are_counted_skips(tmp_path, make_runner, varied
             msg.data = np.frombuffer(b"not a jpeg", np.uint8)
         recs.append(OutRecord("/camera/image_raw", m.msgtype, m.recv_ns, msg))
     bad = write_bag(tmp_path / "bad", recs)
-    res = replay(bad, make_runner())
-    assert res.stats["bad_encoding"] == 10 and res.stats["decode_errors"] == {"undecodable": 10}
-    assert res.stats["frames_in"] == 20 and res.stats["frames_used"] > 0
+    res = replay(bad, make_engine())
+    # only frames the 2 fps model clock wants are decoded: frames 5 and 15 are bad, and the next frame of the
+    # same 0.5 s slot (6, 16) takes their place, so no model-clock frame is lost
+    assert res.stats["bad_encoding"] == 2 and res.stats["decode_errors"] == {"undecodable": 2}
+    assert res.stats["frames_in"] == 20 and res.stats["frames_used"] == 4
+    decided = [e.time for e in res.events if isinstance(e, FrameDecision)]
+    assert decided == pytest.approx([frames[i][0] for i in (0, 6, 10, 16)])
 
 
 def _cli(argv):
@@ -136,8 +148,8 @@ def test_cli_bad_inputs_exit_2_with_one_line(tmp_path, tiny_paths, varied_frames
     img = write_image_bag(tmp_path / "img", varied_frames(3))
     assert _cli(["replay", str(img), *model, "--image-topic", "/nope"]) == 2
     assert "has no topic '/nope'" in capsys.readouterr().err
-    assert _cli(["replay", str(img), *model, "--memory-policy", "window"]) == 2
-    assert "needs --backend runtime" in capsys.readouterr().err
+    assert _cli(["replay", str(img), *model, "--backend", "reference", "--memory-policy", "window"]) == 2
+    assert "needs the runtime backend" in capsys.readouterr().err
     assert _cli(["replay", str(img), *model, "--rate", "zero"]) == 2
     assert "rate must be" in capsys.readouterr().err
     assert _cli(["replay", str(tmp_path / "missing.mcap"), *model]) == 2
@@ -171,11 +183,11 @@ def test_cli_replay_and_eval_end_to_end(tmp_path, tiny_paths, varied_frames, cap
     assert "no usable utterance" in capsys.readouterr().err
 
 
-def test_assist_mode_publishes_step_guidance(tmp_path, make_runner, varied_frames):
+def test_assist_mode_publishes_step_guidance(tmp_path, make_engine, varied_frames):
     from vstream_ros.guidance.tracker import StepTracker, goal_prompt
     bag = write_image_bag(tmp_path / "in", varied_frames(30))
     steps = ["boil water", "pour the tea"]
-    res = replay(bag, make_runner(threshold=1.0),                              # θ = 1: every frame speaks
+    res = replay(bag, make_engine(threshold=1.0),                              # θ = 1: every frame speaks
                  tracker=StepTracker("make tea", steps), goal=goal_prompt("make tea", steps))
     first = next(e for e in res.events if isinstance(e, Response))
     assert first.trigger == "query"                                           # the goal turn comes first

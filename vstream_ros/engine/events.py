@@ -65,7 +65,8 @@ class Response:
     """A complete reply: proactive (a frame decided "respond") or to a query.
 
     `time` is the deciding frame's capture time (proactive) or the query's time (query).
-    `token_ids` excludes the stop token; `stop` is "eos" or "length".
+    `token_ids` excludes the stop token; `stop` is "eos", "length" or "cancelled" (an ask cancelled, or the
+    worker stopping, mid-reply).
     """
 
     time: float
@@ -73,7 +74,7 @@ class Response:
     trigger: Trigger
     text: str
     token_ids: tuple[int, ...]
-    stop: Literal["eos", "length"] = "eos"
+    stop: Literal["eos", "length", "cancelled"] = "eos"
     utterance_id: str = ""
     p_silent: float = float("nan")
 

@@ -1,6 +1,10 @@
 """Build the LLM backend a stream runs on, from a loaded LiveModel and two choices:
-`backend` (reference = transformers oracle, runtime = fast static-cache decoder) and the memory policy
-(full = never evict, like the original; window / keyframes = bounded, runtime only).
+`backend` (runtime = fast static-cache decoder, the default; reference = transformers oracle) and the memory
+policy (auto, the default = keyframes on runtime, full on reference; keyframes = bounded; window = bounded, recent
+frames only; full = never evict, like the original). Defaults last for hours: a bounded cache never passes Llama-3's 8,192 trained positions.
+
+`full` on the runtime backend grows its cache only in eager mode (CPU); a compiled / CUDA-graph cache has a
+fixed capacity, so that combination is refused here, before any frame, with what to choose instead.
 
 One place for this choice so `vstream run`, `vstream replay` and the ROS node build the same thing.
 Imports: engine modules only (lazily). Never ROS.
@@ -9,15 +13,25 @@ from __future__ import annotations
 
 from .checkpoint import LiveModel
 
-BACKENDS = ("reference", "runtime")
-ANSWER_HEADROOM = 2048   # cache positions above the memory cap for a query + answer (memory-design §2)
+BACKENDS = ("runtime", "reference")
+MEMORY_CHOICES = ("auto", "keyframes", "window", "full")   # auto: keyframes on runtime, full on reference
+DEFAULT_BACKEND, DEFAULT_MEMORY_POLICY, DEFAULT_BUDGET_TOKENS = "runtime", "auto", 6144
 
 
-def build_backend(model: LiveModel, backend: str = "reference", memory_policy: str = "full",
-                  memory_budget_tokens: int = 6144, fps: float = 2.0):
+def resolve_memory_policy(backend: str, memory_policy: str) -> str:
+    """'auto' → the bounded 'keyframes' on the runtime backend, 'full' on the reference oracle."""
+    if memory_policy == "auto":
+        return "keyframes" if backend == "runtime" else "full"
+    return memory_policy
+ANSWER_HEADROOM = 2048   # cache positions above the memory cap for a query + answer (docs/memory.md)
+
+
+def build_backend(model: LiveModel, backend: str = DEFAULT_BACKEND, memory_policy: str = DEFAULT_MEMORY_POLICY,
+                  memory_budget_tokens: int = DEFAULT_BUDGET_TOKENS, fps: float = 2.0):
     """An LLMBackend for `model`. ValueError names the bad choice."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    memory_policy = resolve_memory_policy(backend, memory_policy)
     if memory_policy != "full" and backend != "runtime":
         raise ValueError(f"memory policy {memory_policy!r} needs the runtime backend (backend=runtime)")
     if backend == "reference":
@@ -25,7 +39,13 @@ def build_backend(model: LiveModel, backend: str = "reference", memory_policy: s
         return ReferenceBackend(model)
     from .runtime.backend import RuntimeBackend  # noqa: PLC0415
     if memory_policy == "full":
-        return RuntimeBackend(model)
+        rt = RuntimeBackend(model)
+        if not rt.steps.grow:
+            raise ValueError(
+                f"memory policy 'full' never evicts, but the compiled runtime cache holds only {rt.cache.capacity} "
+                f"positions (about {rt.cache.capacity / (11 * fps) / 60:.0f} min at {fps:g} fps): use memory policy "
+                "'keyframes' or 'window' (bounded, for long streams) or backend 'reference'")
+        return rt
     from .memory import BoundedBackend, MemoryConfig  # noqa: PLC0415
     mem = MemoryConfig(policy=memory_policy, cap_tokens=memory_budget_tokens, fps=fps)
     return BoundedBackend(RuntimeBackend(model, capacity=mem.cap_tokens + ANSWER_HEADROOM), mem)

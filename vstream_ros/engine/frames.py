@@ -120,6 +120,12 @@ class FrameClock:
         self.last_t = -math.inf
         self.out_of_order = 0
 
+    def would_accept(self, t: float) -> bool:
+        """What `accept(t)` would say, without changing the clock (check before decoding a frame)."""
+        if self.t0 is None:
+            return True
+        return t >= self.last_t and math.floor((t - self.t0) * self.fps + self.EPS) > self.last_slot
+
     def accept(self, t: float) -> bool:
         if self.t0 is None:
             self.t0, self.last_slot, self.last_t = t, 0, t

@@ -1,4 +1,4 @@
-"""StreamPipeline: the overlapped sibling of StreamRunner/StreamSession (camera → vision → LLM).
+"""StreamPipeline: the overlapped stream loop (camera → vision → LLM), the engine of the host runtime.
 
     camera thread ──push(rgb, t)──► FrameClock ─► capture queue (bounded) ─► vision worker (micro-batches,
     own CUDA stream) ─► ready queue (bounded) ─► LLM worker: queries first, then ONE prefill of all ready
@@ -7,20 +7,28 @@
     the head of the ready queue and are re-prefilled (none lost, none seen twice).
 
 With nothing dropped the events equal StreamSession's (decisions, replies, query ordering of
-live-format.md §6.2); only p_silent may differ by float rounding (batched vs single forwards).
+docs/stream-format.md); only p_silent may differ by float rounding (batched vs single forwards).
 Reply decoding and query answering reuse the session's own code (`StreamSession.reply`, `.answer`).
 
 Queries: `ask(text, t)` is ordered by capture time exactly like the session; `ask(text)` (t=None)
-preempts: it is answered before any queued frame, at the time of the last decided frame.
+preempts: it is answered before any queued frame, at the time of the last decided frame. Both return a
+`QueryTicket` (streamed chunks, answer, utterance id, `cancel()`).
 
-Backpressure (camera side never blocks; every drop counted in `stats`): a queue that is full first
-THINS its backlog to `thin_fps`, then DROPS THE OLDEST frames (engine.pipeline_queue.apply_backpressure).
+`request_reset()` restarts the stream in-band: the frames queued before it are decided in the old stream,
+those pushed after it start a new one (a bag loop never loses or mixes frames).
+
+Overflow (`PipelineConfig.overflow`): "drop" (live cameras; the camera side never blocks): a full queue first
+THINS its backlog to `thin_fps`, then DROPS THE OLDEST frames (engine.pipeline_queue.apply_backpressure), each
+drop counted in `stats`; "block" (files, bags): `push` waits for room, nothing is ever dropped.
+`PipelineConfig.reproducible()` also feeds the LLM one frame per prefill and the vision tower one frame per
+batch, so the outputs depend only on the input, never on timing (replay, `vstream run`).
 
 Imports: numpy, torch, engine modules. Never ROS.
 """
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import itertools
 import threading
 import time
@@ -33,11 +41,12 @@ import torch
 from .config import StreamConfig
 from .events import Event, Response, UtteranceChunk
 from .frames import FrameClock, letterbox, to_pixels
-from .pipeline_queue import PipelineStats, QueuedFrame, apply_backpressure
+from .pipeline_queue import PipelineStats, QueuedFrame, QueryTicket, apply_backpressure
 from .session import StreamSession, decide
 from .template import FRAME_NUM_TOKENS, V_TOKEN_ID, StreamState
 
 _V_RUN = [V_TOKEN_ID] * FRAME_NUM_TOKENS
+OVERFLOW = ("drop", "block")
 
 
 @dataclass(frozen=True)
@@ -47,24 +56,39 @@ class PipelineConfig:
     vision_batch: int = 4          # frames per vision micro-batch
     max_prefill_frames: int = 32   # frames per catch-up prefill
     history: int = 4096            # per-frame timing records kept (bounded)
+    overflow: str = "drop"         # drop (live) | block (files, bags: never drop)
 
     def __post_init__(self):
         if self.max_backlog < 2 or self.vision_batch < 1 or self.max_prefill_frames < 1 or self.history < 1:
             raise ValueError("max_backlog >= 2, vision_batch, max_prefill_frames and history >= 1 are required")
         if not self.thin_fps > 0:
             raise ValueError(f"thin_fps must be > 0, got {self.thin_fps}")
+        if self.overflow not in OVERFLOW:
+            raise ValueError(f"overflow must be one of {', '.join(OVERFLOW)}, got {self.overflow!r}")
+
+    @classmethod
+    def reproducible(cls, **kw) -> PipelineConfig:
+        """Never drop, one frame per vision batch and per prefill: outputs independent of timing."""
+        return cls(**{"vision_batch": 1, "max_prefill_frames": 1, "overflow": "block", **kw})
 
 
 class StreamPipeline:
-    """Overlapped stream over a backend. `push`/`push_tokens`/`ask` are safe from any thread."""
+    """Overlapped stream over a backend. `push`/`push_tokens`/`ask`/`request_reset` are safe from any thread.
+
+    on_error: None = a worker failure stops the pipeline and is raised by `finish()`; else it is called with
+    the exception (LLM worker thread), the failed step's frames are counted in `stats.dropped_error`, the
+    stream is reset and the workers go on (a long-running node never dies on one bad step).
+    on_reset: called on the LLM worker thread when a reset marker is executed (after the session reset)."""
 
     def __init__(self, backend, template, cfg: StreamConfig | None = None, vision=None,
                  on_event: Callable[[Event], None] | None = None, options: PipelineConfig | None = None,
-                 session_id: str = "u", start: bool = True):
+                 session_id: str = "u", start: bool = True,
+                 on_error: Callable[[BaseException], None] | None = None, on_reset: Callable[[], None] | None = None):
         self.cfg = cfg or StreamConfig()
         self.options = options or PipelineConfig()
         self.vision = vision
         self.user_on_event = on_event
+        self.on_error, self.on_reset = on_error, on_reset
         self.session = StreamSession(backend, template, self.cfg, on_event=self._on_event, session_id=session_id)
         self.backend = backend
         self.template = template
@@ -73,32 +97,47 @@ class StreamPipeline:
         self._lock = threading.Condition()
         self._capture: deque[QueuedFrame] = deque()
         self._ready: deque[QueuedFrame] = deque()
-        self._queries: list[tuple[float, int, str]] = []     # timed, sorted by (t, seq)
-        self._now_queries: deque[str] = deque()              # t=None: preempt
+        self._queries: list[tuple[float, int, QueryTicket]] = []   # timed, sorted by (t, seq)
+        self._now_queries: deque[QueryTicket] = deque()            # t=None: preempt
         self._qseq = itertools.count()
         self._events: list[Event] = []
+        self._active: QueryTicket | None = None                    # the query being answered
         self._encoding = 0            # frames taken by the vision worker, not yet in _ready
         self._busy = False            # LLM worker inside a step
         self._closing = False
         self._error: BaseException | None = None
         self._reply_t0 = 0.0
         self._first_token_pending = False
-        self._threads = [threading.Thread(target=self._guard(self._vision_loop), name="vstream-vision", daemon=True),
-                         threading.Thread(target=self._guard(self._llm_loop), name="vstream-llm", daemon=True)]
-        self._started = False
+        self._threads: list[threading.Thread] = []
         if start:
             self.start()
 
     def start(self) -> None:
-        """Start the workers (construct with start=False to queue frames first, e.g. in tests)."""
-        if not self._started:
-            self._started = True
-            for th in self._threads:
-                th.start()
+        """Start the workers (construct with start=False to queue frames first, e.g. in tests). After `close()`
+        it starts fresh workers on the same session (never a second set: old ones are joined first)."""
+        if any(th.is_alive() for th in self._threads) and not self._closing:
+            return
+        for th in self._threads:
+            th.join()
+        with self._lock:
+            self._closing = False
+        self._threads = [threading.Thread(target=self._guard(self._vision_loop), name="vstream-vision", daemon=True),
+                         threading.Thread(target=self._guard(self._llm_loop), name="vstream-llm", daemon=True)]
+        for th in self._threads:
+            th.start()
+
+    @property
+    def running(self) -> bool:
+        return any(th.is_alive() for th in self._threads)
 
     # ------------------------------------------------------------------ camera / user side
+    def wants(self, t: float) -> bool:
+        """Would a frame captured at t be taken by the model clock? (check before paying for decoding)."""
+        with self._lock:
+            return self.clock.would_accept(float(t))
+
     def push(self, rgb, t: float) -> bool:
-        """Offer an RGB uint8 frame [H, W, 3] captured at t. Never blocks on the model.
+        """Offer an RGB uint8 frame [H, W, 3] captured at t. With overflow "drop" it never blocks on the model.
 
         False when the frame clock skips it or it is malformed (counted in stats.corrupt, never raised)."""
         shape, dtype = getattr(rgb, "shape", ()), str(getattr(rgb, "dtype", ""))
@@ -116,15 +155,29 @@ class StreamPipeline:
             raise ValueError(f"expected vision tokens [{FRAME_NUM_TOKENS}, D], got {tuple(tokens.shape)}")
         return self._enqueue(QueuedFrame(float(t), time.perf_counter(), tokens=tokens))
 
-    def ask(self, text: str, t: float | None = None) -> None:
+    def ask(self, text: str, t: float | None = None, on_chunk: Callable[[str], None] | None = None) -> QueryTicket:
         text = text.strip()
         if not text:
             raise ValueError("a query needs some text")
+        ticket = QueryTicket(text, None if t is None else float(t), on_chunk)
         with self._lock:
             if t is None:
-                self._now_queries.append(text)
+                self._now_queries.append(ticket)
             else:
-                bisect.insort(self._queries, (float(t), next(self._qseq), text))
+                bisect.insort(self._queries, (float(t), next(self._qseq), ticket), key=lambda q: q[:2])
+            self._lock.notify_all()
+        return ticket
+
+    def set_threshold(self, threshold: float) -> None:
+        """Change θ for the next decisions (any thread)."""
+        self.cfg = dataclasses.replace(self.cfg, threshold=float(threshold))
+        self.session.set_threshold(float(threshold))
+
+    def request_reset(self) -> None:
+        """Restart the stream in-band (see the module docstring); returns at once."""
+        with self._lock:
+            self.clock.reset()
+            self._capture.append(QueuedFrame(float("nan"), time.perf_counter(), marker="reset"))
             self._lock.notify_all()
 
     def finish(self, timeout: float | None = None) -> list[Event]:
@@ -139,11 +192,12 @@ class StreamPipeline:
             self._busy = True
         try:
             while self._queries:
-                qt, _, text = self._queries.pop(0)
-                self.session.answer(qt, text)
+                qt, _, ticket = self._queries.pop(0)
+                self._answer(qt, ticket)
         finally:
             with self._lock:
                 self._busy = False
+                self._lock.notify_all()
         return self.events()
 
     def reset(self, timeout: float | None = None) -> None:
@@ -159,14 +213,23 @@ class StreamPipeline:
         with self._lock:
             return [e for e in self._events if chunks or not isinstance(e, UtteranceChunk)]
 
-    def close(self) -> None:
-        if not self._started:
-            return
+    def clear_events(self) -> None:
+        """Forget the kept events (a long-running host reads them through on_event instead)."""
+        with self._lock:
+            self._events.clear()
+
+    def queued(self) -> tuple[int, int]:
+        """(frames waiting for the vision tower, encoded frames waiting for the LLM)."""
+        with self._lock:
+            return len(self._capture) + self._encoding, len(self._ready)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the workers (a reply being decoded is cut short); queued frames stay for a later start()."""
         with self._lock:
             self._closing = True
             self._lock.notify_all()
         for th in self._threads:
-            th.join(timeout=10)
+            th.join(timeout=timeout)
 
     def __enter__(self):
         return self
@@ -192,6 +255,11 @@ class StreamPipeline:
         if isinstance(event, (UtteranceChunk, Response)) and self._first_token_pending:
             self._first_token_pending = False
             self.stats.first_token_s.append(time.perf_counter() - self._reply_t0)
+        ticket = self._active
+        if ticket is not None and isinstance(event, UtteranceChunk) and event.text and ticket.on_chunk is not None:
+            ticket.on_chunk(event.text)
+        elif ticket is not None and isinstance(event, Response):
+            ticket.answer, ticket.utterance_id, ticket.stop = event.text, event.utterance_id, event.stop
         with self._lock:
             self._events.append(event)
         if self.user_on_event is not None:
@@ -203,12 +271,18 @@ class StreamPipeline:
             if not self.clock.accept(frame.t):
                 self.stats.frames_skipped += 1
                 return False
-            self._make_room(self._capture)
+            self._wait_room(self._capture)
             self._capture.append(frame)
             self._lock.notify_all()
         return True
 
-    def _make_room(self, queue: deque) -> None:
+    def _wait_room(self, queue: deque) -> None:
+        """Under the lock: make room in `queue` by the overflow policy."""
+        if self.options.overflow == "block":
+            if self.running:
+                self._lock.wait_for(lambda: len(queue) < self.options.max_backlog or self._closing
+                                    or self._error is not None)
+            return
         thinned, dropped = apply_backpressure(queue, self.options.max_backlog, self.options.thin_fps)
         self.stats.dropped_thinned += thinned
         self.stats.dropped_oldest += dropped
@@ -221,22 +295,28 @@ class StreamPipeline:
                 self._lock.wait_for(lambda: self._capture or self._closing)
                 if self._closing:
                     return
-                batch = [self._capture.popleft()
-                         for _ in range(min(self.options.vision_batch, len(self._capture)))]
+                batch: list[QueuedFrame] = []
+                while self._capture and len(batch) < self.options.vision_batch:
+                    if self._capture[0].marker and batch:
+                        break                                    # a marker travels alone, in order
+                    batch.append(self._capture.popleft())
+                    if batch[-1].marker:
+                        break
                 self._encoding = len(batch)
-            todo = [f for f in batch if f.tokens is None]
+                self._lock.notify_all()
+            todo = [f for f in batch if f.tokens is None and not f.marker]
             if todo:
                 try:
                     self._encode(todo, stream)
-                except (ValueError, TypeError, RuntimeError) as e:   # a frame that cannot be encoded
-                    batch = [f for f in batch if f.tokens is not None]
+                except (ValueError, TypeError) as e:            # a frame that cannot be letterboxed/encoded
+                    batch = [f for f in batch if f.tokens is not None or f.marker]
                     with self._lock:
                         self.stats.corrupt += len(todo)
                         self.stats.last_error = " ".join(str(e).split())[:200]
             with self._lock:
                 for f in batch:
                     f.t_enc = time.perf_counter()
-                    self._make_room(self._ready)
+                    self._wait_room(self._ready)
                     self._ready.append(f)
                 self._encoding = 0
                 self.stats.max_queue_depth = max(self.stats.max_queue_depth, len(self._ready))
@@ -244,7 +324,7 @@ class StreamPipeline:
 
     def _encode(self, frames: list[QueuedFrame], stream) -> None:
         if self.vision is None:
-            raise RuntimeError("raw frames were pushed but the pipeline has no vision encoder")
+            raise ValueError("raw frames were pushed but the pipeline has no vision encoder")
         pixels = to_pixels([letterbox(f.rgb, self.vision.image_size) for f in frames])
         if stream is not None:
             with torch.cuda.stream(stream):
@@ -264,21 +344,65 @@ class StreamPipeline:
                     return
                 self._busy = True
                 now_query = self._now_queries.popleft() if self._now_queries else None
-                frames = [] if now_query else list(self._ready)
-                if frames:
-                    self._ready.clear()
+                frames: list[QueuedFrame] = []
+                while not now_query and self._ready and not (frames and self._ready[0].marker):
+                    frames.append(self._ready.popleft())
+                    if frames[-1].marker:
+                        break
+                self._lock.notify_all()                          # room in the ready queue (overflow "block")
             try:
                 if now_query is not None:
-                    self._timed_reply(lambda q=now_query: self.session.answer(self.session.last_time, q))
+                    self._answer(self.session.last_time, now_query)
+                elif frames[0].marker:
+                    self._restart()
                 else:
                     leftover = self._step(frames[:self.options.max_prefill_frames])
                     leftover += frames[self.options.max_prefill_frames:]
                     with self._lock:
                         self._ready.extendleft(reversed(leftover))
+            except Exception as exc:  # noqa: BLE001 - reported, the stream restarts, the worker goes on
+                if self.on_error is None:
+                    raise
+                with self._lock:
+                    self.stats.engine_errors += 1
+                    self.stats.dropped_error += sum(1 for f in frames if not f.marker)
+                    self.stats.last_error = " ".join(str(exc).split())[:200]
+                self.session.reset()
+                self.on_error(exc)
             finally:
                 with self._lock:
                     self._busy = False
                     self._lock.notify_all()
+
+    def _restart(self) -> None:
+        """Execute a reset marker: timed queries of the old timeline are dropped, the session starts anew."""
+        with self._lock:
+            stale, self._queries = self._queries, []
+            self.stats.resets += 1
+        for _, _, ticket in stale:
+            ticket.fail("stream reset")
+        self.session.reset()
+        if self.on_reset is not None:
+            self.on_reset()
+
+    def _answer(self, t: float, ticket: QueryTicket) -> None:
+        if ticket.cancelled:
+            ticket.fail("cancelled")
+            return
+        self._active = ticket
+        try:
+            self._timed_reply(lambda: self.session.answer(t, ticket.text, self._stopper(ticket)))
+        except BaseException as exc:
+            ticket.fail(" ".join(str(exc).split())[:200] or type(exc).__name__)
+            raise
+        finally:
+            self._active = None
+        if ticket.stop == "cancelled":
+            ticket.error = "cancelled"
+        ticket.done.set()
+
+    def _stopper(self, ticket: QueryTicket | None = None) -> Callable[[], bool]:
+        return lambda: self._closing or (ticket is not None and ticket.cancelled)
 
     def _pop_query_before(self, t: float, inclusive: bool):
         with self._lock:
@@ -300,7 +424,7 @@ class StreamPipeline:
         s = self.session
         q = self._pop_query_before(frames[0].t, inclusive=False)   # queries earlier than the first frame
         if q is not None:
-            self._timed_reply(lambda: s.answer(q[0], q[2]))
+            self._answer(q[0], q[2])
             return frames
         batch: list[QueuedFrame] = []
         query_frame = False
@@ -338,7 +462,7 @@ class StreamPipeline:
             if skip:
                 s.emit(s.frame_event(s.frame_index, f.t, p_silent, None))
                 while (q := self._pop_query_before(f.t, inclusive=True)) is not None:
-                    self._timed_reply(lambda q=q: s.answer(q[0], q[2]))
+                    self._answer(q[0], q[2])
                 break
             s.emit(s.frame_event(s.frame_index, f.t, p_silent, "respond" if respond else "silent"))
             if respond:
@@ -346,7 +470,7 @@ class StreamPipeline:
                 # evicted older entries after the prefill (it never evicts the newest chunk).
                 self.backend.truncate(self.backend.length - (len(ids) - ends[i] - 1))
                 self._timed_reply(lambda f=f, p=p_silent: s.reply(list(self.template.reply_prompt_ids),
-                                                                  "proactive", f.t, p))
+                                                                  "proactive", f.t, p, self._stopper()))
                 rest = frames[i + 1:]
                 self.stats.frames_reprefilled += len(batch) - i - 1
                 self.stats.midbatch_replies += i > 0

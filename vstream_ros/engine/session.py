@@ -158,14 +158,18 @@ class StreamSession:
             self.trace.append((len(self.transcript_ids) - 1, logits.detach().cpu()))
         return logits
 
-    def answer(self, t: float, text: str) -> list[Event]:
+    def answer(self, t: float, text: str, should_stop: Callable[[], bool] | None = None) -> list[Event]:
         """Answer a query now, stamped `t` (the overlapped pipeline calls this too)."""
         events: list[Event] = [self.emit(QueryEvent(t, text))]
         prompt = list(self.template.query_ids(self.state, text))
-        return events + self.reply(prompt, "query", t, float("nan"))
+        return events + self.reply(prompt, "query", t, float("nan"), should_stop)
 
-    def reply(self, prompt: list[int], trigger: str, t: float, p_silent: float) -> list[Event]:
-        """Feed `prompt` (after any owed tokens) and decode greedily; leaves the state AFTER_REPLY."""
+    def reply(self, prompt: list[int], trigger: str, t: float, p_silent: float,
+              should_stop: Callable[[], bool] | None = None) -> list[Event]:
+        """Feed `prompt` (after any owed tokens) and decode greedily; leaves the state AFTER_REPLY.
+
+        `should_stop()` is polled before each new token (a cancelled ask, a stopping worker): when it says
+        True the reply ends like a length-capped one (stop = "cancelled"), so the stream grammar stays valid."""
         uid = f"{self.session_id}-{next(self._utterances)}"
         frame_index = self.frame_index
         logits = self._prefill(self.pending + prompt, None)
@@ -175,6 +179,9 @@ class StreamSession:
         shown = ""
         stop = "length"
         for step in range(self.cfg.max_new_tokens):
+            if tokens and should_stop is not None and should_stop():
+                stop = "cancelled"
+                break
             tok = int(logits.argmax())                       # host sync: greedy token
             if tok in STOP_IDS:
                 stop = "eos"

@@ -47,7 +47,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def _teacher(args, refs, stats) -> dict:
-    from vstream_ros.replay.cli_replay import build_runner
+    from vstream_ros.replay.cli_replay import build_engine
     from vstream_ros.replay.references import ReferenceError
     from vstream_ros.replay.teacher_forced import encode_bag_frames, teacher_forced
     if not args.model:
@@ -55,11 +55,13 @@ def _teacher(args, refs, stats) -> dict:
     bag = args.frames_bag or (args.ref if Path(args.ref).suffix != ".json" else stats.get("bag"))
     if not bag:
         raise ReferenceError("--teacher-forced needs the camera frames: pass --frames-bag")
-    runner, model = build_runner(args)
+    # teacher forcing scores the whole reference dialogue, as the original does: never evict
+    engine = build_engine(argparse.Namespace(**{**vars(args), "memory_policy": "full"}))
+    model = engine.model
     frames, skipped = encode_bag_frames(bag, model, args.fps, args.image_topic or stats.get("image_topic"))
     if not frames:
         raise ReferenceError(f"no decodable frame in {bag} for the teacher-forced metrics ({skipped})")
-    out = teacher_forced(runner.session.backend, model.template, frames, refs, args.fps)
+    out = teacher_forced(engine.backend, model.template, frames, refs, args.fps)
     out["frames_skipped"] = skipped
     return out
 

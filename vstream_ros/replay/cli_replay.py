@@ -66,17 +66,11 @@ def default_out(bag: str) -> str:
     return str(stem) + "_vstream.mcap"
 
 
-def build_runner(args: argparse.Namespace):
-    """(StreamRunner, LiveModel) built like the assistant node's default runner factory."""
-    from vstream_ros.cli_common import model_spec, stream_config
-    from vstream_ros.engine.checkpoint import load_live_model
-    from vstream_ros.engine.runner import StreamRunner
-    from vstream_ros.cli_common import build_backend_from_args, check_backend_args
-    check_backend_args(args)
-    cfg = stream_config(args)
-    model = load_live_model(model_spec(args))
-    backend = build_backend_from_args(model, args)
-    return StreamRunner(model, backend, cfg), model
+def build_engine(args: argparse.Namespace):
+    """The host.build.Engine of the arguments, loaded like the assistant node's (host.build.load_engine)."""
+    from vstream_ros.cli_common import engine_choice
+    from vstream_ros.host.build import load_engine
+    return load_engine(engine_choice(args))
 
 
 def main(args: argparse.Namespace) -> int:
@@ -89,7 +83,7 @@ def main(args: argparse.Namespace) -> int:
             if args.ask_topic not in list_topics(args.bag):
                 raise BagError(f"bag {args.bag} has no topic {args.ask_topic!r} (--ask-topic)")
         choose_image_topic(args.bag, args.image_topic)          # fail on the bag before loading a model
-        runner, _ = build_runner(args)
+        engine = build_engine(args)
         opts = ReplayOptions(image_topic=args.image_topic, ask_topic=args.ask_topic, rate=rate,
                              progress=not args.quiet and sys.stderr.isatty())
         tracker = goal = None
@@ -97,7 +91,7 @@ def main(args: argparse.Namespace) -> int:
             from vstream_ros.guidance.tracker import StepTracker, goal_prompt
             steps = [x.strip() for x in (args.task_steps or "").split(";") if x.strip()]
             tracker, goal = StepTracker(args.task_goal, steps), goal_prompt(args.task_goal, steps)
-        result = replay(args.bag, runner, opts, tracker=tracker, goal=goal)
+        result = replay(args.bag, engine, opts, tracker=tracker, goal=goal)
         out = args.out or (None if args.events_jsonl else default_out(args.bag))
         written = save_outputs(result, out, args.events_jsonl, storage=args.storage,
                                command=command_line(args, "replay"))

@@ -1,21 +1,20 @@
-"""Replay driver: a bag's camera stream through the engine's `StreamRunner` in bag time, out as messages.
+"""Replay driver: a bag's camera stream through the host runtime (vstream_ros.host) in bag time, out as messages.
 
-For each Image/CompressedImage message (bag order): decode it with `vstream_ros.interfaces.image_codec`
-(undecodable frames are counted by reason, never raised), remember its exact header stamp, ask the user
-queries of `ask_topic` stamped before the frame (`runner.ask(text)`: answered at once after the last fed
-frame, as the live node does), and `runner.push(rgb, t)` with t = the header stamp in seconds. Nothing reads the wall clock for the model: outputs depend only on the bag, so two
-replays give the same events and messages (Narration.latency_ms, a measured compute time, excepted).
-`rate` only paces the loop: None = as fast as possible, 1.0 = real time, x = x times real time; the
-replay never drops frames (it is the no-drop reference of what the live node does).
+The same object the live node drives: each Image/CompressedImage message (bag order) is submitted with its header
+stamp (t = stamp in seconds), so stamps are checked (a loop back in time restarts the stream), the model clock
+resamples by capture time before decoding (undecodable frames are counted by reason, never raised), and the
+overlapped pipeline decides and replies. Replay uses `PipelineConfig.reproducible()`: nothing is dropped and the
+outputs depend only on the bag, so two replays give the same events and messages (Narration.latency_ms, a
+measured compute time, excepted). User queries of `ask_topic` are asked at their stamps (ordered by capture
+time: answered before the first frame after them). `rate` only paces the loop: None = as fast as possible,
+1.0 = real time, x = x times real time.
 
-Events become messages with `vstream_ros.interfaces.narration` (the same field builder the ROS node uses):
+Events become messages through the host runtime's OutputRouter (the same code the node publishes with):
 Narration (header.stamp = deciding frame's capture stamp, or the query's stamp for answers), the
-std_msgs/String narration_text mirror and, in assist mode, StepGuidance (via
-`vstream_ros.guidance.StepTracker`), each written at that stamp. Bookkeeping (window_start,
-frames_in_window, guidance only for proactive replies) mirrors `vstream_ros/ros/assistant_core.py`.
+std_msgs/String narration_text mirror and, in assist mode, StepGuidance, each written at that stamp.
 
-Imports: stdlib, numpy, rosbags (through bagio/bagwrite), vstream_ros.interfaces/guidance and the engine's
-events; the runner is passed in. Must not import rclpy.
+Imports: stdlib, numpy, rosbags (through bagio/bagwrite), vstream_ros.{host, interfaces} and the engine's
+events. Must not import rclpy.
 """
 from __future__ import annotations
 
@@ -28,14 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from vstream_ros.atomic import write_text_atomic
-from vstream_ros.engine.events import Event, FrameDecision, Response
-from vstream_ros.interfaces.image_codec import (
-    ImageDecodeError,
-    decode_compressed,
-    decode_image,
-)
-from vstream_ros.interfaces.narration import NarrationBuilder, step_guidance
-from vstream_ros.interfaces.stamps import StampBook
+from vstream_ros.engine.events import Event, FrameDecision, Response, UtteranceChunk
+from vstream_ros.interfaces.image_codec import decode_compressed, decode_image
 from vstream_ros.replay.bagio import (
     BagError,
     ReadStats,
@@ -129,122 +122,109 @@ def _progress(total: int | None, enabled: bool):
     return tqdm(total=total, unit="frame", desc="replay", file=sys.stderr, dynamic_ncols=True)
 
 
-def replay(bag: str | Path, runner, opts: ReplayOptions = ReplayOptions(), tracker=None, goal: str | None = None,
+class _BagSink:
+    """OutputRouter sink → bag records (rosbags messages) and the list of engine events."""
+
+    def __init__(self, ts, opts: ReplayOptions):
+        self.ts, self.opts = ts, opts
+        self.events: list[Event] = []
+        self.records: list[OutRecord] = []
+        self.emitted: dict[int, float] = {}              # id(event) -> perf_counter at emission
+
+    def on_event(self, ev: Event) -> None:
+        if not isinstance(ev, UtteranceChunk):
+            self.events.append(ev)
+            self.emitted[id(ev)] = time.perf_counter()
+
+    def publish_narration(self, d: dict) -> None:
+        self.records.append(OutRecord(self.opts.narration_topic, NARRATION_T, _stamp_ns(d["header"]),
+                                      _from_fields(self.ts, NARRATION_T, d)))
+
+    def publish_text(self, text: str, stamp: tuple[int, int]) -> None:
+        ns = stamp[0] * 1_000_000_000 + stamp[1]
+        self.records.append(OutRecord(self.opts.text_topic, STRING_T, ns, self.ts.types[STRING_T](data=text)))
+
+    def publish_guidance(self, g: dict) -> None:
+        self.records.append(OutRecord(self.opts.guidance_topic, GUIDANCE_T, _stamp_ns(g["header"]),
+                                      _from_fields(self.ts, GUIDANCE_T, g)))
+
+
+def replay(bag: str | Path, engine, opts: ReplayOptions = ReplayOptions(), tracker=None, goal: str | None = None,
            sleep: Callable[[float], None] = time.sleep) -> ReplayResult:
-    """Run `runner` (an engine StreamRunner, fresh or reset) over `bag`; returns events, records, stats.
+    """Run `engine` (vstream_ros.host.build.Engine, with a fresh backend) over `bag`; returns events, records, stats.
 
     tracker: a `vstream_ros.guidance.StepTracker` (assist mode): proactive utterances update it and publish
     StepGuidance, and `goal` (its user turn, see guidance.goal_prompt) is asked before the first frame, as the
     node does. Without a tracker no StepGuidance is written (narration mode).
     Raises BagError (bag unreadable / topic missing) or ReplayError (no frame could be decoded).
     """
+    from vstream_ros.engine.pipeline import PipelineConfig
+    from vstream_ros.host.runtime import HostOptions, HostRuntime
     from vstream_ros.interfaces.typestore import get_typestore
     ts = get_typestore("humble")
     topic, _ = choose_image_topic(bag, opts.image_topic)
     queries: list[tuple[int, str]] = []
     if opts.ask_topic:
         queries = [(ns, text.strip()) for ns, text, _ in read_texts(bag, opts.ask_topic) if text.strip()]
-    builder = NarrationBuilder(stamps=StampBook(capacity=4096))   # exact stamps of recent frames
-    events: list[Event] = []
-    records: list[OutRecord] = []
+    sink = _BagSink(ts, opts)
+    host = HostRuntime(engine, sink, HostOptions(pipeline=PipelineConfig.reproducible()), tracker=tracker,
+                       goal=goal or "")
     read_stats = ReadStats()
-    bad: dict[str, int] = {}
-    first_bad = ""
-    decision_ms: list[float] = []
-    response_ms: list[float] = []
+    submitted: dict[float, float] = {}
     first_t = last_t = None
-    window_start: float | None = None
-    frames_in_window = 0
-    qi = 0
     wall0 = time.perf_counter()
     bar = _progress(None, opts.progress)
     frames_bag = 0
-
-    emitted_at: dict[int, float] = {}                      # id(event) -> perf_counter when the engine emitted it
-    user_cb = runner.session.on_event
-
-    def on_event(ev: Event) -> None:
-        if isinstance(ev, (FrameDecision, Response)):         # kept alive in `events`, so ids stay unique
-            emitted_at[id(ev)] = time.perf_counter()
-        if user_cb is not None:
-            user_cb(ev)
-
-    runner.session.on_event = on_event
-
-    def emit(evs: list[Event], t_push: float) -> None:
-        nonlocal window_start, frames_in_window
-        now = time.perf_counter()
-        for ev in evs:
-            events.append(ev)
-            t_ev = emitted_at.pop(id(ev), now)
-            if isinstance(ev, FrameDecision):
-                decision_ms.append((t_ev - t_push) * 1e3)
-            latency = float("nan")
-            if isinstance(ev, Response):
-                latency = (t_ev - t_push) * 1e3
-                response_ms.append(latency)
-            if isinstance(ev, FrameDecision):                      # same bookkeeping as ros/assistant_core.py
-                window_start = ev.time if window_start is None else window_start
-                frames_in_window = int(ev.extra.get("frames_in_window", frames_in_window + 1))
-            for d in builder.narrations(ev, latency, frames_in_window, window_start):
-                records.append(OutRecord(opts.narration_topic, NARRATION_T, _stamp_ns(d["header"]),
-                                         _from_fields(ts, NARRATION_T, d)))
-            for u in builder.completed():
-                sec, nsec = builder.stamps.stamp(u.time)
-                ns = sec * 1_000_000_000 + nsec
-                records.append(OutRecord(opts.text_topic, STRING_T, ns, ts.types[STRING_T](data=u.text)))
-                if tracker is not None and isinstance(ev, Response) and ev.trigger == "proactive":
-                    g = step_guidance(tracker.update(u.text, u.utterance_id), (sec, nsec), builder.frame_id)
-                    records.append(OutRecord(opts.guidance_topic, GUIDANCE_T, ns, _from_fields(ts, GUIDANCE_T, g)))
-
-    if goal:
-        emit(runner.ask(goal), time.perf_counter())
-    for m in iter_images(bag, topic, stats=read_stats):
-        t = m.stamp_ns / 1e9
-        frames_bag += 1
-        if first_t is None:
-            first_t, builder.frame_id = t, getattr(m.msg.header, "frame_id", "") or ""
-        if opts.rate is not None:
-            ahead = (t - first_t) / opts.rate - (time.perf_counter() - wall0)
-            if ahead > 0:
-                sleep(ahead)
-        t_push = time.perf_counter()
-        while qi < len(queries) and queries[qi][0] < m.stamp_ns:  # like the node: answered now, after the
-            emit(runner.ask(queries[qi][1]), t_push)                # last fed frame (Response.time = its stamp)
-            qi += 1
-        try:
-            rgb = _decode(m)
-        except ImageDecodeError as err:
-            bad[err.reason] = bad.get(err.reason, 0) + 1
-            first_bad = first_bad or str(err)
-            continue
-        builder.stamps.remember(t, m.stamp_ns // 1_000_000_000, m.stamp_ns % 1_000_000_000)
-        emit(runner.push(rgb, t), t_push)
-        last_t = t
+    for ns, text in queries:
+        host.ask(text, ns / 1e9)
+    host.start()
+    try:
+        for m in iter_images(bag, topic, stats=read_stats):
+            t = m.stamp_ns / 1e9
+            frames_bag += 1
+            if first_t is None:
+                first_t = t
+                host.set_frame_id(getattr(m.msg.header, "frame_id", "") or "")
+            if opts.rate is not None:
+                ahead = (t - first_t) / opts.rate - (time.perf_counter() - wall0)
+                if ahead > 0:
+                    sleep(ahead)
+            submitted[t] = time.perf_counter()
+            verdict = host.submit(lambda m=m: _decode(m), t, (m.stamp_ns // 1_000_000_000, m.stamp_ns % 1_000_000_000))
+            last_t = t if verdict in ("ok", "jump", "loop", "off_grid") else last_t
+            if bar is not None:
+                bar.update(1)
+        host.finish()
+    finally:
+        host.stop()
         if bar is not None:
-            bar.update(1)
-    for _, text in queries[qi:]:                                # queries after the last frame
-        emit(runner.ask(text), time.perf_counter())
-    emit(runner.finish(), time.perf_counter())
-    if bar is not None:
-        bar.close()
-    runner.session.on_event = user_cb
+            bar.close()
     wall = time.perf_counter() - wall0
 
-    rs = runner.stats.as_dict()
-    if rs.get("frames_used", 0) == 0:
+    hs = host.stats()
+    bad = dict(host.decode_errors)
+    if hs.get("frames_decided", 0) == 0:
         if bad:
-            raise ReplayError(f"no frame of {topic} in {bag} could be decoded ({_fmt(bad)}): {first_bad}")
+            raise ReplayError(f"no frame of {topic} in {bag} could be decoded ({_fmt(bad)}): "
+                              f"{host.first_decode_error}")
         if read_stats.skipped:
             raise ReplayError(f"no frame of {topic} in {bag} could be deserialised ({read_stats.skipped} skipped)")
-        raise ReplayError(f"topic {topic} in {bag} has no frames the engine accepted ({rs})")
-    stats = dict(rs)
-    stats.update(frames_pushed=rs.get("frames_in", 0), frames_in=frames_bag, bag=str(bag), image_topic=topic, undecodable=read_stats.skipped, bad_encoding=sum(bad.values()),
-                 decode_errors=bad, first_decode_error=first_bad, queries=len(queries), wall_s=wall,
+        raise ReplayError(f"topic {topic} in {bag} has no frames the engine accepted ({hs})")
+    events = sink.events
+    decision_ms = [(sink.emitted[id(e)] - submitted[e.time]) * 1e3 for e in events
+                   if isinstance(e, FrameDecision) and e.time in submitted]
+    response_ms = [(sink.emitted[id(e)] - submitted[e.time]) * 1e3 for e in events
+                   if isinstance(e, Response) and e.time in submitted]
+    stats = {k: v for k, v in hs.items() if not isinstance(v, dict)}
+    stats.update(frames_pushed=hs.get("frames_in", 0), frames_in=frames_bag, frames_used=hs.get("frames_decided", 0),
+                 frames_skipped=hs.get("off_grid", 0), corrupt=hs.get("corrupt_frames", 0),
+                 bag=str(bag), image_topic=topic, undecodable=read_stats.skipped, bad_encoding=sum(bad.values()),
+                 decode_errors=bad, first_decode_error=host.first_decode_error, queries=len(queries), wall_s=wall,
                  stream_s=(last_t - first_t) if first_t is not None and last_t is not None else 0.0,
-                 t0=first_t, threshold=runner.cfg.threshold, fps=runner.cfg.fps, decision_ms=decision_ms, response_ms=response_ms,
+                 t0=first_t, threshold=host.cfg.threshold, fps=host.cfg.fps, decision_ms=decision_ms,
+                 response_ms=response_ms,
                  trace=[[e.time, e.p_silent, e.decision] for e in events if isinstance(e, FrameDecision)])
-    return ReplayResult(events, records, stats)
+    return ReplayResult(events, sink.records, stats)
 
 
 def _fmt(counts: dict[str, int]) -> str:

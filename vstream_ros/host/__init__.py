@@ -1,0 +1,8 @@
+"""The host runtime: what the ROS node, `vstream run` and `vstream replay` share (ROS-free).
+
+runtime.py  HostRuntime: stamps → model clock at ingest → engine pipeline → events → outputs
+routing.py  OutputRouter: events → Narration chunks / narration_text / StepGuidance (the one copy)
+build.py    EngineChoice → loaded model + backend (the one mapping from options to the engine)
+
+Must not import rclpy.
+"""
