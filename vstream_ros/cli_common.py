@@ -32,7 +32,7 @@ def add_stream_args(p: argparse.ArgumentParser) -> None:
 
 def add_backend_args(p: argparse.ArgumentParser) -> None:
     """The backend / bounded-memory choice (same meaning as the node's model.backend and memory.* parameters)."""
-    from .engine.factory import BACKENDS, DEFAULT_BACKEND, DEFAULT_BUDGET_TOKENS, DEFAULT_MEMORY_POLICY, MEMORY_CHOICES
+    from .engine.config import BACKENDS, DEFAULT_BACKEND, DEFAULT_BUDGET_TOKENS, DEFAULT_MEMORY_POLICY, MEMORY_CHOICES
     g = p.add_argument_group("backend and memory")
     g.add_argument("--backend", default=DEFAULT_BACKEND, choices=BACKENDS,
                    help="runtime = fast static-cache decoder (default); reference = transformers oracle, exactly "

@@ -1,5 +1,6 @@
 """Fixtures for the ROS adapter tier: the rclpy test double (installed into sys.modules only inside fixtures),
-a scripted engine runner that emits real engine event dataclasses, and image message builders."""
+a scripted engine (stand-in vision tower + LLM backend under the real host runtime, pipeline and template) and
+image message builders."""
 from __future__ import annotations
 
 import sys
@@ -12,7 +13,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fake_rclpy  # noqa: E402
 
-from vstream_ros.engine.events import FrameDecision, QueryEvent, Response, UtteranceChunk  # noqa: E402
 
 
 @pytest.fixture(params=["humble", "jazzy"])
@@ -35,70 +35,112 @@ def ros_no_msgs():
         rclpy.try_shutdown()
 
 
-class ScriptedRunner:
-    """Same methods as engine.runner.StreamRunner; speaks on every `every`-th pushed frame with two chunks."""
+PROACTIVE_TEXT, ANSWER_TEXT = " Boil the water now.", " It is a kitchen."
 
-    def __init__(self, on_event, every=2, threshold=0.725):
-        self.on_event, self.every, self.threshold = on_event, every, threshold
-        self.pushed: list[float] = []
-        self.asked: list[str] = []
-        self.resets = 0
-        self.stats = {"frames_in": 0, "frames_used": 0}
-        self._u = 0
 
-    def _emit(self, evs):
-        for e in evs:
-            self.on_event(e)
-        return evs
+class ScriptedVision:
+    """A vision tower stand-in: 10 zero tokens per frame, records how many frames it encoded."""
 
-    def _reply(self, t, idx, trigger, words, p):
-        uid = f"s-{self._u}"
-        self._u += 1
-        chunks = [UtteranceChunk(uid, i, t, idx, trigger, w, False) for i, w in enumerate(words)]
-        final = UtteranceChunk(uid, len(words), t, idx, trigger, "", True)
-        return chunks + [final, Response(t, idx, trigger, "".join(words).strip(), (1, 2), "eos", uid, p)]
+    image_size, device = 16, "cpu"
 
-    def push(self, rgb, t):
-        assert rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3
-        self.stats["frames_in"] += 1
-        self.stats["frames_used"] += 1
-        idx = len(self.pushed)
-        self.pushed.append(t)
-        speak = (idx + 1) % self.every == 0
-        p = 0.3 if speak else 0.9
-        evs = [FrameDecision(idx, t, p, "respond" if speak else "silent")]
-        if speak:
-            evs += self._reply(t, idx, "proactive", ["Boil the", " water now."], p)
-        return self._emit(evs)
+    def __init__(self):
+        self.encoded = 0
 
-    def ask(self, text, t=None):
-        self.asked.append(text)
-        t = self.pushed[-1] if self.pushed else 0.0
-        return self._emit([QueryEvent(t, text)] + self._reply(t, len(self.pushed) - 1, "query",
-                                                               ["It is", " a kitchen."], float("nan")))
+    def encode(self, pixels):
+        import torch
+        self.encoded += len(pixels)
+        return torch.zeros(len(pixels), 10, 8)
 
-    def set_threshold(self, x):
-        self.threshold = x
 
-    def finish(self):
-        return []
+class ScriptedBackend:
+    """An LLM backend stand-in speaking on every `every`-th frame (P(silent) 0.3, else 0.9), replying
+    PROACTIVE_TEXT to frames and ANSWER_TEXT to queries, token by token; records frames, queries and resets.
+    `gate` (a threading.Event) can hold every forward until set, to simulate a slow model."""
+
+    def __init__(self, template, every=2):
+        from vstream_ros.engine.template import TEXT_VOCAB_SIZE
+        self.template, self.every, self.vocab_size = template, every, TEXT_VOCAB_SIZE
+        self.prompts, self.resets, self._len = [], 0, 0
+        self._ends: list[int] = []                 # cache positions of the frames' last <v> (re-prefill safe)
+        self._reply: list[int] = []
+        self.gate = None
+        self.proactive, self.answer = list(template.encode(PROACTIVE_TEXT)), list(template.encode(ANSWER_TEXT))
+
+    @property
+    def length(self):
+        return self._len
+
+    @property
+    def frames(self):
+        """Frames in the cache of this stream."""
+        return len(self._ends)
 
     def reset(self):
         self.resets += 1
-        self.pushed.clear()
+        self._len, self._ends = 0, []
+
+    def truncate(self, n):
+        self._len = n
+        self._ends = [e for e in self._ends if e < n]
+
+    def _logits(self, probs: dict):
+        import math
+        import torch
+        out = torch.full((self.vocab_size,), -1e9)
+        for tok, p in probs.items():
+            out[tok] = math.log(p)
+        return out
+
+    def prefill(self, ids, vision_tokens, logits_at):
+        import torch
+        from vstream_ros.engine.template import EOT_ID, SILENT_ID, SPEAK_ID, V_TOKEN_ID
+        if self.gate is not None:
+            self.gate.wait(30)
+        base, rows = self._len, []
+        self._len += len(ids)
+        for off in logits_at:
+            pos = off + len(ids) if off < 0 else off
+            if ids[pos] == V_TOKEN_ID:                         # a frame's last <v>: the decision
+                self._ends.append(base + pos)
+                speak = len(self._ends) % self.every == 0
+                rows.append(self._logits({SILENT_ID: 0.3, SPEAK_ID: 0.7} if speak else {SILENT_ID: 0.9, SPEAK_ID: 0.1}))
+            else:                                              # a reply or query prompt: the first token
+                proactive = tuple(ids[-len(self.template.reply_prompt_ids):]) == self.template.reply_prompt_ids
+                if not proactive:
+                    self.prompts.append(self.template.decode(list(ids)))
+                self._reply = list(self.proactive if proactive else self.answer) + [EOT_ID]
+                rows.append(self._logits({self._reply.pop(0): 1.0}))
+        return torch.stack(rows)
+
+    def decode(self, token_id):
+        from vstream_ros.engine.template import EOT_ID
+        self._len += 1
+        return self._logits({self._reply.pop(0) if self._reply else EOT_ID: 1.0})
+
+
+@pytest.fixture(scope="session")
+def scripted_template():
+    from vstream_ros.engine.template import StreamTemplate, load_tokenizer
+    return StreamTemplate.build(load_tokenizer())
 
 
 @pytest.fixture
-def scripted():
-    """runner_factory for AssistantNode: values → (on_event → ScriptedRunner); the made runners are recorded."""
+def scripted(scripted_template):
+    """engine_factory for AssistantNode: values → a host.build.Engine over ScriptedVision + ScriptedBackend;
+    the made engines are recorded in `scripted.made`."""
+    from types import SimpleNamespace
+
+    from vstream_ros.engine.config import StreamConfig
+    from vstream_ros.host.build import Engine
     made = []
 
     def factory(values):
-        def make(on_event):
-            r = ScriptedRunner(on_event)
-            made.append(r)
-            return r
-        return make
+        model = SimpleNamespace(template=scripted_template, vision=ScriptedVision())
+        cfg = StreamConfig(fps=values["stream.fps"], threshold=values["stream.threshold"],
+                           max_new_tokens=values["stream.max_new_tokens"])
+        engine = Engine(model, ScriptedBackend(scripted_template), cfg)
+        made.append(engine)
+        return engine
     factory.made = made
     return factory
 

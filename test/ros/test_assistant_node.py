@@ -1,8 +1,11 @@
-"""AssistantNode against the rclpy double (Humble and Jazzy flavours) with a scripted engine runner.
+"""AssistantNode against the rclpy double (Humble and Jazzy flavours) over the real host runtime with a scripted
+engine (stand-in vision tower and LLM backend; real pipeline, template, router and message fields).
 
 Tier: T0 adapter. Proves parameters/QoS/topics/lifecycle/message fields (every publish is CDR-serialized with the
-Humble and Jazzy typestores); does not prove real executor or DDS behaviour.
+Humble and Jazzy typestores); does not prove real executor or DDS behaviour (test/ros_real does).
 """
+import threading
+
 import numpy as np
 import pytest
 
@@ -13,20 +16,29 @@ def make_node(ros, scripted, **params):
     from rclpy.parameter import Parameter
     from vstream_ros.ros.assistant_node import AssistantNode
     overrides = [Parameter(k, value=v) for k, v in params.items()]
-    return AssistantNode(runner_factory=scripted, namespace="vstream", parameter_overrides=overrides)
+    return AssistantNode(engine_factory=scripted, namespace="vstream", parameter_overrides=overrides)
 
 
-def started(ros, scripted, threaded=False, **params):
+def started(ros, scripted, **params):
     node = make_node(ros, scripted, **params)
-    assert node.autostart()
-    if not threaded:
-        node.core.stop()                  # drive the worker by hand: deterministic
+    assert node.autostart(), node.get_logger().records
     return node
 
 
 def drain(node):
-    while node.core.step():
-        pass
+    """Wait until every submitted frame is decided and every reply published (the workers are real threads)."""
+    node.host.finish(timeout=30)
+
+
+def decided(node):
+    return node.host.stats()["frames_decided"]
+
+
+def utterances(msgs):
+    by_uid = {}
+    for m in msgs:
+        by_uid.setdefault(m.utterance_id, []).append(m)
+    return list(by_uid.values())
 
 
 def offered_reliable(ros):
@@ -37,20 +49,23 @@ def offered_reliable(ros):
 def test_autostart_lifecycle_topics_and_qos(ros, scripted):
     from rclpy.qos import DurabilityPolicy, ReliabilityPolicy
     node = started(ros, scripted)
-    assert node.lifecycle_state == "active" and len(scripted.made) == 1
+    assert node.lifecycle_state == "active" and len(scripted.made) == 1 and node.host.running
     sub = node.subscription("/vstream/image")
     assert sub.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT and sub.qos_profile.depth == 2
     nar = node.publisher("/vstream/narration")
     assert nar.qos_profile.reliability == ReliabilityPolicy.RELIABLE and nar.qos_profile.depth == 50
     assert nar.qos_profile.durability == DurabilityPolicy.VOLATILE
-    node.publisher("/vstream/narration_text")
+    assert nar.enabled and node.publisher("/vstream/narration_text").enabled   # lifecycle publishers, activated
     node.publisher("/diagnostics")
     node.subscription("/vstream/query")
     node.service("/vstream/reset")
     with pytest.raises(StopIteration):
         node.publisher("/vstream/guidance")          # narration mode: no guidance
+    assert node.trigger_deactivate() == 97 and not nar.enabled and not node.host.running
+    assert node.trigger_activate() == 97 and nar.enabled and node.host.running        # restartable, one worker set
+    assert sum(t.name == "vstream-llm" and t.is_alive() for t in threading.enumerate()) == 1
     assert node.trigger_deactivate() == 97 and node.trigger_cleanup() == 97
-    assert node.core is None and not node._pubs and node.lifecycle_state == "unconfigured"
+    assert node.host is None and not node._pubs and node.lifecycle_state == "unconfigured"
 
 
 def test_images_in_narration_out_with_capture_stamps_seq_final(ros, scripted):
@@ -58,20 +73,17 @@ def test_images_in_narration_out_with_capture_stamps_seq_final(ros, scripted):
     sub = node.subscription("/vstream/image")
     for i in range(4):
         assert sub.deliver(image_msg(ros, sec=1_700_000_000 + i, nanosec=123_456_789), offered_reliable(ros))
-        drain(node)
-    runner = scripted.made[0]
-    assert runner.pushed == pytest.approx([1_700_000_000.123456789 + i for i in range(4)])
-    pub = node.publisher("/vstream/narration")
-    msgs = pub.decoded                                   # CDR round-tripped through the Humble typestore
-    assert len(msgs) == 6                                # frames 2 and 4 spoke: chunk, chunk, final each
-    for k, frame in ((0, 1), (3, 3)):
-        utt = msgs[k:k + 3]
-        assert [m.seq for m in utt] == [0, 1, 2] and [m.final for m in utt] == [False, False, True]
-        assert len({m.utterance_id for m in utt}) == 1
+    drain(node)
+    assert decided(node) == 4 and scripted.made[0].backend.frames == 4
+    utts = utterances(node.publisher("/vstream/narration").decoded)   # CDR round-tripped (Humble typestore)
+    assert len(utts) == 2                                # frames 2 and 4 spoke, token by token
+    for utt, frame in zip(utts, (1, 3)):
+        assert [m.seq for m in utt] == list(range(len(utt))) and len(utt) > 2
+        assert [m.final for m in utt] == [False] * (len(utt) - 1) + [True]
         for m in utt:                                    # bit-exact capture stamp of the deciding frame
             assert (m.header.stamp.sec, m.header.stamp.nanosec) == (1_700_000_000 + frame, 123_456_789)
             assert m.header.frame_id == "cam" and m.kind == 0 and m.language == "en"
-        assert "".join(m.text for m in utt) == "Boil the water now."
+        assert "".join(m.text for m in utt).strip() == "Boil the water now."
         assert utt[0].confidence == pytest.approx(0.7)
     texts = [m.data for m in node.publisher("/vstream/narration_text").decoded]
     assert texts == ["Boil the water now."] * 2
@@ -87,25 +99,26 @@ def test_bad_inputs_are_counted_and_skipped(ros, scripted):
            image_msg(ros, sec=14, h=0, data=b"")]                   # zero size
     for m in [good] + bad:
         sub.deliver(m)
-        drain(node)
-    sub.deliver(image_msg(ros, sec=10))                              # duplicate stamp
-    sub.deliver(image_msg(ros, sec=9, nanosec=900_000_000))          # small step back: out of order
-    sub.deliver(image_msg(ros, sec=20))                              # forward jump (stall/seek)
-    sub.deliver(image_msg(ros, sec=5))                               # bag loop → session reset
+    sub.deliver(image_msg(ros, sec=14))                              # duplicate stamp
+    sub.deliver(image_msg(ros, sec=13, nanosec=900_000_000))         # small step back: out of order
+    sub.deliver(image_msg(ros, sec=25))                              # forward jump (stall/seek)
+    sub.deliver(image_msg(ros, sec=5))                               # bag loop → stream reset, in order
     drain(node)
-    assert node._decode_errors == {"bad_step": 1, "truncated": 1, "unknown_encoding": 1, "zero_size": 1}
-    c = node.core.counters
+    host = node.host
+    assert dict(host.decode_errors) == {"bad_step": 1, "truncated": 1, "unknown_encoding": 1, "zero_size": 1}
+    c = host.counters
     assert c["dropped_duplicate"] == 1 and c["dropped_out_of_order"] == 1 and c["stream_restarts"] == 1
-    runner = scripted.made[0]
-    assert runner.resets == 1 and runner.pushed == [5.0]             # reset cleared; the loop frame is fed
+    assert host.pipeline.stats.resets == 1 and scripted.made[0].backend.resets == 2   # at start + the loop
+    assert decided(node) == 3 and host.pipeline.session.last_time == 5.0     # 10, 25, then 5 in the new stream
     node._publish_diagnostics()
     diag = node.publisher("/diagnostics").decoded[-1].status[0]
     kv = {v.key: v.value for v in diag.values}
-    assert kv["decode_error_truncated"] == "1" and kv["dropped_out_of_order"] == "1" and "ingest_fps" in kv
-    assert "jump=1" in kv["stamp_counts"] and kv["ring_occupancy"] == "0/2"
+    assert kv["corrupt_truncated"] == "1" and kv["dropped_out_of_order"] == "1" and "ingest_fps" in kv
+    assert "jump=1" in kv["stamp_counts"] and kv["queue_capture"] == "0" and kv["frames_lost"] == "0"
+    assert kv["frames_decided"] == "3" and kv["stream_restarts"] == "1" and "decision_latency_ms" in kv
     assert any("dropped frame" in msg for lvl, msg in node.get_logger().records if lvl == "warning")
     assert diag.level == 0 and diag.message == "active"                # decoded (rosbags) form: int
-    node.core.stamps.last_wall -= 60.0                               # no frame for a minute: stalled camera
+    host.stamps.last_wall -= 60.0                                     # no frame for a minute: stalled camera
     node._publish_diagnostics()
     stalled = node.publisher("/diagnostics").decoded[-1].status[0]
     assert stalled.level == 1 and stalled.message == "camera stalled"
@@ -120,18 +133,39 @@ def test_compressed_transport_and_undecodable_payload(ros, scripted):
     m = Compressed(format="jpeg", data=buf.tobytes())
     m.header.stamp.sec = 3
     sub.deliver(m)
-    sub.deliver(Compressed(format="jpeg", data=b"\xff\xd8nope"))
+    broken = Compressed(format="jpeg", data=b"\xff\xd8nope")
+    broken.header.stamp.sec = 4
+    sub.deliver(broken)
     drain(node)
-    assert scripted.made[0].pushed == [3.0] and node._decode_errors == {"undecodable": 1}
+    assert decided(node) == 1 and dict(node.host.decode_errors) == {"undecodable": 1}
 
 
-def test_latest_frame_handoff_drops_oldest_when_worker_is_behind(ros, scripted):
-    node = started(ros, scripted, **{"image.queue_depth": 2})
+def test_frames_queue_while_the_model_is_busy_none_lost(ros, scripted):
+    node = started(ros, scripted)
+    backend = scripted.made[0].backend
+    backend.gate = threading.Event()                                 # the model is busy (a long reply)
     sub = node.subscription("/vstream/image")
-    for i in range(5):
-        sub.deliver(image_msg(ros, sec=100 + i))                    # the worker is busy: nothing drained
+    for i in range(20):                                              # 10 s of a 2 Hz camera = 20 model frames
+        sub.deliver(image_msg(ros, sec=100 + i // 2, nanosec=500_000_000 * (i % 2)))
+    backend.gate.set()
     drain(node)
-    assert scripted.made[0].pushed == [103.0, 104.0] and node.core.counters["dropped_ring"] == 3
+    s = node.host.stats()
+    assert s["frames_decided"] == 20 and s["frames_lost"] == 0 and s["dropped"] == 0
+
+
+def test_sustained_overload_drops_by_policy_and_counts(ros, scripted):
+    node = started(ros, scripted, **{"stream.max_backlog": 4})
+    backend = scripted.made[0].backend
+    backend.gate = threading.Event()
+    sub = node.subscription("/vstream/image")
+    for i in range(20):
+        sub.deliver(image_msg(ros, sec=100 + i // 2, nanosec=500_000_000 * (i % 2)))
+    backend.gate.set()
+    drain(node)
+    s = node.host.stats()
+    assert s["dropped_thinned"] + s["dropped_oldest"] > 0
+    assert s["frames_decided"] + s["frames_lost"] == s["frames_sampled"] == 20
+    assert node.host.pipeline.session.last_time == 109.5                 # the newest frame is never the one dropped
 
 
 def test_parameters_validated_and_threshold_live(ros, scripted):
@@ -139,35 +173,34 @@ def test_parameters_validated_and_threshold_live(ros, scripted):
     node = started(ros, scripted)
     ok = node.set_parameters([Parameter("stream.threshold", value=0.9)])[0]
     assert ok.successful
-    drain(node)
-    assert scripted.made[0].threshold == 0.9
+    assert node.host.cfg.threshold == 0.9 and node.host.pipeline.session.cfg.threshold == 0.9
     for name, value in (("stream.threshold", 1.5), ("mode", "chat"), ("stream.fps", 5),
-                        ("image.transport", "h264")):
+                        ("image.transport", "h264"), ("memory.policy", "lru")):
         res = node.set_parameters([Parameter(name, value=value)])[0]
         assert not res.successful and res.reason, name
     assert node.get_parameter("stream.threshold").value == 0.9
 
 
 def test_query_topic_reset_service_and_ask_action(ros, scripted):
-    node = started(ros, scripted, threaded=True)
+    node = started(ros, scripted)
     try:
         String = ros.msg("std_msgs/msg/String")
         Ask = __import__("vstream_msgs.action", fromlist=["Ask"]).Ask
         handle, result = node._action.send_goal(Ask.Goal(question="What is this?"))
         assert handle.status == "succeeded" and result.answer == "It is a kitchen."
-        assert handle.feedback == ["It is", " a kitchen."]
-        node.subscription("/vstream/query").deliver(String(data="And now?"))
-        node.core.command("threshold", 0.5).done.wait(10)           # a later command: the query ran before it
-        runner = scripted.made[0]
-        assert runner.asked == ["What is this?", "And now?"]
+        assert "".join(handle.feedback).strip() == "It is a kitchen." and len(handle.feedback) > 1
         answers = [m for m in node.publisher("/vstream/narration").decoded if m.kind == 2]
-        assert answers and answers[-1].final
-        resp = node.service("/vstream/reset").call()
-        assert resp.success
-        node.core.command("threshold", 0.5).done.wait(10)
-        assert runner.resets == 1
+        assert result.utterance_id and {m.utterance_id for m in answers} == {result.utterance_id}
+        node.subscription("/vstream/query").deliver(String(data="And now?"))
+        drain(node)
+        backend = scripted.made[0].backend
+        assert [("What is this?" in p, "And now?" in p) for p in backend.prompts] == [(True, False), (False, True)]
+        assert node.service("/vstream/reset").call().success
+        drain(node)
+        assert backend.resets == 2
     finally:
         node.trigger_deactivate()
+    assert node._action.send_goal(Ask.Goal(question="still there?")) == (None, None)   # inactive: rejected
 
 
 def test_assist_mode_publishes_transient_local_guidance(ros, scripted):
@@ -178,12 +211,12 @@ def test_assist_mode_publishes_transient_local_guidance(ros, scripted):
     assert pub.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL and pub.qos_profile.depth == 1
     assert pub.decoded[0].status == 0 and pub.decoded[0].instruction == "Boil the water"   # state at activation
     drain(node)
-    runner = scripted.made[0]
-    assert "make tea" in runner.asked[0] and "1. Boil the water." in runner.asked[0]      # goal as the user turn
+    backend = scripted.made[0].backend
+    assert "make tea" in backend.prompts[0] and "1. Boil the water." in backend.prompts[0]  # goal as the user turn
     sub = node.subscription("/vstream/image")
     for i in range(2):
         sub.deliver(image_msg(ros, sec=50 + i, nanosec=7))
-        drain(node)
+    drain(node)
     g = pub.decoded[-1]
     assert (g.step_index, g.step_count, g.status, g.task_name) == (0, 2, 1, "make tea")
     assert (g.header.stamp.sec, g.header.stamp.nanosec) == (51, 7) and g.utterance_id
@@ -197,9 +230,12 @@ def test_assist_without_goal_and_failed_model_load_stay_unconfigured(ros, script
     from vstream_ros.ros.assistant_node import AssistantNode
     broken = AssistantNode(node_name="broken", parameter_overrides=[
         Parameter("model.checkpoint", value="/nonexistent/checkpoint"), Parameter("model.device", value="cpu")])
-    assert not broken.autostart() and broken.lifecycle_state == "unconfigured" and broken.core is None
+    assert not broken.autostart() and broken.lifecycle_state == "unconfigured" and broken.host is None
     errors = [msg for lvl, msg in broken.get_logger().records if lvl == "error"]
     assert errors and "model load failed" in errors[0] and "/nonexistent/checkpoint" in errors[0]
+    small = make_node(ros, scripted, **{"memory.budget_tokens": 1000})
+    assert not small.autostart()
+    assert any("at least 5808" in msg for lvl, msg in small.get_logger().records if lvl == "error")
 
 
 def test_without_vstream_msgs_only_the_string_mirror(ros_no_msgs, scripted):
@@ -208,5 +244,5 @@ def test_without_vstream_msgs_only_the_string_mirror(ros_no_msgs, scripted):
     assert any("vstream_msgs not found" in m for _, m in node.get_logger().records)
     for i in range(2):
         node.subscription("/vstream/image").deliver(image_msg(ros_no_msgs, sec=i + 1))
-        drain(node)
+    drain(node)
     assert [m.data for m in node.publisher("/vstream/narration_text").decoded] == ["Boil the water now."]

@@ -37,15 +37,13 @@ def test_tiny_model_images_in_narration_out(humble, tiny):
               "stream.max_new_tokens": 4, "stream.fps": 2.0}
     node = AssistantNode(namespace="vstream", parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
     assert node.autostart(), node.get_logger().records
-    node.core.stop()
     sub = node.subscription("/vstream/image")
     stamps = [(1_700_000_000 + i // 2, 500_000_000 * (i % 2) + 17) for i in range(4)]   # 2 fps, odd nanoseconds
     for sec, ns in stamps:
         assert sub.deliver(image_msg(humble, h=48, w=64, sec=sec, nanosec=ns))
-        while node.core.step():
-            pass
-    stats = node.core.runner.stats
-    assert stats.frames_in == 4 and stats.frames_used == 4
+    node.host.finish(timeout=60)
+    stats = node.host.stats()
+    assert stats["frames_in"] == 4 and stats["frames_decided"] == 4
     msgs = node.publisher("/vstream/narration").decoded
     by_uid = {}
     for m in msgs:
@@ -64,12 +62,12 @@ def test_tiny_model_images_in_narration_out(humble, tiny):
     for i in range(30):
         ns = 2 * 10**9 + i * 10**9 // 60
         sub.deliver(image_msg(humble, h=48, w=64, sec=1_700_000_002 + ns // 10**9 - 2, nanosec=ns % 10**9))
-        while node.core.step():
-            pass
-    assert stats.frames_in == 34 and stats.frames_used == 5 and stats.frames_skipped == 29
+    node.host.finish(timeout=60)
+    stats = node.host.stats()
+    assert stats["frames_in"] == 34 and stats["frames_decided"] == 5 and stats["off_grid"] == 29
     node.trigger_deactivate()
     node.trigger_cleanup()
-    assert node.core is None
+    assert node.host is None
 
 
 def test_tiny_model_runtime_backend_with_bounded_memory(humble, tiny):
@@ -83,14 +81,12 @@ def test_tiny_model_runtime_backend_with_bounded_memory(humble, tiny):
               "stream.max_new_tokens": 3}
     node = AssistantNode(namespace="vstream", parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
     assert node.autostart(), node.get_logger().records
-    node.core.stop()
-    backend = node.core.runner.session.backend
+    backend = node.host.backend
     assert type(backend).__name__ == "BoundedBackend" and backend.cfg.cap_tokens == 4096
     sub = node.subscription("/vstream/image")
     for i in range(3):
         sub.deliver(image_msg(humble, h=48, w=64, sec=200 + i))
-        while node.core.step():
-            pass
+    node.host.finish(timeout=60)
     finals = [m for m in node.publisher("/vstream/narration").decoded if m.final]
     assert [m.header.stamp.sec for m in finals] == [200, 201, 202]
     node._publish_diagnostics()

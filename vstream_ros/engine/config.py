@@ -11,6 +11,16 @@ from dataclasses import dataclass
 DEFAULT_LLM = "meta-llama/Meta-Llama-3-8B-Instruct"
 DEFAULT_VISION = "google/siglip-large-patch16-384"
 DEFAULT_CHECKPOINT = "chenjoya/videollm-online-8b-v1plus"
+BACKENDS = ("runtime", "reference")
+MEMORY_CHOICES = ("auto", "keyframes", "window", "full")   # auto: keyframes on runtime, full on reference
+DEFAULT_BACKEND, DEFAULT_MEMORY_POLICY, DEFAULT_BUDGET_TOKENS = "runtime", "auto", 6144
+
+
+def resolve_memory_policy(backend: str, memory_policy: str) -> str:
+    """'auto' → the bounded 'keyframes' on the runtime backend, 'full' on the reference oracle."""
+    if memory_policy == "auto":
+        return "keyframes" if backend == "runtime" else "full"
+    return memory_policy
 
 
 @dataclass(frozen=True)

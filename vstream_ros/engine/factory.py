@@ -13,16 +13,8 @@ from __future__ import annotations
 
 from .checkpoint import LiveModel
 
-BACKENDS = ("runtime", "reference")
-MEMORY_CHOICES = ("auto", "keyframes", "window", "full")   # auto: keyframes on runtime, full on reference
-DEFAULT_BACKEND, DEFAULT_MEMORY_POLICY, DEFAULT_BUDGET_TOKENS = "runtime", "auto", 6144
-
-
-def resolve_memory_policy(backend: str, memory_policy: str) -> str:
-    """'auto' → the bounded 'keyframes' on the runtime backend, 'full' on the reference oracle."""
-    if memory_policy == "auto":
-        return "keyframes" if backend == "runtime" else "full"
-    return memory_policy
+from .config import (BACKENDS, DEFAULT_BACKEND, DEFAULT_BUDGET_TOKENS, DEFAULT_MEMORY_POLICY,  # noqa: F401
+                     MEMORY_CHOICES, resolve_memory_policy)
 ANSWER_HEADROOM = 2048   # cache positions above the memory cap for a query + answer (docs/memory.md)
 
 

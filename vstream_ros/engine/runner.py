@@ -1,5 +1,7 @@
-"""StreamRunner: RGB frames with capture times in, events out — the one synchronous code path shared by
-`vstream run`, bag replay and the ROS node: frame clock → letterbox → vision tokens → StreamSession.
+"""StreamRunner: RGB frames with capture times in, events out, one frame at a time on the caller's thread —
+the synchronous oracle (frame clock → letterbox → vision tokens → StreamSession) that the demo evaluation and
+the benchmark's "original loop" use. The product path (node, `vstream run`, `vstream replay`) is the host
+runtime (vstream_ros/host), which must give the same events when nothing is dropped.
 
 Imports: numpy, torch and engine modules. Never ROS/replay/train.
 """

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from vstream_ros.engine.config import ModelSpec, StreamConfig
-from vstream_ros.engine.factory import (BACKENDS, DEFAULT_BACKEND, DEFAULT_BUDGET_TOKENS, DEFAULT_MEMORY_POLICY,
-                                        MEMORY_CHOICES, resolve_memory_policy)
+from vstream_ros.engine.config import (BACKENDS, DEFAULT_BACKEND, DEFAULT_BUDGET_TOKENS, DEFAULT_MEMORY_POLICY,
+                                        MEMORY_CHOICES, ModelSpec, StreamConfig,
+                                       resolve_memory_policy)
 from vstream_ros.engine.memory.config import MemoryConfig
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vstream_ros.engine.config import DEFAULT_CHECKPOINT
+from vstream_ros.engine.config import (DEFAULT_CHECKPOINT, BACKENDS, DEFAULT_BACKEND, DEFAULT_BUDGET_TOKENS, DEFAULT_MEMORY_POLICY,
+                                        MEMORY_CHOICES)
 
 
 @dataclass(frozen=True)
@@ -31,16 +32,21 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("model.vision", "", "SigLIP vision tower folder/id; empty = default"),
     ParamSpec("model.device", "auto", "auto | cpu | cuda | cuda:N"),
     ParamSpec("model.dtype", "auto", "torch dtype", choices=("auto", "float32", "bfloat16", "float16")),
-    ParamSpec("model.backend", "reference", "LLM backend", choices=("reference", "runtime")),
+    ParamSpec("model.backend", DEFAULT_BACKEND, "LLM backend: runtime = fast static-cache decoder; reference = "
+              "transformers oracle (the original loop)", choices=BACKENDS),
     ParamSpec("model.merge_lora", True, "merge the LoRA adapter into the weights at load"),
     ParamSpec("stream.fps", 2.0, "model fps: frames fed to the model per second of capture time", lo=0.1, hi=60.0),
     ParamSpec("stream.threshold", 0.725, "silence threshold on P(',') (higher = talks more)", lo=0.0, hi=1.0,
               dynamic=True),
     ParamSpec("stream.max_new_tokens", 100, "reply length cap in tokens", lo=1, hi=4096),
-    ParamSpec("memory.policy", "full", "KV memory: full (never evict), window or keyframes (bounded; need "
-              "model.backend runtime)", choices=("full", "window", "keyframes")),
-    ParamSpec("memory.budget_tokens", 6144, "bounded policies: cache cap in tokens (runtime capacity = cap + 2048 "
-              "for query and answer)", lo=512, hi=131072),
+    ParamSpec("memory.policy", DEFAULT_MEMORY_POLICY, "KV memory: auto = keyframes on runtime, full on reference; "
+              "keyframes / window are bounded (need model.backend runtime); full never evicts",
+              choices=MEMORY_CHOICES),
+    ParamSpec("memory.budget_tokens", DEFAULT_BUDGET_TOKENS, "bounded policies: cache cap in tokens (runtime capacity "
+              "= cap + 2048 for query and answer; at 2 fps keyframes needs >= 5808, window >= 2672)",
+              lo=256, hi=131072),
+    ParamSpec("stream.max_backlog", 32, "frames the model may fall behind (queued while it talks or encodes) before "
+              "the drop policy applies (thin to 1 fps, then oldest first)", lo=2, hi=1024),
     ParamSpec("mode", "narration", "narration = proactive commentary; assist = step guidance for task.goal",
               choices=("narration", "assist")),
     ParamSpec("task.goal", "", "assist mode: the goal given to the model as the user turn"),
@@ -48,7 +54,8 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("task.steps", None, "assist mode: optional ordered step list", type_name="string_array"),
     ParamSpec("image.transport", "raw", "raw = sensor_msgs/Image on `image`; compressed = CompressedImage on "
               "`image/compressed`", choices=("raw", "compressed")),
-    ParamSpec("image.queue_depth", 2, "subscription depth and frame hand-off ring size", lo=1, hi=10),
+    ParamSpec("image.queue_depth", 2, "image subscription depth (frames are resampled to the model fps on arrival)",
+              lo=1, hi=10),
     ParamSpec("image.frame_id", "", "frame_id for outputs; empty = the camera's"),
     ParamSpec("language", "en", "BCP-47 language tag written into Narration"),
     ParamSpec("diagnostics_period_s", 1.0, "period of /diagnostics", lo=0.1, hi=60.0),
@@ -90,10 +97,23 @@ def cross_check(values: dict) -> str | None:
     """Rules that span parameters (checked at configure)."""
     if values.get("mode") == "assist" and not (values.get("task.goal") or "").strip():
         return "mode is assist but task.goal is empty; set task.goal (e.g. 'make a cup of tea')"
-    if values.get("memory.policy", "full") != "full" and values.get("model.backend") != "runtime":
-        return (f"memory.policy {values['memory.policy']!r} needs model.backend 'runtime' (the reference backend "
-                "only supports 'full')")
+    try:
+        engine_choice({**{p.name: p.default for p in PARAMS}, **values}).check()
+    except ValueError as e:
+        return str(e).replace("memory policy", "memory.policy").replace("memory budget", "memory.budget_tokens")
     return None
+
+
+def engine_choice(values: dict):
+    """The host.build.EngineChoice of the node's parameter values (not checked)."""
+    from vstream_ros.engine.config import ModelSpec, StreamConfig  # noqa: PLC0415
+    from vstream_ros.host.build import EngineChoice  # noqa: PLC0415
+    spec = ModelSpec(checkpoint=values["model.checkpoint"], llm=values["model.llm"] or None,
+                     vision=values["model.vision"] or None, device=values["model.device"],
+                     dtype=values["model.dtype"], merge_lora=values["model.merge_lora"])
+    stream = StreamConfig(fps=values["stream.fps"], threshold=values["stream.threshold"],
+                          max_new_tokens=values["stream.max_new_tokens"])
+    return EngineChoice(spec, stream, values["model.backend"], values["memory.policy"], values["memory.budget_tokens"])
 
 
 def declare_all(node) -> None:

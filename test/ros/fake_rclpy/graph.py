@@ -280,10 +280,45 @@ _TRANSITIONS = {  # (from, transition) -> (callback, to on success, to on failur
 _IDS = {"unconfigured": 1, "inactive": 2, "active": 3, "finalized": 4}
 
 
+class LifecyclePublisher(Publisher):
+    """As rclpy.lifecycle.LifecyclePublisher: publish() does nothing until the node's base on_activate ran."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.enabled = False
+        self.dropped_inactive = 0
+
+    def publish(self, msg):
+        if not self.enabled:
+            self.dropped_inactive += 1
+            return
+        super().publish(msg)
+
+    def on_activate(self, state):
+        self.enabled = True
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_deactivate(self, state):
+        self.enabled = False
+        return TransitionCallbackReturn.SUCCESS
+
+
 class LifecycleNode(Node):
     def __init__(self, node_name, *, enable_communication_interface=True, **kwargs):
         super().__init__(node_name, **kwargs)
         self._state = "unconfigured"
+        self._managed_entities = set()
+
+    def create_lifecycle_publisher(self, msg_type, topic, qos_profile, **kwargs):
+        self._check_type(msg_type)
+        pub = LifecyclePublisher(self, msg_type, self.resolve_topic_name(topic), as_profile(qos_profile))
+        self._pubs.append(pub)
+        self._managed_entities.add(pub)
+        return pub
+
+    def destroy_lifecycle_publisher(self, pub):
+        self._managed_entities.discard(pub)
+        return self.destroy_publisher(pub)
 
     @property
     def lifecycle_state(self):    # test helper
@@ -327,10 +362,14 @@ class LifecycleNode(Node):
     def on_cleanup(self, state):
         return TransitionCallbackReturn.SUCCESS
 
-    def on_activate(self, state):
+    def on_activate(self, state):          # rclpy: activates every managed entity (lifecycle publishers)
+        for e in self._managed_entities:
+            e.on_activate(state)
         return TransitionCallbackReturn.SUCCESS
 
     def on_deactivate(self, state):
+        for e in self._managed_entities:
+            e.on_deactivate(state)
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state):
