@@ -116,3 +116,22 @@ def test_generator_accepts_engine_frames(tmp_path):
     from vstream_ros.engine.frames import Frame
     bag = write_image_bag(tmp_path / "f", (Frame(t, rgb) for t, rgb in FRAMES[:3]), storage="sqlite3")
     assert [m.stamp_ns for m in iter_images(bag)] == [1_000_000_000, 1_050_000_000, 1_100_000_000]
+
+
+def test_humble_sqlite3_recording_without_type_definitions_reads(tmp_path):
+    """Humble's sqlite3 recorder (`ros2 bag record`) stores no message definitions: the reader falls back to the
+    Humble typestore with vstream_msgs registered (it used to fail with 'Bag contains no type definitions')."""
+    import sqlite3
+
+    import numpy as np
+
+    from vstream_ros.replay.bagio import iter_images, list_topics, read_texts
+    from vstream_ros.replay.testbag import write_image_bag
+    frames = [(100 + i * 0.1, np.full((8, 8, 3), i, np.uint8)) for i in range(3)]
+    bag = write_image_bag(tmp_path / "rec", frames, storage="sqlite3", queries=[(100.05, "what now?")])
+    (db,) = bag.glob("*.db3")
+    with sqlite3.connect(db) as con:
+        con.execute("DELETE FROM message_definitions")
+    assert list_topics(bag)["/camera/image_raw"] == "sensor_msgs/msg/Image"
+    assert [int(m.msg.data[0]) for m in iter_images(bag)] == [0, 1, 2]
+    assert [text for _, text, _ in read_texts(bag, "/vstream/query")] == ["what now?"]

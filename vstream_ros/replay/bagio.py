@@ -98,10 +98,15 @@ def _hint(path: Path) -> str:
 
 @contextmanager
 def open_bag(path: str | Path):
-    """Context manager yielding an open `AnyReader`; every failure is a BagError."""
+    """Context manager yielding an open `AnyReader`; every failure is a BagError.
+
+    Bags without type definitions (Humble's sqlite3 recorder stores none) are read with the Humble typestore plus
+    vstream_msgs (vstream_ros.interfaces.typestore)."""
     from rosbags.highlevel import AnyReader
+
+    from vstream_ros.interfaces.typestore import get_typestore
     p = resolve_bag_path(path)
-    reader = AnyReader([p])
+    reader = AnyReader([p], default_typestore=get_typestore("humble"))
     try:
         reader.open()
     except Exception as err:
