@@ -5,13 +5,14 @@
     ros2 launch vstream_ros assistant.launch.py use_sim_time:=true      # with `ros2 bag play --clock`
 
 Arguments: params_file, image_topic, compressed, namespace (default vstream), use_sim_time, speech, model.
+The assistant is started as a launch_ros LifecycleNode (it autostarts unless `autostart: false` in the params).
 Imports launch / launch_ros only (this file is loaded by `ros2 launch`).
 """
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
-from launch_ros.actions import Node
+from launch_ros.actions import LifecycleNode, Node
 from launch_ros.substitutions import FindPackageShare
 
 
@@ -25,8 +26,10 @@ def generate_launch_description():
     model = LaunchConfiguration("model")
 
     transport = PythonExpression(["'compressed' if '", compressed, "'.lower() in ('true', '1') else 'raw'"])
-    # the node subscribes `image` (raw) or `image/compressed`; the camera topic is remapped onto both names
-    assistant = Node(
+    # the node subscribes `image` (raw) or `image/compressed`; the camera topic is remapped onto both names.
+    # A lifecycle node: with autostart (default) it configures and activates itself; `ros2 lifecycle set` and
+    # launch lifecycle events drive it otherwise.
+    assistant = LifecycleNode(
         package="vstream_ros",
         executable="assistant",
         name="assistant",

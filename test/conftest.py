@@ -11,6 +11,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import math  # noqa: E402
+
 import pytest  # noqa: E402
 
 
@@ -38,3 +40,27 @@ def tokenizer():
 def template(tokenizer):
     from vstream_ros.engine.template import StreamTemplate
     return StreamTemplate.build(tokenizer)
+
+
+TOL = 1e-4
+
+
+def assert_same_events(a, b, tol=TOL):
+    from vstream_ros.engine.events import FrameDecision, Response
+
+    assert [type(e) for e in a] == [type(e) for e in b]
+    for x, y in zip(a, b):
+        if isinstance(x, FrameDecision):
+            assert (x.index, x.time, x.decision) == (y.index, y.time, y.decision)
+            assert math.isclose(x.p_silent, y.p_silent, abs_tol=tol)
+        elif isinstance(x, Response):
+            assert (x.token_ids, x.trigger, x.frame_index, x.stop, x.text) == \
+                   (y.token_ids, y.trigger, y.frame_index, y.stop, y.text)
+        else:
+            assert x == y
+
+
+@pytest.fixture(scope="session")
+def same_events():
+    """assert_same_events(a, b): decisions, replies and order equal; p_silent within TOL."""
+    return assert_same_events

@@ -30,8 +30,10 @@ def test_declares_the_documented_arguments(tree):
 def test_nodes_name_installed_executables(tree, root):
     setup = (root / "setup.py").read_text()
     scripts = dict(re.findall(r'"(\w+) = ([\w.]+):main"', setup))
-    nodes = [c for c in ast.walk(tree) if isinstance(c, ast.Call) and getattr(c.func, "id", "") == "Node"]
+    nodes = [c for c in ast.walk(tree) if isinstance(c, ast.Call) and getattr(c.func, "id", "") in ("Node",
+                                                                                                   "LifecycleNode")]
     assert len(nodes) == 2
+    assert [getattr(c.func, "id") for c in nodes].count("LifecycleNode") == 1          # the assistant
     for call in nodes:
         kw = {k.arg: k.value for k in call.keywords}
         assert kw["package"].value == "vstream_ros"
