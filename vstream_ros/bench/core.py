@@ -1,11 +1,14 @@
-"""The benchmark: the reference synchronous loop (ReferenceBackend + StreamRunner) and the fast
-overlapped pipeline (RuntimeBackend + StreamPipeline) on the same synthetic frames, in one run.
+"""The benchmark: the reference synchronous loop (ReferenceBackend + StreamRunner, the original's design) and the
+product path — the host runtime the ROS node, `vstream run` and `vstream replay` drive (RuntimeBackend under
+vstream_ros.host.HostRuntime: model clock at ingest, vision ‖ LLM pipeline) — on the same synthetic frames, in
+one run.
 
 Both loops see identical frames and identical scripted decisions (wrappers.ScriptedDecisions: about one
 frame in `respond_every` speaks) and forced-length replies (wrappers.ForcedLength). Modes:
   * camera_fps=None — replay as fast as possible (timestamps on the model-fps grid, nothing dropped);
   * camera_fps=F    — a paced camera at F fps (model fps = F); the synchronous loop takes the newest
-    frame whenever it is free (the rest are lost, as in the original demo); the pipeline queues.
+    frame whenever it is free (the rest are lost, as in the original demo); the host runtime queues with
+    the node's default backlog (PipelineConfig()) and drops only under sustained overload.
 Timings are host clocks taken after a host sync (every decision and every greedy token syncs).
 
 Imports: numpy, torch, engine modules. Never ROS.
@@ -57,6 +60,7 @@ class _Clock:
 
     def __init__(self):
         self.decision_at: dict[int, float] = {}
+        self.time_of: dict[int, float] = {}
         self.speak_at: dict[int, float] = {}
         self.first_chunk: dict[str, float] = {}
         self.responses: list[tuple[Response, float]] = []
@@ -65,6 +69,7 @@ class _Clock:
         now = time.perf_counter()
         if isinstance(e, FrameDecision):
             self.decision_at[e.index] = now
+            self.time_of[e.index] = e.time
             if e.decision == "respond":
                 self.speak_at[e.index] = now
         elif isinstance(e, UtteranceChunk):
@@ -149,18 +154,24 @@ def run_reference(live, frames, cfg: BenchConfig) -> dict:
 
 
 def run_pipeline(live, frames, cfg: BenchConfig, runtime_backend=None) -> dict:
-    """(b) the fast overlapped pipeline: RuntimeBackend + StreamPipeline."""
-    from ..engine.pipeline import PipelineConfig, StreamPipeline
+    """(b) the product path: RuntimeBackend under the host runtime (what the node runs)."""
+    from ..engine.pipeline import PipelineConfig
     from ..engine.runtime.backend import RuntimeBackend
+    from ..host.build import Engine
+    from ..host.runtime import HostOptions, HostRuntime
     fps = cfg.camera_fps or cfg.model_fps
     inner = runtime_backend or RuntimeBackend(live)
     backend = ForcedLength(ScriptedDecisions(inner, cfg.respond_every))
     clock = _Clock()
-    backlog = len(frames) + 1 if cfg.camera_fps is None else max(4, int(5 * fps))   # replay: never drop
-    pipe = StreamPipeline(backend, live.template, StreamConfig(fps=fps, max_new_tokens=cfg.utterance_tokens),
-                          vision=live.vision, on_event=clock, options=PipelineConfig(max_backlog=backlog))
+    sink = type("Sink", (), {"on_event": staticmethod(clock)})()
+    options = (PipelineConfig(max_backlog=len(frames) + 1, overflow="block") if cfg.camera_fps is None
+               else PipelineConfig())                          # replay: never drop; camera: the node's default
+    inner.reset()
+    host = HostRuntime(Engine(live, backend, StreamConfig(fps=fps, max_new_tokens=cfg.utterance_tokens)), sink,
+                       HostOptions(pipeline=options))
     pushed: list[float] = []
-    with pipe:
+    host.start()
+    try:
         _reset_peak()
         _sync()
         t0 = time.perf_counter()
@@ -168,16 +179,17 @@ def run_pipeline(live, frames, cfg: BenchConfig, runtime_backend=None) -> dict:
             if cfg.camera_fps is not None:
                 time.sleep(max(0.0, i / cfg.camera_fps - (time.perf_counter() - t0)))
             pushed.append(t0 + i / cfg.camera_fps if cfg.camera_fps else time.perf_counter())
-            pipe.push(rgb, i / fps)
-        pipe.finish(timeout=3600)
+            host.submit(rgb, i / fps)
+        host.finish(timeout=3600)
         _sync()
         t1 = time.perf_counter()
-        st = pipe.stats
+    finally:
+        host.stop()
+    st = host.stats()
     # Map decided frame indices back to push times through their capture times.
     by_time = {round(i / fps, 6): pushed[i] for i in range(len(frames))}
-    times = {e.index: e.time for e in pipe.events() if isinstance(e, FrameDecision)}
-    pushed_at = {idx: by_time[round(t, 6)] for idx, t in times.items() if round(t, 6) in by_time}
-    out = _summarise(clock, pushed_at, t0, t1, st.frames_decided, dropped=st.dropped)
+    pushed_at = {idx: by_time[round(t, 6)] for idx, t in clock.time_of.items() if round(t, 6) in by_time}
+    out = _summarise(clock, pushed_at, t0, t1, st["frames_decided"], dropped=st["frames_lost"])
     out["modes"] = getattr(inner, "modes", {})
     return out
 
