@@ -1,0 +1,234 @@
+"""Scenario driver for the real-ROS tier: a real rclpy node that plays a camera and records the assistant's outputs.
+
+Run by test/ros_real tests in a subprocess whose environment has ROS 2 Humble and the built workspace sourced
+(the pytest process itself never imports rclpy). Writes one JSON file with what it saw.
+
+    python driver.py stream --world 0 --duration 30 --hz 10 [--compressed] [--bad] [--loop-at S] [--clock] --out f
+    python driver.py ask --question "what is this?" [--cancel-after 3] --out f
+
+Imports rclpy, vstream_msgs and ROS message packages (test code of the ROS tier), plus vstream_ros.synth.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import String
+
+from rosutil import world_frames
+
+BASE_SEC = 1_700_000_000
+
+
+def stamp(msg, t: float) -> None:
+    ns = BASE_SEC * 1_000_000_000 + int(round(t * 1e9))
+    msg.header.stamp.sec, msg.header.stamp.nanosec = ns // 1_000_000_000, ns % 1_000_000_000
+
+
+def image(rgb: np.ndarray, t: float, *, step=None, encoding="rgb8", data=None) -> Image:
+    m = Image()
+    stamp(m, t)
+    m.header.frame_id = "camera"
+    m.height, m.width = rgb.shape[:2]
+    m.encoding, m.is_bigendian = encoding, 0
+    m.step = step if step is not None else rgb.shape[1] * 3
+    m.data = rgb.tobytes() if data is None else data
+    return m
+
+
+def jpeg(rgb: np.ndarray, t: float, data=None) -> CompressedImage:
+    import cv2
+    m = CompressedImage()
+    stamp(m, t)
+    m.header.frame_id = "camera"
+    m.format = "jpeg"
+    m.data = cv2.imencode(".jpg", rgb[:, :, ::-1])[1].tobytes() if data is None else data
+    return m
+
+
+def bad_messages(rgb: np.ndarray, t: float, compressed: bool) -> list:
+    """One malformed message of each kind, all stamped t (the caller spaces them)."""
+    if compressed:
+        return [jpeg(rgb, t, data=b"\xff\xd8 not a jpeg")]
+    h, w = rgb.shape[:2]
+    return [image(rgb, t, step=w),                                   # step smaller than a row
+            image(rgb, t, encoding="weird8"),                        # unknown encoding
+            image(rgb, t, data=rgb.tobytes()[: w * 3]),              # truncated
+            image(rgb[:0], t, data=b"")]                             # zero size
+
+
+class Recorder:
+    def __init__(self, node):
+        from vstream_msgs.msg import Narration
+        self.lock = threading.Lock()
+        self.narration, self.texts, self.diag = [], [], {}
+        qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+        self.subs = [node.create_subscription(Narration, "/vstream/narration", self._narr, qos),
+                     node.create_subscription(String, "/vstream/narration_text", self._text, qos),
+                     node.create_subscription(DiagnosticArray, "/diagnostics", self._diag, 10)]
+
+    def _narr(self, m):
+        with self.lock:
+            self.narration.append({"utterance_id": m.utterance_id, "seq": m.seq, "final": m.final, "text": m.text,
+                                   "sec": m.header.stamp.sec, "nanosec": m.header.stamp.nanosec, "kind": m.kind,
+                                   "latency_ms": m.latency_ms, "frame_id": m.header.frame_id})
+
+    def _text(self, m):
+        with self.lock:
+            self.texts.append(m.data)
+
+    def _diag(self, m):
+        for st in m.status:
+            if st.name.endswith(": stream"):
+                with self.lock:
+                    self.diag = {"level": int.from_bytes(st.level, "little") if isinstance(st.level, bytes)
+                                 else int(st.level), "message": st.message,
+                                 **{kv.key: kv.value for kv in st.values}}
+
+    def dump(self) -> dict:
+        with self.lock:
+            return {"narration": list(self.narration), "texts": list(self.texts), "diagnostics": dict(self.diag)}
+
+
+def wait_for(cond, timeout: float, what: str) -> None:
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise SystemExit(f"driver: timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def stream(node, args) -> dict:
+    rec = Recorder(node)
+    qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    if args.compressed:
+        pub = node.create_publisher(CompressedImage, "/camera/image_raw/compressed", qos)
+    else:
+        pub = node.create_publisher(Image, "/camera/image_raw", qos)
+    clock = node.create_publisher(Clock, "/clock", 10) if args.clock else None
+    frames = world_frames(args.world, args.duration, args.hz)
+    wait_for(lambda: pub.get_subscription_count() > 0 and node.count_publishers("/vstream/narration") > 0, 90,
+             "the assistant's image subscription")
+    wait_for(lambda: bool(rec.dump()["diagnostics"]), 30, "the assistant's /diagnostics")
+    passes = [frames] if args.loop_at is None else [[f for f in frames if f[0] < args.loop_at], frames]
+    published, bad_sent, slot = [], 0, -1
+    wall0 = time.perf_counter()
+    offset = 0.0
+    for k, seq in enumerate(passes):
+        for t, rgb in seq:
+            now = offset + t
+            ahead = now - (time.perf_counter() - wall0)
+            if ahead > 0:
+                time.sleep(ahead)
+            if clock is not None:
+                c = Clock()
+                ns = BASE_SEC * 1_000_000_000 + int(round(t * 1e9))
+                c.clock.sec, c.clock.nanosec = ns // 1_000_000_000, ns % 1_000_000_000
+                clock.publish(c)
+            s = int(t * 2.0 + 1e-6)
+            if args.bad and s != slot and s % 4 == 2:      # a new 2 fps model slot starts: bad frames take it first,
+                kinds = len(bad_messages(rgb, t, args.compressed))   # then the good frame 1 ms later fills it
+                for j in range(kinds):
+                    pub.publish(bad_messages(rgb, t + 0.0001 * j, args.compressed)[j])
+                    bad_sent += 1
+                t += 0.001
+            slot = s
+            pub.publish(jpeg(rgb, t) if args.compressed else image(rgb, t))
+            published.append([k, t])
+        offset += seq[-1][0] + 1.0 / args.hz
+    end = time.monotonic() + args.tail
+    last = None
+    while time.monotonic() < end:                        # until the assistant has decided everything it got
+        time.sleep(0.5)
+        d = rec.dump()["diagnostics"]
+        cur = (d.get("frames_decided"), d.get("queue_capture"), d.get("queue_ready"), len(rec.dump()["texts"]))
+        if cur == last and d.get("queue_capture") == "0" and d.get("queue_ready") == "0":
+            break
+        last = cur
+    time.sleep(1.5)
+    out = rec.dump()
+    out.update(published=published, bad_sent=bad_sent, base_sec=BASE_SEC)
+    return out
+
+
+def ask(node, args) -> dict:
+    from action_msgs.msg import GoalStatus
+    from rclpy.action import ActionClient
+    from vstream_msgs.action import Ask
+    client = ActionClient(node, Ask, "/vstream/ask")
+    if not client.wait_for_server(timeout_sec=60):
+        raise SystemExit("driver: no /vstream/ask action server")
+    out = {}
+    for name, cancel_after in (("plain", None), ("cancel", args.cancel_after)):
+        feedback = []
+        holder = {}
+
+        def on_feedback(fb, feedback=feedback, cancel_after=cancel_after, holder=holder):
+            feedback.append(fb.feedback.partial_text)
+            if cancel_after is not None and len(feedback) == cancel_after and "handle" in holder:
+                holder["cancel"] = holder["handle"].cancel_goal_async()
+        goal = Ask.Goal()
+        goal.question = args.question
+        fut = client.send_goal_async(goal, feedback_callback=on_feedback)
+        wait_for(fut.done, 30, "goal response")
+        handle = fut.result()
+        holder["handle"] = handle
+        if not handle.accepted:
+            out[name] = {"accepted": False}
+            continue
+        res = handle.get_result_async()
+        wait_for(res.done, 120, "ask result")
+        r = res.result()
+        out[name] = {"accepted": True, "status": int(r.status), "answer": r.result.answer,
+                     "utterance_id": r.result.utterance_id, "feedback": feedback,
+                     "canceled": int(r.status) == GoalStatus.STATUS_CANCELED,
+                     "succeeded": int(r.status) == GoalStatus.STATUS_SUCCEEDED}
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("stream")
+    s.add_argument("--world", type=int, default=0)
+    s.add_argument("--duration", type=float, default=30.0)
+    s.add_argument("--hz", type=float, default=10.0)
+    s.add_argument("--compressed", action="store_true")
+    s.add_argument("--bad", action="store_true")
+    s.add_argument("--loop-at", type=float)
+    s.add_argument("--clock", action="store_true", help="also publish /clock = the frames' stamps (sim time)")
+    s.add_argument("--tail", type=float, default=20.0)
+    a = sub.add_parser("ask")
+    a.add_argument("--question", default="What is on the table?")
+    a.add_argument("--cancel-after", type=int, default=3)
+    for p in (s, a):
+        p.add_argument("--out", required=True)
+    args = ap.parse_args()
+    rclpy.init()
+    node = rclpy.create_node("vstream_test_driver")
+    ex = MultiThreadedExecutor()
+    ex.add_node(node)
+    spin = threading.Thread(target=ex.spin, daemon=True)
+    spin.start()
+    try:
+        result = stream(node, args) if args.cmd == "stream" else ask(node, args)
+    finally:
+        ex.shutdown(timeout_sec=1.0)
+        node.destroy_node()
+        rclpy.try_shutdown()
+    with open(args.out, "w", encoding="utf-8") as f:
+        json.dump(result, f)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
