@@ -94,3 +94,28 @@ def test_lifecycle_rejects_invalid_transitions(ros):
     with pytest.raises(RuntimeError):
         n.trigger_activate()                                   # must configure first
     assert n.trigger_configure() == TransitionCallbackReturn.SUCCESS
+
+
+def test_lifecycle_publishers_and_raising_callbacks_follow_rclpy(ros):
+    """As rclpy: a lifecycle publisher drops messages until the base on_activate ran; an exception in a transition
+    callback is an ERROR return (then on_error decides: SUCCESS → unconfigured)."""
+    from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+
+    class Node(LifecycleNode):
+        def on_configure(self, state):
+            self.pub = self.create_lifecycle_publisher(ros.msg("std_msgs/msg/String"), "out", 10)
+            return TransitionCallbackReturn.SUCCESS
+
+    n = Node("t")
+    n.trigger_configure()
+    n.pub.publish(ros.msg("std_msgs/msg/String")(data="early"))
+    n.trigger_activate()
+    n.pub.publish(ros.msg("std_msgs/msg/String")(data="on"))
+    assert [m.data for m in n.pub.decoded] == ["on"] and n.pub.dropped_inactive == 1
+
+    class Broken(LifecycleNode):
+        def on_configure(self, state):
+            raise ValueError("boom")
+
+    b = Broken("b")
+    assert b.trigger_configure() == TransitionCallbackReturn.ERROR and b.lifecycle_state == "unconfigured"

@@ -36,10 +36,11 @@ def ros_env(tmp_path_factory):
     venv_bin = str(Path(sys.executable).parent)
     base = _capture_env(f"export PATH={venv_bin}:$PATH; source {SETUP}")
     try:
-        subprocess.run([sys.executable, "-c", "import colcon_cmake, em, lark"], check=True, capture_output=True)
+        subprocess.run([sys.executable, "-c", "import colcon_cmake, em, lark, netifaces"], check=True,
+                       capture_output=True)
     except subprocess.CalledProcessError:
-        pytest.skip("real-ROS tier: colcon-cmake, empy==3.3.4 and lark must be installed in this venv "
-                    "(pip install colcon-common-extensions empy==3.3.4 lark)")
+        pytest.skip("real-ROS tier: colcon-cmake, empy==3.3.4, lark and netifaces must be installed in this venv "
+                    "(pip install colcon-common-extensions empy==3.3.4 lark netifaces)")
     ws = tmp_path_factory.mktemp("ros_ws")
     (ws / "src").mkdir()
     (ws / "src" / "vstream_ros").symlink_to(REPO)

@@ -18,7 +18,7 @@ import time
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CompressedImage, Image
@@ -26,7 +26,7 @@ from std_msgs.msg import String
 
 from rosutil import world_frames
 
-BASE_SEC = 1_700_000_000
+BASE_SEC = 1_700_000_000          # --base-sec now: stamps from the wall clock (the speech node drops stale text)
 
 
 def stamp(msg, t: float) -> None:
@@ -70,7 +70,7 @@ class Recorder:
     def __init__(self, node):
         from vstream_msgs.msg import Narration
         self.lock = threading.Lock()
-        self.narration, self.texts, self.diag = [], [], {}
+        self.narration, self.texts, self.diag, self.statuses = [], [], {}, []
         qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
         self.subs = [node.create_subscription(Narration, "/vstream/narration", self._narr, qos),
                      node.create_subscription(String, "/vstream/narration_text", self._text, qos),
@@ -89,14 +89,16 @@ class Recorder:
     def _diag(self, m):
         for st in m.status:
             if st.name.endswith(": stream"):
+                level = int.from_bytes(st.level, "little") if isinstance(st.level, bytes) else int(st.level)
                 with self.lock:
-                    self.diag = {"level": int.from_bytes(st.level, "little") if isinstance(st.level, bytes)
-                                 else int(st.level), "message": st.message,
-                                 **{kv.key: kv.value for kv in st.values}}
+                    self.diag = {"level": level, "message": st.message, **{kv.key: kv.value for kv in st.values}}
+                    if not self.statuses or self.statuses[-1] != [level, st.message]:
+                        self.statuses.append([level, st.message])
 
     def dump(self) -> dict:
         with self.lock:
-            return {"narration": list(self.narration), "texts": list(self.texts), "diagnostics": dict(self.diag)}
+            return {"narration": list(self.narration), "texts": list(self.texts), "diagnostics": dict(self.diag),
+                    "statuses": list(self.statuses)}
 
 
 def wait_for(cond, timeout: float, what: str) -> None:
@@ -116,6 +118,10 @@ def stream(node, args) -> dict:
         pub = node.create_publisher(Image, "/camera/image_raw", qos)
     clock = node.create_publisher(Clock, "/clock", 10) if args.clock else None
     frames = world_frames(args.world, args.duration, args.hz)
+    if clock is not None:                                # sim time starts at the first frame
+        c = Clock()
+        c.clock.sec = BASE_SEC
+        clock.publish(c)
     wait_for(lambda: pub.get_subscription_count() > 0 and node.count_publishers("/vstream/narration") > 0, 90,
              "the assistant's image subscription")
     wait_for(lambda: bool(rec.dump()["diagnostics"]), 30, "the assistant's /diagnostics")
@@ -160,12 +166,15 @@ def stream(node, args) -> dict:
     return out
 
 
-def ask(node, args) -> dict:
+def ask(node, ex, args) -> dict:
     from action_msgs.msg import GoalStatus
     from rclpy.action import ActionClient
     from vstream_msgs.action import Ask
     client = ActionClient(node, Ask, "/vstream/ask")
-    if not client.wait_for_server(timeout_sec=60):
+    end = time.monotonic() + 60
+    while not client.server_is_ready() and time.monotonic() < end:
+        ex.spin_once(timeout_sec=0.1)
+    if not client.server_is_ready():
         raise SystemExit("driver: no /vstream/ask action server")
     out = {}
     for name, cancel_after in (("plain", None), ("cancel", args.cancel_after)):
@@ -179,14 +188,18 @@ def ask(node, args) -> dict:
         goal = Ask.Goal()
         goal.question = args.question
         fut = client.send_goal_async(goal, feedback_callback=on_feedback)
-        wait_for(fut.done, 30, "goal response")
+        ex.spin_until_future_complete(fut, timeout_sec=30)
+        if not fut.done():
+            raise SystemExit("driver: timed out waiting for the goal response")
         handle = fut.result()
         holder["handle"] = handle
         if not handle.accepted:
             out[name] = {"accepted": False}
             continue
         res = handle.get_result_async()
-        wait_for(res.done, 120, "ask result")
+        ex.spin_until_future_complete(res, timeout_sec=120)
+        if not res.done():
+            raise SystemExit("driver: timed out waiting for the ask result")
         r = res.result()
         out[name] = {"accepted": True, "status": int(r.status), "answer": r.result.answer,
                      "utterance_id": r.result.utterance_id, "feedback": feedback,
@@ -207,20 +220,27 @@ def main() -> int:
     s.add_argument("--loop-at", type=float)
     s.add_argument("--clock", action="store_true", help="also publish /clock = the frames' stamps (sim time)")
     s.add_argument("--tail", type=float, default=20.0)
+    s.add_argument("--base-sec", default=str(BASE_SEC), help="stamp of t = 0 (seconds), or 'now'")
     a = sub.add_parser("ask")
     a.add_argument("--question", default="What is on the table?")
     a.add_argument("--cancel-after", type=int, default=3)
     for p in (s, a):
         p.add_argument("--out", required=True)
     args = ap.parse_args()
+    global BASE_SEC
+    if args.cmd == "stream":
+        BASE_SEC = int(time.time()) if args.base_sec == "now" else int(args.base_sec)
     rclpy.init()
     node = rclpy.create_node("vstream_test_driver")
-    ex = MultiThreadedExecutor()
-    ex.add_node(node)
-    spin = threading.Thread(target=ex.spin, daemon=True)
-    spin.start()
+    if args.cmd == "ask":                              # spun on this thread by ask()
+        ex = SingleThreadedExecutor()
+        ex.add_node(node)
+    else:
+        ex = MultiThreadedExecutor()
+        ex.add_node(node)
+        threading.Thread(target=ex.spin, daemon=True).start()
     try:
-        result = stream(node, args) if args.cmd == "stream" else ask(node, args)
+        result = stream(node, args) if args.cmd == "stream" else ask(node, ex, args)
     finally:
         ex.shutdown(timeout_sec=1.0)
         node.destroy_node()

@@ -29,6 +29,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--utterance-tokens", type=int, default=20, help="forced reply length (default 20)")
     p.add_argument("--respond-every", type=int, default=10, help="about one frame in N speaks (default 10)")
     p.add_argument("--repeats", type=int, default=3, help="repeats of each loop, for min/median/max (default 3)")
+    p.add_argument("--layers", type=int, default=None,
+                   help="live-8b only: keep every width but only N layers (runs on CPU: checks the GPU path)")
     p.add_argument("--json", dest="json_path", default=None, help="write the full result as JSON here")
     g = p.add_argument_group("long run (--longrun): a simulated hour-long stream under a memory policy")
     g.add_argument("--longrun", action="store_true", help="run the long-run memory simulation instead")
@@ -57,7 +59,7 @@ def main(args) -> int:
         frames = args.frames or {"tiny": 24, "live-8b": 600}[args.preset]
         cfg = BenchConfig(preset=args.preset, frames=frames, camera_fps=args.camera_fps,
                           utterance_tokens=args.utterance_tokens, respond_every=args.respond_every,
-                          repeats=args.repeats)
+                          repeats=args.repeats, layers=args.layers)
     except ValueError as e:
         print(f"vstream bench: {e}", file=sys.stderr)
         return 2

@@ -42,6 +42,7 @@ class BenchConfig:
     respond_every: int = 10
     repeats: int = 3
     model_fps: float = 2.0
+    layers: int | None = None      # live-8b: decoder/encoder depth override (CPU check of the GPU path)
 
     def __post_init__(self):
         if self.frames < 2 or self.repeats < 1 or self.utterance_tokens < 1 or self.respond_every < 1:
@@ -199,7 +200,7 @@ def run_bench(cfg: BenchConfig, log=print) -> dict:
     from ..engine.runtime.backend import RuntimeBackend
     from .presets import PRESETS, build_live_model
     preset = PRESETS[cfg.preset]
-    live = build_live_model(cfg.preset)
+    live = build_live_model(cfg.preset, cfg.layers)
     frames = synthetic_frames(cfg.frames, preset.frame_hw)
     fast = RuntimeBackend(live)                     # built once: compile/capture is start-up cost
     warm = BenchConfig(**{**cfg.__dict__, "frames": 4, "repeats": 1, "camera_fps": None})

@@ -25,6 +25,7 @@ import time
 
 import rclpy
 from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.clock import Clock, ClockType
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rcl_interfaces.msg import SetParametersResult
@@ -185,7 +186,9 @@ class AssistantNode(LifecycleNode):
         self._ents = [sub, self.pub_diag,
                       self.create_subscription(String, "query", self._on_query, 10),
                       self.create_service(Trigger, "reset", self._on_reset),
-                      self.create_timer(v["diagnostics_period_s"], self._publish_diagnostics)]
+                      # on the steady clock: /diagnostics keep coming with use_sim_time before /clock (or when paused)
+                      self.create_timer(v["diagnostics_period_s"], self._publish_diagnostics,
+                                        clock=Clock(clock_type=ClockType.STEADY_TIME))]
         if self.actions is not None:
             from rclpy.action import ActionServer  # noqa: PLC0415
             self._action = ActionServer(self, self.actions.Ask, "ask", execute_callback=self._execute_ask,

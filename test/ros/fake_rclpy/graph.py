@@ -329,7 +329,10 @@ class LifecycleNode(Node):
         if key not in _TRANSITIONS:
             raise RCLError(f"Transition is not registered: {transition} from {self._state}")
         cb, ok, fail = _TRANSITIONS[key]
-        ret = getattr(self, cb)(LifecycleState(_IDS[self._state], self._state))
+        try:                                 # rclpy: an exception in a transition callback is an ERROR return
+            ret = getattr(self, cb)(LifecycleState(_IDS[self._state], self._state))
+        except Exception:  # noqa: BLE001
+            ret = TransitionCallbackReturn.ERROR
         if not isinstance(ret, TransitionCallbackReturn):
             raise TypeError(f"{cb} must return a TransitionCallbackReturn, got {ret!r}")
         if ret == TransitionCallbackReturn.SUCCESS:

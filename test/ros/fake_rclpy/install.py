@@ -64,7 +64,7 @@ def _build(distro, with_vstream_msgs):
     module("rclpy.node", Node=graph.Node)
     module("rclpy.parameter", Parameter=node.Parameter)
     module("rclpy.time", Time=node.Time)
-    module("rclpy.clock", Clock=node.Clock)
+    module("rclpy.clock", Clock=node.Clock, ClockType=node.ClockType)
     module("rclpy.exceptions", **{k: getattr(node, k) for k in dir(node) if k.endswith("Exception")})
     module("rclpy.callback_groups", ReentrantCallbackGroup=type("ReentrantCallbackGroup", (), {}),
            MutuallyExclusiveCallbackGroup=type("MutuallyExclusiveCallbackGroup", (), {}))

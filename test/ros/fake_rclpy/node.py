@@ -147,10 +147,20 @@ class Time:
         return cls(nanoseconds=msg.sec * 10**9 + msg.nanosec)
 
 
+class ClockType(enum.IntEnum):
+    UNINITIALIZED = 0
+    ROS_TIME = 1
+    SYSTEM_TIME = 2
+    STEADY_TIME = 3
+
+
 class Clock:
     """Settable clock (tests drive it like sim time)."""
 
-    def __init__(self):
+    def __init__(self, *, clock_type=ClockType.SYSTEM_TIME):
+        if not isinstance(clock_type, ClockType):
+            raise TypeError("Clock type must be a ClockType enum")
+        self.clock_type = clock_type
         self.ns = 1_700_000_000 * 10**9
 
     def now(self) -> Time:
