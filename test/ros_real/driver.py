@@ -160,7 +160,7 @@ def stream(node, args) -> dict:
         if cur == last and d.get("queue_capture") == "0" and d.get("queue_ready") == "0":
             break
         last = cur
-    time.sleep(1.5)
+    time.sleep(4.0)                                      # > stall_s (2 s): the status turns "camera stalled"
     out = rec.dump()
     out.update(published=published, bad_sent=bad_sent, base_sec=BASE_SEC)
     return out
@@ -209,6 +209,7 @@ def ask(node, ex, args) -> dict:
 
 
 def main() -> int:
+    global BASE_SEC
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("stream")
@@ -227,7 +228,6 @@ def main() -> int:
     for p in (s, a):
         p.add_argument("--out", required=True)
     args = ap.parse_args()
-    global BASE_SEC
     if args.cmd == "stream":
         BASE_SEC = int(time.time()) if args.base_sec == "now" else int(args.base_sec)
     rclpy.init()

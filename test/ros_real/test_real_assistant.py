@@ -153,7 +153,11 @@ def test_params_reset_and_lifecycle_through_real_services(ros_env, demo_params, 
         assert "successful" in ros(ros_env, "param", "set", "/vstream/assistant", "stream.threshold", "0.8").stdout
         assert ros(ros_env, "param", "get", "/vstream/assistant", "stream.threshold").stdout.strip().endswith("0.8")
         bad = ros(ros_env, "param", "set", "/vstream/assistant", "stream.threshold", "1.5", check=False)
-        assert "failed" in bad.stdout.lower() and "[0, 1]" in bad.stdout
+        said = (bad.stdout + bad.stderr).lower()
+        assert "setting parameter failed" in said and "range" in said, said      # the descriptor's range
+        bad = ros(ros_env, "param", "set", "/vstream/assistant", "memory.policy", "lru", check=False)
+        said = (bad.stdout + bad.stderr).lower()
+        assert "setting parameter failed" in said and "one of" in said, said     # our validator's reason
         call = ros(ros_env, "service", "call", "/vstream/reset", "std_srvs/srv/Trigger")
         assert "success=True" in call.stdout
         assert "active [3]" in ros(ros_env, "lifecycle", "get", "/vstream/assistant").stdout
