@@ -9,12 +9,16 @@ import sys
 
 from .engine.config import DEFAULT_CHECKPOINT, ModelSpec, StreamConfig
 
+# What the bounded policies need at the default 2 fps (preflight.memory_minimum; a test keeps these equal). Stated
+# here, not computed, so that `--help` does not import torch.
+MIN_BUDGET_HELP = "2672 for window, 5808 for keyframes at 2 fps"
+
 
 def add_model_args(p: argparse.ArgumentParser, require_model: bool = True) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--model", required=require_model, default=None if require_model else DEFAULT_CHECKPOINT,
-                   metavar="CKPT", help="VideoLLM-online checkpoint folder or hub id "
-                   f"(e.g. {DEFAULT_CHECKPOINT})")
+                   metavar="CKPT", help="`demo` (the shipped demo model), a model root (e.g. models/demo), a "
+                   f"VideoLLM-online checkpoint folder or a hub id (e.g. {DEFAULT_CHECKPOINT})")
     g.add_argument("--llm", metavar="ID_OR_DIR", help="base LLM (default: the one named in the adapter config)")
     g.add_argument("--vision", metavar="ID_OR_DIR", help="SigLIP tower (default: google/siglip-large-patch16-384)")
     g.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N (default: auto)")
@@ -37,15 +41,14 @@ def add_backend_args(p: argparse.ArgumentParser) -> None:
                    help="reference = transformers oracle, exactly the original loop (default); runtime = fast path")
     g.add_argument("--memory-policy", default="full", choices=("full", "window", "keyframes"),
                    help="KV memory: full never evicts (the original); window/keyframes bound it (need --backend runtime)")
-    g.add_argument("--memory-budget-tokens", type=int, default=6144, help="bounded policies: cache cap in tokens")
+    g.add_argument("--memory-budget-tokens", type=int, default=6144,
+                   help=f"bounded policies: cache cap in tokens (default 6144; minimum {MIN_BUDGET_HELP})")
 
 
 def check_backend_args(args: argparse.Namespace) -> None:
-    """ValueError for an impossible backend/memory choice, before any model is loaded."""
-    if args.memory_policy != "full" and args.backend != "runtime":
-        raise ValueError(f"--memory-policy {args.memory_policy} needs --backend runtime")
-    if args.memory_budget_tokens < 256:
-        raise ValueError(f"--memory-budget-tokens must be at least 256, got {args.memory_budget_tokens}")
+    """ValueError for an impossible backend/memory choice, before any model is loaded (vstream_ros/preflight.py)."""
+    from .preflight import check_memory  # noqa: PLC0415
+    check_memory(args.backend, args.memory_policy, args.memory_budget_tokens, args.fps)
 
 
 def build_backend_from_args(model, args: argparse.Namespace):

@@ -12,10 +12,10 @@ Imports: argparse and this package (engine loaded lazily in main). Must not impo
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from pathlib import Path
 
+from vstream_ros.invocation import command_of
 
 
 def add_model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -46,20 +46,6 @@ def register(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def command_line(args: argparse.Namespace, name: str) -> str:
-    """The exact command these args stand for (canonical spelling, for reports)."""
-    parts = ["vstream", name]
-    for key, value in sorted(vars(args).items()):
-        if key in ("func", "command", "subcommand") or value is None or value is False:
-            continue
-        if key in ("bag",):
-            parts.insert(2, str(value))
-            continue
-        flag = "--" + key.replace("_", "-")
-        parts += [flag] if value is True else [flag, str(value)]
-    return shlex.join(parts)
-
-
 def default_out(bag: str) -> str:
     p = Path(bag.rstrip("/"))
     stem = p.with_suffix("") if p.suffix in (".mcap", ".db3", ".bag") else p
@@ -79,6 +65,39 @@ def build_runner(args: argparse.Namespace):
     return StreamRunner(model, backend, cfg), model
 
 
+def check_replay_options(args: argparse.Namespace):
+    """Model folders, memory budget, device and output paths, before the model loads (vstream_ros/preflight.py)."""
+    from vstream_ros.preflight import check_output_file, model_options
+    check_output_file(args.events_jsonl, "--events-jsonl")
+    return model_options(args)[2]
+
+
+def stream_events(runner, path: str | None, command: str, sources):
+    """Log the runner's events to `path` as they happen (vstream_ros/eventlog.py), after the runner's own hook."""
+    from vstream_ros.eventlog import JsonlWriter, run_header
+    log = JsonlWriter(path, header=run_header(command, sources, runner.cfg))
+    inner = runner.session.on_event
+
+    def on_event(ev):
+        if inner is not None:
+            inner(ev)
+        log.write(ev)
+    runner.session.on_event = on_event if path else inner
+    return log
+
+
+def save_event_stats(result, events_jsonl: str | None, command: str) -> dict[str, str]:
+    """The run stats beside a streamed events log (`<events>.replay.json`, atomic), as save_outputs does for bags."""
+    if not events_jsonl:
+        return {}
+    import json
+    from vstream_ros.atomic import write_text_atomic
+    from vstream_ros.replay.references import sidecar_path
+    stats = dict(result.stats, command=command)
+    return {"events": str(events_jsonl),
+            "events_stats": str(write_text_atomic(sidecar_path(events_jsonl), json.dumps(stats, indent=1)))}
+
+
 def main(args: argparse.Namespace) -> int:
     from vstream_ros.replay.bagio import BagError, choose_image_topic
     from vstream_ros.replay.driver import ReplayError, ReplayOptions, parse_rate, replay, save_outputs
@@ -89,7 +108,9 @@ def main(args: argparse.Namespace) -> int:
             if args.ask_topic not in list_topics(args.bag):
                 raise BagError(f"bag {args.bag} has no topic {args.ask_topic!r} (--ask-topic)")
         choose_image_topic(args.bag, args.image_topic)          # fail on the bag before loading a model
+        sources = check_replay_options(args)                    # model folders, memory, device, outputs
         runner, _ = build_runner(args)
+        log = stream_events(runner, args.events_jsonl, command_of(args), sources)   # durable, line by line
         opts = ReplayOptions(image_topic=args.image_topic, ask_topic=args.ask_topic, rate=rate,
                              progress=not args.quiet and sys.stderr.isatty())
         tracker = goal = None
@@ -97,10 +118,15 @@ def main(args: argparse.Namespace) -> int:
             from vstream_ros.guidance.tracker import StepTracker, goal_prompt
             steps = [x.strip() for x in (args.task_steps or "").split(";") if x.strip()]
             tracker, goal = StepTracker(args.task_goal, steps), goal_prompt(args.task_goal, steps)
-        result = replay(args.bag, runner, opts, tracker=tracker, goal=goal)
+        done = False
+        try:
+            result = replay(args.bag, runner, opts, tracker=tracker, goal=goal)
+            done = True
+        finally:
+            log.close(done)
         out = args.out or (None if args.events_jsonl else default_out(args.bag))
-        written = save_outputs(result, out, args.events_jsonl, storage=args.storage,
-                               command=command_line(args, "replay"))
+        written = save_outputs(result, out, None, storage=args.storage, command=command_of(args))
+        written.update(save_event_stats(result, args.events_jsonl, command_of(args)))
     except (BagError, ReplayError, ValueError, FileNotFoundError, FileExistsError, OSError) as err:
         print(f"vstream replay: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2

@@ -132,7 +132,8 @@ def _fmt(x: Any, digits: int = 3) -> str:
 
 
 def markdown(result: EvalResult, run: dict[str, Any], command: str, teacher: dict[str, Any] | None = None,
-             images: Sequence[str] = ("timeline.png", "latency.png"), max_pairs: int = 15) -> str:
+             images: Sequence[str] = ("timeline.png", "latency.png"), max_pairs: int = 15, made_by: str = "") -> str:
+    """`command`: the evaluation command as it ran; `made_by`: the command recorded with the predictions."""
     r = result
     rows = [("references", r.n_ref), ("predictions", r.n_pred), ("matched (TP)", r.tp),
             ("precision", r.precision), ("recall", r.recall), ("F1", r.f1),
@@ -141,7 +142,11 @@ def markdown(result: EvalResult, run: dict[str, Any], command: str, teacher: dic
             ("predicted utterances / min", r.pred_per_min), ("reference utterances / min", r.ref_per_min),
             ("ROUGE-L F1 of matched pairs", r.rouge_l), ("token F1 of matched pairs", r.token_f1),
             ("stream duration (s)", r.duration_s)]
-    out = ["# vstream evaluation report", "", "Command:", "", "```", command, "```", "",
+    out = ["# vstream evaluation report", "", "Command:", "", "```", command, "```", ""]
+    out += (["Predictions made by:", "", "```", made_by, "```", ""] if made_by else
+            ["Predictions made by: not recorded with the predictions (no command in their run stats, events "
+             "header or bag metadata).", ""])
+    out += [
            f"## Free-running metrics (tolerance ±{r.tolerance:g} s, one-to-one matching)", "",
            "| metric | value |", "|---|---|"]
     out += [f"| {k} | {_fmt(v)} |" for k, v in rows]
@@ -168,12 +173,12 @@ def markdown(result: EvalResult, run: dict[str, Any], command: str, teacher: dic
 
 def write_report(out_dir: str | Path, result: EvalResult, refs: Sequence[Utterance], preds: Sequence[Utterance],
                  stats: dict[str, Any], run: dict[str, Any], command: str, teacher: dict[str, Any] | None = None,
-                 threshold: float | None = None) -> dict[str, Path]:
+                 threshold: float | None = None, made_by: str = "") -> dict[str, Path]:
     """Write report.md, timeline.png and latency.png into `out_dir`; returns their paths."""
     d = Path(out_dir)
     d.mkdir(parents=True, exist_ok=True)
     thr = threshold if threshold is not None else stats.get("threshold")
     paths = {"timeline": timeline_png(d / "timeline.png", refs, preds, result, stats.get("trace") or [], thr),
              "latency": latency_png(d / "latency.png", stats)}
-    paths["report"] = write_text_atomic(d / "report.md", markdown(result, run, command, teacher))
+    paths["report"] = write_text_atomic(d / "report.md", markdown(result, run, command, teacher, made_by=made_by))
     return paths

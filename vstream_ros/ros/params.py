@@ -26,7 +26,8 @@ class ParamSpec:
 
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("autostart", True, "configure and activate on start-up (plain `ros2 launch` works)"),
-    ParamSpec("model.checkpoint", DEFAULT_CHECKPOINT, "VideoLLM-online PEFT folder or hub id"),
+    ParamSpec("model.checkpoint", DEFAULT_CHECKPOINT, "`demo` (the shipped demo model), a model root (checkpoint/ + "
+              "llm/ + vision/), a VideoLLM-online PEFT folder or a hub id"),
     ParamSpec("model.llm", "", "base LLM folder/id; empty = from the adapter config"),
     ParamSpec("model.vision", "", "SigLIP vision tower folder/id; empty = default"),
     ParamSpec("model.device", "auto", "auto | cpu | cuda | cuda:N"),
@@ -93,6 +94,11 @@ def cross_check(values: dict) -> str | None:
     if values.get("memory.policy", "full") != "full" and values.get("model.backend") != "runtime":
         return (f"memory.policy {values['memory.policy']!r} needs model.backend 'runtime' (the reference backend "
                 "only supports 'full')")
+    if values.get("memory.policy", "full") != "full":              # budgets vs the policy, before the model loads
+        from vstream_ros.preflight import NODE_NAMES, memory_problem  # noqa: PLC0415
+        return memory_problem(values["model.backend"], values["memory.policy"],
+                              int(values.get("memory.budget_tokens", 6144)), float(values.get("stream.fps", 2.0)),
+                              NODE_NAMES)
     return None
 
 
