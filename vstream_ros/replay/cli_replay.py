@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from vstream_ros.invocation import command_of
+from vstream_ros.replay.replay_log import check_replay_options, save_event_stats, stream_events
 
 
 def add_model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -63,39 +64,6 @@ def build_runner(args: argparse.Namespace):
     model = load_live_model(model_spec(args))
     backend = build_backend_from_args(model, args)
     return StreamRunner(model, backend, cfg), model
-
-
-def check_replay_options(args: argparse.Namespace):
-    """Model folders, memory budget, device and output paths, before the model loads (vstream_ros/preflight.py)."""
-    from vstream_ros.preflight import check_output_file, model_options
-    check_output_file(args.events_jsonl, "--events-jsonl")
-    return model_options(args)[2]
-
-
-def stream_events(runner, path: str | None, command: str, sources):
-    """Log the runner's events to `path` as they happen (vstream_ros/eventlog.py), after the runner's own hook."""
-    from vstream_ros.eventlog import JsonlWriter, run_header
-    log = JsonlWriter(path, header=run_header(command, sources, runner.cfg))
-    inner = runner.session.on_event
-
-    def on_event(ev):
-        if inner is not None:
-            inner(ev)
-        log.write(ev)
-    runner.session.on_event = on_event if path else inner
-    return log
-
-
-def save_event_stats(result, events_jsonl: str | None, command: str) -> dict[str, str]:
-    """The run stats beside a streamed events log (`<events>.replay.json`, atomic), as save_outputs does for bags."""
-    if not events_jsonl:
-        return {}
-    import json
-    from vstream_ros.atomic import write_text_atomic
-    from vstream_ros.replay.references import sidecar_path
-    stats = dict(result.stats, command=command)
-    return {"events": str(events_jsonl),
-            "events_stats": str(write_text_atomic(sidecar_path(events_jsonl), json.dumps(stats, indent=1)))}
 
 
 def main(args: argparse.Namespace) -> int:
