@@ -120,8 +120,8 @@ def _hub_checkpoint(repo_id: str) -> Path:
 def locate_checkpoint(name: str) -> tuple[Path, Path | None]:
     """(adapter folder, model root or None) for what --model says."""
     p = Path(name).expanduser()
-    if not p.exists() and name == DEMO_NAME:
-        p = find_demo_root()
+    if name == DEMO_NAME and not ((p / ADAPTER_CONFIG).is_file() or is_model_root(p)):
+        p = find_demo_root()                        # a ./demo folder that holds no model does not shadow it
     if p.exists():
         if not p.is_dir():
             raise CheckpointError(f"checkpoint {p} is a file; pass the folder holding {ADAPTER_CONFIG}")
