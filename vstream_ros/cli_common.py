@@ -19,8 +19,10 @@ def add_model_args(p: argparse.ArgumentParser, require_model: bool = True) -> No
     g.add_argument("--model", required=require_model, default=None if require_model else DEFAULT_CHECKPOINT,
                    metavar="CKPT", help="`demo` (the shipped demo model), a model root (e.g. models/demo), a "
                    f"VideoLLM-online checkpoint folder or a hub id (e.g. {DEFAULT_CHECKPOINT})")
-    g.add_argument("--llm", metavar="ID_OR_DIR", help="base LLM (default: the one named in the adapter config)")
-    g.add_argument("--vision", metavar="ID_OR_DIR", help="SigLIP tower (default: google/siglip-large-patch16-384)")
+    g.add_argument("--llm", metavar="ID_OR_DIR", help="base LLM (default: the model root's llm/, else the one named "
+                   "in the adapter config, a relative path there read from the adapter folder)")
+    g.add_argument("--vision", metavar="ID_OR_DIR", help="SigLIP tower (default: the model root's vision/, else "
+                   "google/siglip-large-patch16-384)")
     g.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N (default: auto)")
     g.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
                    help="auto = bfloat16 on CUDA, float32 on CPU")
