@@ -8,7 +8,7 @@ import re
 from vstream_ros.demo.live import LivePrinter
 from vstream_ros.replay.metrics import Utterance, timing_metrics
 
-HINT = re.compile(r"^\s*([\d.]+) s  model  │ .*scored against the truth at ([\d.]+) s")
+HINT = re.compile(r"^\s*([\d.]+) s  model  │ .*scored vs truth at ([\d.]+) s")
 
 
 def _play(refs, preds, tol=1.0, fps=2.0):
@@ -36,7 +36,7 @@ def test_the_issue_case_names_the_scored_truth_not_the_nearest():
             Utterance(39.59, "C places the black ball on the purple block.")]
     preds = [Utterance(39.0, "C picks up the cyan block."), Utterance(40.0, "C moves the black block.")]
     lines = _play(refs, preds)
-    assert "  39.00 s  model  │ C picks up the cyan block.   (scored against the truth at 38.22 s, Δt +0.78 s)" in lines
+    assert "  39.00 s  model  │ C picks up the cyan block.   (scored vs truth at 38.22 s, Δt +0.78 s)" in lines
     pairs = timing_metrics(refs, preds, 1.0).pairs
     assert _hints(lines) == sorted((round(p["ref_t"], 2), round(p["pred_t"], 2)) for p in pairs)
 

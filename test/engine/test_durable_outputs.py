@@ -21,13 +21,15 @@ def _lines(path: Path) -> list[str]:
 
 
 def test_ctrl_c_keeps_every_event_line_written_so_far(tiny_paths, tmp_path):
-    video = write_test_video(tmp_path / "clip.mp4", n=600, fps=10, noise=True)          # 60 s: 120 model frames
+    # 6000 frames fed at 10 fps: far longer than the wait for the first lines, so the interrupt lands mid-run
+    video = write_test_video(tmp_path / "clip.mp4", n=6000, fps=10, size=(48, 64), noise=True)
     out = tmp_path / "ev.jsonl"
     env = {**os.environ, "HF_HUB_OFFLINE": "1",
            "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.Popen([sys.executable, "-m", "vstream_ros.cli", "run", str(video), "--model",
                              str(tiny_paths.checkpoint), "--llm", str(tiny_paths.llm), "--vision", str(tiny_paths.vision),
-                             "--device", "cpu", "--max-new-tokens", "2", "--no-progress", "--events-jsonl", str(out)],
+                             "--device", "cpu", "--fps", "10", "--max-new-tokens", "2", "--no-progress",
+                             "--events-jsonl", str(out)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: os.umask(0o002))
     deadline = time.monotonic() + 240
@@ -41,7 +43,7 @@ def test_ctrl_c_keeps_every_event_line_written_so_far(tiny_paths, tmp_path):
     assert rows[0]["event"] == "run" and "--events-jsonl" in rows[0]["command"]
     assert rows[-1] == {"event": "end", "complete": False, "events": len(rows) - 2}
     frames = [r for r in rows if r["event"] == "frame"]
-    assert 1 <= len(frames) < 120 and [f["index"] for f in frames] == list(range(len(frames)))
+    assert 1 <= len(frames) < 6000 and [f["index"] for f in frames] == list(range(len(frames)))
     assert stat.S_IMODE(out.stat().st_mode) == 0o664               # 0666 & ~umask 002, not 0600
 
 

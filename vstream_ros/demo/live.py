@@ -61,7 +61,7 @@ class LivePrinter:
             if k in partner:
                 ref_t = partner[k]
                 self.pairs.append((ref_t, t))
-                note = f"   (scored against the truth at {ref_t:.2f} s, Δt {t - ref_t:+.2f} s)"
+                note = f"   (scored vs truth at {ref_t:.2f} s, Δt {t - ref_t:+.2f} s)"
             else:
                 note = f"   (unmatched: no free truth within ±{self.tol:g} s)"
             self._line(f"{t:7.2f} s  model  │ {text}{note}")
