@@ -37,7 +37,8 @@ def parse_asks(items: list[str]) -> list[tuple[float, str]]:
         except ValueError:
             t = float("nan")
         if not sep or not text.strip() or not t >= 0 or not math.isfinite(t):
-            raise ValueError(f"--ask {item!r} must look like SECONDS:TEXT with SECONDS ≥ 0, e.g. '12.5:What is this?'")
+            raise ValueError(f"--ask {item!r} must look like SECONDS:TEXT with SECONDS ≥ 0, "
+                             "e.g. '12.5:What is this?'")
         out.append((t, text.strip()))
     return sorted(out, key=lambda x: x[0])
 

@@ -27,7 +27,8 @@ def test_ctrl_c_keeps_every_event_line_written_so_far(tiny_paths, tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1",
            "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.Popen([sys.executable, "-m", "vstream_ros.cli", "run", str(video), "--model",
-                             str(tiny_paths.checkpoint), "--llm", str(tiny_paths.llm), "--vision", str(tiny_paths.vision),
+                             str(tiny_paths.checkpoint), "--llm", str(tiny_paths.llm),
+                             "--vision", str(tiny_paths.vision),
                              "--device", "cpu", "--fps", "10", "--max-new-tokens", "2", "--no-progress",
                              "--events-jsonl", str(out)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -12,8 +12,10 @@ REFS = [(3.7, "C picks up the black ball."), (5.55, "C puts the black ball in th
         (13.98, "C takes the black ball out of the yellow cup."), (15.13, "C moves the black ball closer."),
         (23.68, "C picks up the black ball."), (25.23, "C places the black ball on the cyan block."),
         (32.2, "C picks up the yellow cup."), (33.35, "C moves the yellow cup closer."),
-        (38.22, "C picks up the black ball from the cyan block."), (39.59, "C places the black ball on the purple block."),
-        (49.18, "C picks up the black ball from the purple block."), (50.55, "C places the black ball on the cyan block.")]
+        (38.22, "C picks up the black ball from the cyan block."),
+        (39.59, "C places the black ball on the purple block."),
+        (49.18, "C picks up the black ball from the purple block."),
+        (50.55, "C places the black ball on the cyan block.")]
 PREDS = [(4.0, "C picks up the black ball."), (6.0, "C moves the black ball to the yellow block."),
          (14.0, "C picks up the black ball."), (15.5, "C moves the yellow ball to the right."),
          (24.0, "C picks up the black ball."), (25.0, "C moves the black ball to the right."),
