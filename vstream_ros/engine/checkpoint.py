@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from ..console import quiet_model_loading
 from .config import ModelSpec, resolve_device, resolve_dtype
 from .model import LiveLlamaForCausalLM
 from .template import TEXT_VOCAB_SIZE, StreamTemplate, load_tokenizer
@@ -130,12 +131,14 @@ def load_live_model(spec: ModelSpec) -> LiveModel:
     llm_config.vision_hidden_size = validate_adapter(tensors, llm_config, ckpt)
     del tensors
 
-    vision = load_vision(src.vision, device=device, dtype=dtype)
+    with quiet_model_loading():
+        vision = load_vision(src.vision, device=device, dtype=dtype)
     if vision.hidden_size != llm_config.vision_hidden_size:
         raise CheckpointError(f"vision tower width {vision.hidden_size} does not match the connector input "
                               f"{llm_config.vision_hidden_size}: wrong --vision")
 
-    base = LiveLlamaForCausalLM.from_pretrained(llm_source, config=llm_config, dtype=dtype)
+    with quiet_model_loading():
+        base = LiveLlamaForCausalLM.from_pretrained(llm_source, config=llm_config, dtype=dtype)
     with warnings.catch_warnings():   # PEFT probes a transformers property deprecated in v5 (its call, not ours)
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
         model = PeftModel.from_pretrained(base, str(ckpt), is_trainable=False)
