@@ -20,6 +20,12 @@ def _lines(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
 
 
+def _child_setup() -> None:
+    """umask 002; SIGINT back to default (a shell's background job would pass it on ignored, as Ctrl-C is)."""
+    os.umask(0o002)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_keeps_every_event_line_written_so_far(tiny_paths, tmp_path):
     # 6000 frames fed at 10 fps: far longer than the wait for the first lines, so the interrupt lands mid-run
     video = write_test_video(tmp_path / "clip.mp4", n=6000, fps=10, size=(48, 64), noise=True)
@@ -32,7 +38,7 @@ def test_ctrl_c_keeps_every_event_line_written_so_far(tiny_paths, tmp_path):
                              "--device", "cpu", "--fps", "10", "--max-new-tokens", "2", "--no-progress",
                              "--events-jsonl", str(out)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: os.umask(0o002))
+                            preexec_fn=_child_setup)
     deadline = time.monotonic() + 240
     while len(_lines(out)) < 4 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
