@@ -57,7 +57,6 @@ setup(
         "gpu": ["flash-attn>=2.5"],
         "tts": ["ChatTTS>=0.2"],
     },
-    tests_require=["pytest"],
     zip_safe=True,
     maintainer="vstream_ros developers",
     maintainer_email="vstream-ros@example.com",

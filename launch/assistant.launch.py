@@ -63,7 +63,8 @@ def generate_launch_description():
         DeclareLaunchArgument("speech", default_value="false", choices=["true", "false"],
                               description="also start the speech node (espeak-ng)"),
         DeclareLaunchArgument("model", default_value="chenjoya/videollm-online-8b-v1plus",
-                              description="VideoLLM-online checkpoint folder or hub id"),
+                              description="`demo` (the shipped demo model, any working directory), a model root, "
+                                          "a VideoLLM-online checkpoint folder or a hub id"),
         assistant,
         speech_node,
     ])

@@ -1,6 +1,6 @@
 """Atomic file writes: write to a temporary sibling, then `os.replace` into place, so an interrupted run
-never leaves a half-written file under the final name. Files get mode 0644 (mkstemp's 0600 would hide
-them from other users of a shared workstation).
+never leaves a half-written file under the final name. Files get the mode a plain `open(path, "w")` would
+give them (0666 minus the user's umask), never mkstemp's 0600.
 
 Imports: stdlib only.
 """
@@ -12,6 +12,30 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux /proc), else set and restored."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """Mode of a new regular file under the user's umask (0666 & ~umask), e.g. 0644 or 0664."""
+    return 0o666 & ~current_umask()
+
+
+def dir_mode() -> int:
+    """Mode of a new folder under the user's umask (0777 & ~umask)."""
+    return 0o777 & ~current_umask()
 
 
 @contextmanager
@@ -26,7 +50,7 @@ def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

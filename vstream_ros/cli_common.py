@@ -9,14 +9,20 @@ import sys
 
 from .engine.config import DEFAULT_CHECKPOINT, ModelSpec, StreamConfig
 
+# What the bounded policies need at the default 2 fps (preflight.memory_minimum; a test keeps these equal). Stated
+# here, not computed, so that `--help` does not import torch.
+MIN_BUDGET_HELP = "2672 for window, 5808 for keyframes at 2 fps"
+
 
 def add_model_args(p: argparse.ArgumentParser, require_model: bool = True) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--model", required=require_model, default=None if require_model else DEFAULT_CHECKPOINT,
-                   metavar="CKPT", help="VideoLLM-online checkpoint folder or hub id "
-                   f"(e.g. {DEFAULT_CHECKPOINT})")
-    g.add_argument("--llm", metavar="ID_OR_DIR", help="base LLM (default: the one named in the adapter config)")
-    g.add_argument("--vision", metavar="ID_OR_DIR", help="SigLIP tower (default: google/siglip-large-patch16-384)")
+                   metavar="CKPT", help="`demo` (the shipped demo model), a model root (e.g. models/demo), a "
+                   f"VideoLLM-online checkpoint folder or a hub id (e.g. {DEFAULT_CHECKPOINT})")
+    g.add_argument("--llm", metavar="ID_OR_DIR", help="base LLM (default: the model root's llm/, else the one named "
+                   "in the adapter config, a relative path there read from the adapter folder)")
+    g.add_argument("--vision", metavar="ID_OR_DIR", help="SigLIP tower (default: the model root's vision/, else "
+                   "google/siglip-large-patch16-384)")
     g.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N (default: auto)")
     g.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
                    help="auto = bfloat16 on CUDA, float32 on CPU")
@@ -56,8 +62,9 @@ def engine_choice(args: argparse.Namespace):
 
 
 def check_backend_args(args: argparse.Namespace) -> None:
-    """ValueError for an impossible backend/memory choice, before any model is loaded."""
-    engine_choice(args)
+    """ValueError for an impossible backend/memory choice, before any model is loaded (vstream_ros/preflight.py)."""
+    from .preflight import check_memory  # noqa: PLC0415
+    check_memory(args.backend, args.memory_policy, args.memory_budget_tokens, args.fps)
 
 
 def build_backend_from_args(model, args: argparse.Namespace):

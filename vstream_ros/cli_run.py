@@ -9,13 +9,12 @@ Imports torch/engine only inside `main` so `vstream --help` stays fast. Never RO
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import tempfile
-from pathlib import Path
 
-from .cli_common import add_backend_args, add_model_args, add_stream_args, engine_choice, fail
+from .cli_common import add_backend_args, add_model_args, add_stream_args, fail
+from .eventlog import JsonlWriter, run_header
+from .invocation import command_of
+from .preflight import parse_asks, preflight_run  # noqa: F401 - parse_asks: public here since the first release
 
 
 def register(sub) -> None:
@@ -32,56 +31,14 @@ def register(sub) -> None:
     p.set_defaults(func=main)
 
 
-def parse_asks(items: list[str]) -> list[tuple[float, str]]:
-    """['12.5:What?'] → [(12.5, 'What?')]; ValueError with the offending item otherwise."""
-    out = []
-    for item in items:
-        head, sep, text = item.partition(":")
-        try:
-            t = float(head)
-        except ValueError:
-            t = float("nan")
-        if not sep or not text.strip() or not t >= 0:
-            raise ValueError(f"--ask {item!r} must look like SECONDS:TEXT with SECONDS ≥ 0, e.g. '12.5:What is this?'")
-        out.append((t, text.strip()))
-    return sorted(out, key=lambda x: x[0])
-
-
-class JsonlWriter:
-    """Events to a temp file beside PATH, renamed into place on close (atomic)."""
-
-    KINDS = ("frame", "query", "response")
-
-    def __init__(self, path: str | None):
-        self.path = Path(path) if path else None
-        self._f = None
-        if self.path:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, self._tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
-            self._f = os.fdopen(fd, "w", encoding="utf-8")
-
-    def write(self, event) -> None:
-        if self._f is not None:
-            d = event.to_json()
-            if d["event"] in self.KINDS:
-                self._f.write(json.dumps(d, ensure_ascii=False) + "\n")
-
-    def close(self, ok: bool) -> None:
-        if self._f is None:
-            return
-        self._f.close()
-        if ok:
-            os.replace(self._tmp, self.path)
-        else:
-            os.unlink(self._tmp)
-
-
 def main(args: argparse.Namespace) -> int:
     try:
-        asks = parse_asks(args.ask)
-        choice = engine_choice(args)
+        plan = preflight_run(args)       # every option checked before anything heavy is imported or loaded
     except ValueError as e:
         return fail(e)
+    asks, cfg = plan.asks, plan.stream
+    from .host.build import EngineChoice
+    choice = EngineChoice(plan.spec, cfg, args.backend, args.memory_policy, args.memory_budget_tokens)
     from .engine.frames import DecodeStats, VideoError, iter_video_frames, probe_video
     try:
         probe_video(args.video)
@@ -100,7 +57,7 @@ def main(args: argparse.Namespace) -> int:
         engine = load_engine(choice)
     except (CheckpointError, FileNotFoundError, ValueError) as e:
         return fail(e)
-    writer = JsonlWriter(args.events_jsonl)
+    writer = JsonlWriter(args.events_jsonl, header=run_header(command_of(args), plan.sources, cfg))
     printer = ReplyPrinter()
 
     class Sink:                      # every engine event: the JSONL log and the live printer
@@ -114,7 +71,7 @@ def main(args: argparse.Namespace) -> int:
     for t, text in asks:
         host.ask(text, t)
     stats = DecodeStats()
-    bar = None if args.no_progress else _progress()
+    bar = None if args.no_progress else _progress(plan.video_frames)
     ok = False
     host.start()
     try:
@@ -153,9 +110,10 @@ class ReplyPrinter:
             print(f"[{event.time:8.2f}s] Assistant: {event.text}", flush=True)
 
 
-def _progress():
+def _progress(total: int | None = None):
+    """One bar on stderr; with the video's frame count it shows the total and an ETA."""
     try:
         from tqdm import tqdm
     except ImportError:
         return None
-    return tqdm(unit="frame", file=sys.stderr, desc="streaming", dynamic_ncols=True)
+    return tqdm(total=total, unit="frame", file=sys.stderr, desc="streaming", dynamic_ncols=True)

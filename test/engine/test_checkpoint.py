@@ -151,5 +151,5 @@ def test_wrong_vision_width(tiny_paths, tmp_path):
 
 
 def test_unreachable_hub_id_is_one_clear_error(tiny_paths):
-    with pytest.raises(CheckpointError, match="neither a local folder nor a reachable hub id"):
+    with pytest.raises(CheckpointError, match="is not a local folder .*pass a local folder with --model DIR"):
         _load(tiny_paths, "someone/not-a-real-checkpoint-xyz")

@@ -10,11 +10,8 @@ Imports: argparse at import time; torch and the engine inside main().
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import sys
-import tempfile
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -85,12 +82,8 @@ def _write_json(path: str, result: dict) -> None:
         if isinstance(x, (list, tuple)):
             return [clean(v) for v in x]
         return x
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".bench_", suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump(clean(result), f, indent=2)
-    os.replace(tmp, path)
+    from ..atomic import write_json_atomic  # noqa: PLC0415
+    write_json_atomic(path, clean(result), indent=2)
 
 
 if __name__ == "__main__":     # python -m vstream_ros.bench.cli_bench --preset tiny

@@ -26,11 +26,11 @@ import torch
 
 from ..engine.config import StreamConfig
 from ..engine.events import FrameDecision, Response, UtteranceChunk
+from .table import HIGHER_IS_BETTER  # noqa: F401 - defined once, in bench/table.py
 from .wrappers import ForcedLength, ScriptedDecisions
 
 METRICS = ("ingest_fps", "decision_p50_ms", "decision_p99_ms", "first_token_ms", "decode_tok_s",
            "utterance_ms", "dropped", "peak_mem_mb")
-HIGHER_IS_BETTER = {"ingest_fps", "decode_tok_s"}
 
 
 @dataclass(frozen=True)
@@ -237,10 +237,6 @@ def _device_name() -> str:
 
 
 def format_table(result: dict) -> str:
-    rows = [f"{'metric':<18}{'reference (a)':>16}{'pipeline (b)':>16}{'b/a':>9}"]
-    for m in METRICS:
-        a = result["summary"]["reference"][m]["median"]
-        b = result["summary"]["pipeline"][m]["median"]
-        rows.append(f"{m:<18}{a:>16.2f}{b:>16.2f}{result['ratio_b_over_a'][m]:>9.2f}")
-    rows.append("(medians over repeats; latencies in ms; peak_mem = CUDA max allocated, or process RSS on CPU)")
-    return "\n".join(rows)
+    """The printed comparison (bench/table.py: one direction of "better" for every row)."""
+    from .table import format_table as table  # noqa: PLC0415
+    return table(result, METRICS)

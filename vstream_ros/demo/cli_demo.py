@@ -25,23 +25,23 @@ MODEL_ENV = "VSTREAM_DEMO_MODEL"
 
 
 def model_candidates() -> list[Path]:
-    here = Path(__file__).resolve()
-    out = []
-    if os.environ.get(MODEL_ENV):
-        out.append(Path(os.environ[MODEL_ENV]))
-    out.append(here.parents[2] / "models" / "demo")
-    out.append(Path(sys.prefix) / "share" / "vstream_ros" / "models" / "demo")
-    return out
+    from vstream_ros.engine.sources import demo_candidates  # noqa: PLC0415
+    return demo_candidates()
 
 
 def find_model(model_dir: str | None) -> Path:
-    cands = [Path(model_dir)] if model_dir else model_candidates()
-    for c in cands:
-        if (c / "checkpoint" / "adapter_config.json").is_file() and (c / "llm").is_dir() and (c / "vision").is_dir():
-            return c
-    raise FileNotFoundError("no demo model (checkpoint/, llm/, vision/) in " + ", ".join(str(c) for c in cands) +
-                            "; pass --model-dir or train one: python -m vstream_ros.demo.train_demo "
-                            "--config config/train/demo.yaml --out models/demo")
+    """The demo model root: --model-dir, else the shipped one (engine/sources.py searches the usual places)."""
+    from vstream_ros.engine.sources import CheckpointError, find_demo_root  # noqa: PLC0415
+    if not model_dir:
+        try:
+            return find_demo_root()
+        except CheckpointError as e:
+            raise FileNotFoundError(str(e)) from None
+    c = Path(model_dir)
+    if (c / "checkpoint" / "adapter_config.json").is_file() and (c / "llm").is_dir() and (c / "vision").is_dir():
+        return c
+    raise FileNotFoundError(f"no demo model (checkpoint/, llm/, vision/) in {c}; pass --model-dir or train one: "
+                            "python -m vstream_ros.demo.train_demo --config config/train/demo.yaml --out models/demo")
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -60,33 +60,19 @@ def register(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-class _LivePrinter:
-    """Prints ground-truth narrations as their time passes and model replies as they are produced."""
-
-    def __init__(self, refs, enabled: bool, tolerance: float):
-        self.refs, self.enabled, self.tol = list(refs), enabled, tolerance
-        self.next_ref = 0
-
-    def frame(self, t: float) -> None:
-        while self.next_ref < len(self.refs) and self.refs[self.next_ref].t <= t:
-            r = self.refs[self.next_ref]
-            self._line(f"{r.t:7.2f} s  truth  │ {r.text}")
-            self.next_ref += 1
-
-    def reply(self, t: float, text: str) -> None:
-        near = min(self.refs, key=lambda r: abs(r.t - t), default=None)
-        note = ""
-        if near is not None and abs(near.t - t) <= self.tol:
-            note = f"   (truth at {near.t:.2f} s, Δt {t - near.t:+.2f} s)"
-        self._line(f"{t:7.2f} s  model  │ {text}{note}")
-
-    def _line(self, s: str) -> None:
-        if self.enabled:
-            print(s, flush=True)
+def check_demo_args(args) -> None:
+    """ValueError for options that can be refused before anything is generated or loaded."""
+    if args.world < 0:
+        raise ValueError(f"--world must be a held-out world index >= 0, got {args.world}")
+    if not 0 < args.duration <= 3600:
+        raise ValueError(f"--duration must be in (0, 3600] seconds, got {args.duration:g}")
+    if not 0 < args.fps <= 60:
+        raise ValueError(f"--fps must be in (0, 60], got {args.fps:g}")
 
 
 def main(args) -> int:
     try:
+        check_demo_args(args)
         root = find_model(args.model_dir)
         from vstream_ros.engine.config import StreamConfig  # noqa: PLC0415
         kw = {} if args.threshold is None else {"threshold": args.threshold}
@@ -110,6 +96,7 @@ def run_demo(root: Path, world_cfg, cfg, out: Path, baselines: bool = True, live
     from vstream_ros.replay.report import timeline_png  # noqa: PLC0415
     from vstream_ros.synth.world import World  # noqa: PLC0415
 
+    from .live import LivePrinter  # noqa: PLC0415
     from .evaluate import TOLERANCE, Aggregate, format_table, references, run_baselines, run_model, score  # noqa: PLC0415
 
     t_start = time.perf_counter()
@@ -126,9 +113,10 @@ def run_demo(root: Path, world_cfg, cfg, out: Path, baselines: bool = True, live
         return 2
     print(f"model: {root} (loaded in {time.perf_counter() - t_start:.1f} s); model fps {cfg.fps:g}, "
           f"threshold {cfg.threshold:g}")
-    printer = _LivePrinter(refs, live, TOLERANCE)
+    printer = LivePrinter(refs, live, TOLERANCE)
     if live:
-        print("\n   time    who    │ narration")
+        print(f"\n(each reply is shown with the truth it is scored against, once its ±{TOLERANCE:g} s window has "
+              "closed)\n   time    who    │ narration")
 
     def on_event(ev):
         if isinstance(ev, Response) and ev.trigger == "proactive":

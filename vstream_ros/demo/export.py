@@ -6,9 +6,10 @@
                        holds everything), `connector` in modules_to_save (the trained connector)
     ROOT/train_info.json  settings, data seeds, losses and the command that made it
 
-`engine.checkpoint.load_live_model(ModelSpec(checkpoint=ROOT/checkpoint, llm=ROOT/llm, vision=ROOT/vision))`
-loads it like any published checkpoint. Files are written into a temporary sibling folder and moved into
-place at the end, so an interrupted export never leaves a half-written model.
+`engine.checkpoint.load_live_model(ModelSpec(checkpoint=ROOT))` (or ROOT/checkpoint, or `demo` for the shipped
+one) loads it like any published checkpoint: engine/sources.py finds llm/ and vision/ in the root. Files are
+written into a temporary sibling folder and moved into place at the end, so an interrupted export never leaves
+a half-written model.
 
 Imports: torch, transformers, peft, engine.checkpoint/template. Never ROS.
 """
@@ -22,14 +23,15 @@ from pathlib import Path
 
 import torch
 
+from vstream_ros.atomic import dir_mode, file_mode
 from vstream_ros.engine.checkpoint import PEFT_TARGET_REGEX
 from vstream_ros.engine.template import default_tokenizer_file
 
-BASE_NAME = "models/demo/llm"      # informative only: `vstream demo` always passes the llm folder explicitly
+BASE_NAME = "../llm"     # relative to the adapter folder (engine/sources.py resolves it there, from any cwd)
 # LoRA on the decoder blocks only: the head is tied to the embeddings and a LoRA there would untie it.
 TARGET_REGEX = PEFT_TARGET_REGEX.replace("|lm_head$", "")
 TOKENIZER_CONFIG = {"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<|begin_of_text|>",
-                    "eos_token": "<|eot_id|>", "model_max_length": 131072, "clean_up_tokenization_spaces": True}
+                    "eos_token": "<|eot_id|>", "model_max_length": 131072, "clean_up_tokenization_spaces": False}
 
 
 def export_model(root: str | Path, llm, tower, info: dict) -> Path:
@@ -61,9 +63,8 @@ def export_model(root: str | Path, llm, tower, info: dict) -> Path:
         peft.unload()
         (tmp / "train_info.json").write_text(json.dumps(info, indent=1, default=str) + "\n")
         for p in tmp.rglob("*"):
-            if p.is_file():
-                os.chmod(p, 0o644)
-        os.chmod(tmp, 0o755)
+            os.chmod(p, dir_mode() if p.is_dir() else file_mode())
+        os.chmod(tmp, dir_mode())               # mkdtemp made it 0700: give it the user's umask
         if root.exists():
             old = root.with_name(f".{root.name}.old")
             shutil.rmtree(old, ignore_errors=True)

@@ -1,6 +1,7 @@
 """Load (and save) VideoLLM-online checkpoints: a PEFT LoRA adapter + a fully-saved `connector` over a
-Llama-3 base, plus the SigLIP tower (live-format.md §1). Validates the folder before PEFT sees it, so a
-malformed checkpoint fails with one clear `CheckpointError` naming the problem.
+Llama-3 base, plus the SigLIP tower (live-format.md §1). What to load is decided by engine/sources.py (the
+`demo` name, model roots, adapter-relative base paths, hub ids); the folder is validated before PEFT sees it, so
+a malformed checkpoint fails with one clear `CheckpointError` naming the problem.
 
 Imports: torch, transformers, peft, safetensors, huggingface_hub (for hub ids). Never ROS/replay/train.
 """
@@ -8,25 +9,22 @@ from __future__ import annotations
 
 import json
 import os
-import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from .config import DEFAULT_VISION, ModelSpec, resolve_device, resolve_dtype
+from ..console import quiet_model_loading
+from .config import ModelSpec, resolve_device, resolve_dtype
 from .model import LiveLlamaForCausalLM
 from .template import TEXT_VOCAB_SIZE, StreamTemplate, load_tokenizer
+from .sources import (ADAPTER_CONFIG, ADAPTER_WEIGHTS, CheckpointError, locate_checkpoint,  # noqa: F401
+                      read_adapter_config, resolve_sources)
 from .vision import VisionEncoder, load_vision
 
-ADAPTER_CONFIG = "adapter_config.json"
-ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 CONNECTOR_PREFIX = "base_model.model.connector."
 PEFT_TARGET_REGEX = r"model.*(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)|lm_head$"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used; the message names the file and the problem."""
 
 
 @dataclass
@@ -47,35 +45,8 @@ class LiveModel:
 
 
 def resolve_checkpoint_dir(checkpoint: str) -> Path:
-    """A local folder as is; otherwise a hub id downloaded (adapter files only) to the HF cache."""
-    p = Path(checkpoint).expanduser()
-    if p.exists():
-        if not p.is_dir():
-            raise CheckpointError(f"checkpoint {p} is a file; pass the folder holding {ADAPTER_CONFIG}")
-        return p
-    if not re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", checkpoint):
-        raise CheckpointError(f"checkpoint folder not found: {checkpoint}")
-    try:
-        from huggingface_hub import snapshot_download  # noqa: PLC0415
-        return Path(snapshot_download(checkpoint, allow_patterns=[ADAPTER_CONFIG, *ADAPTER_WEIGHTS]))
-    except Exception as e:  # noqa: BLE001 - hub errors are many; one line for the user
-        raise CheckpointError(f"checkpoint {checkpoint!r} is neither a local folder nor a reachable hub id: "
-                              f"{' '.join(str(e).split())[:300]}") from None
-
-
-def read_adapter_config(ckpt: Path) -> dict:
-    path = ckpt / ADAPTER_CONFIG
-    if not path.is_file():
-        raise CheckpointError(f"{ckpt} is not a VideoLLM-online checkpoint: {ADAPTER_CONFIG} is missing")
-    try:
-        cfg = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{path} is not valid JSON: {e}") from None
-    if cfg.get("peft_type", "LORA") != "LORA":
-        raise CheckpointError(f"{path}: peft_type {cfg.get('peft_type')!r} is not LORA")
-    if "connector" not in (cfg.get("modules_to_save") or []):
-        raise CheckpointError(f"{path}: modules_to_save lacks 'connector' (the vision connector is not saved)")
-    return cfg
+    """The adapter folder `checkpoint` names (folder, model root, `demo` or hub id); see engine/sources.py."""
+    return locate_checkpoint(checkpoint)[0]
 
 
 def read_adapter_tensors(ckpt: Path) -> dict[str, torch.Tensor]:
@@ -145,11 +116,8 @@ def load_live_model(spec: ModelSpec) -> LiveModel:
 
     device = resolve_device(spec.device)
     dtype = resolve_dtype(spec.dtype, device)
-    ckpt = resolve_checkpoint_dir(spec.checkpoint)
-    adapter_cfg = read_adapter_config(ckpt)
-    llm_source = spec.llm or adapter_cfg.get("base_model_name_or_path")
-    if not llm_source:
-        raise CheckpointError(f"{ckpt / ADAPTER_CONFIG} names no base model; pass --llm")
+    src = resolve_sources(spec)                      # every path checked; hub ids usable now (or one-line error)
+    ckpt, llm_source = src.checkpoint, src.llm
     try:
         llm_config = AutoConfig.from_pretrained(llm_source)
     except OSError as e:
@@ -163,13 +131,17 @@ def load_live_model(spec: ModelSpec) -> LiveModel:
     llm_config.vision_hidden_size = validate_adapter(tensors, llm_config, ckpt)
     del tensors
 
-    vision = load_vision(spec.vision or DEFAULT_VISION, device=device, dtype=dtype)
+    with quiet_model_loading():
+        vision = load_vision(src.vision, device=device, dtype=dtype)
     if vision.hidden_size != llm_config.vision_hidden_size:
         raise CheckpointError(f"vision tower width {vision.hidden_size} does not match the connector input "
                               f"{llm_config.vision_hidden_size}: wrong --vision")
 
-    base = LiveLlamaForCausalLM.from_pretrained(llm_source, config=llm_config, dtype=dtype)
-    model = PeftModel.from_pretrained(base, str(ckpt), is_trainable=False)
+    with quiet_model_loading():
+        base = LiveLlamaForCausalLM.from_pretrained(llm_source, config=llm_config, dtype=dtype)
+    with warnings.catch_warnings():   # PEFT probes a transformers property deprecated in v5 (its call, not ours)
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        model = PeftModel.from_pretrained(base, str(ckpt), is_trainable=False)
     if spec.merge_lora:
         model = model.merge_and_unload()
     model.eval().requires_grad_(False).to(device)

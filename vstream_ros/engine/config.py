@@ -6,6 +6,7 @@ Imports: stdlib only.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 DEFAULT_LLM = "meta-llama/Meta-Llama-3-8B-Instruct"
@@ -41,7 +42,7 @@ class ModelSpec:
     def __post_init__(self):
         if not self.checkpoint:
             raise ValueError("model checkpoint must be a folder or a hub id")
-        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+        if not (self.device in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", self.device)):
             raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
             raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
@@ -68,11 +69,20 @@ class StreamConfig:
 
 
 def resolve_device(device: str) -> str:
-    """auto → cuda when available, else cpu."""
-    if device != "auto":
-        return device
+    """auto → cuda when available, else cpu. ValueError (one line) for a CUDA device this torch cannot use."""
     import torch
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            why = "was built without CUDA" if torch.version.cuda is None else "sees no CUDA GPU"
+            raise ValueError(f"device {device!r} is not available: this torch ({torch.__version__}) {why}; "
+                             "use --device cpu or auto (the node: model.device)")
+        index = int(device.split(":", 1)[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r} is not available: {torch.cuda.device_count()} CUDA device(s) "
+                             f"visible (cuda:0 … cuda:{torch.cuda.device_count() - 1})")
+    return device
 
 
 def resolve_dtype(dtype: str, device: str):

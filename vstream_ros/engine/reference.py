@@ -6,13 +6,18 @@ Imports: torch, transformers. Never ROS/replay/train.
 """
 from __future__ import annotations
 
+import inspect
 from typing import Sequence
 
 import torch
-from transformers import DynamicCache
+from transformers import DynamicCache, LlamaForCausalLM
 
 from .checkpoint import LiveModel
 from .model import embed_stream
+
+# transformers renamed the forward's `past_key_values` to `cache` (5.2x; the old name warns, then goes away):
+# use whichever name this transformers' Llama takes, for the input and for the output field alike.
+CACHE_KWARG = "cache" if "cache" in inspect.signature(LlamaForCausalLM.forward).parameters else "past_key_values"
 
 
 class ReferenceBackend:
@@ -42,8 +47,8 @@ class ReferenceBackend:
         embeds = embed_stream(self.llm, ids_t, vt)                                    # [1, L, D]
         if self.cache is None:
             self.cache = DynamicCache()
-        out = self.llm(inputs_embeds=embeds, past_key_values=self.cache, use_cache=True)
-        self.cache = out.past_key_values
+        out = self.llm(inputs_embeds=embeds, use_cache=True, **{CACHE_KWARG: self.cache})
+        self.cache = out[CACHE_KWARG]
         idx = torch.tensor(list(logits_at), dtype=torch.long, device=dev)
         return out.logits[0, idx].float()                                             # [n, V]
 

@@ -69,10 +69,13 @@ def _teacher(args, refs, stats) -> dict:
 def main(args: argparse.Namespace) -> int:
     from vstream_ros.replay.bagio import BagError
     from vstream_ros.atomic import write_text_atomic
-    from vstream_ros.replay.cli_replay import command_line
+    from vstream_ros.invocation import command_of, recorded_command
     from vstream_ros.replay.metrics import run_metrics, timing_metrics
     from vstream_ros.replay.references import ReferenceError, load_predictions, load_references
     try:
+        if args.teacher_forced and args.model:
+            from vstream_ros.preflight import model_options
+            model_options(args)                          # the model's folders, memory, device: before any work
         if not args.tolerance >= 0:
             raise ValueError(f"--tolerance must be >= 0, got {args.tolerance}")
         refs = load_references(args.ref, topic=args.ref_topic, stamp=args.ref_stamp, video_uid=args.video_uid,
@@ -88,11 +91,12 @@ def main(args: argparse.Namespace) -> int:
         summary = result.to_dict()
         if teacher is not None:
             summary["teacher_forced"] = teacher
-        command = command_line(args, "eval")
+        command = command_of(args)                       # as typed, not rebuilt from defaults
         if args.report:
             from vstream_ros.replay.report import write_report
             table = {k: v for k, v in teacher.items() if k != "per_turn"} if teacher else None
-            write_report(args.report, result, refs, preds, stats, run, command, table)
+            write_report(args.report, result, refs, preds, stats, run, command, table,
+                         made_by=recorded_command(args.pred, stats))
         if args.json:
             write_text_atomic(args.json, json.dumps(summary, indent=1, default=str))
     except (ReferenceError, BagError, ValueError, FileNotFoundError, OSError) as err:

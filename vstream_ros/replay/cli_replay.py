@@ -12,10 +12,11 @@ Imports: argparse and this package (engine loaded lazily in main). Must not impo
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from pathlib import Path
 
+from vstream_ros.invocation import command_of
+from vstream_ros.replay.replay_log import check_replay_options, save_event_stats, open_event_log
 
 
 def add_model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -46,20 +47,6 @@ def register(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def command_line(args: argparse.Namespace, name: str) -> str:
-    """The exact command these args stand for (canonical spelling, for reports)."""
-    parts = ["vstream", name]
-    for key, value in sorted(vars(args).items()):
-        if key in ("func", "command", "subcommand") or value is None or value is False:
-            continue
-        if key in ("bag",):
-            parts.insert(2, str(value))
-            continue
-        flag = "--" + key.replace("_", "-")
-        parts += [flag] if value is True else [flag, str(value)]
-    return shlex.join(parts)
-
-
 def default_out(bag: str) -> str:
     p = Path(bag.rstrip("/"))
     stem = p.with_suffix("") if p.suffix in (".mcap", ".db3", ".bag") else p
@@ -83,7 +70,9 @@ def main(args: argparse.Namespace) -> int:
             if args.ask_topic not in list_topics(args.bag):
                 raise BagError(f"bag {args.bag} has no topic {args.ask_topic!r} (--ask-topic)")
         choose_image_topic(args.bag, args.image_topic)          # fail on the bag before loading a model
+        sources = check_replay_options(args)                    # model folders, memory, device, outputs
         engine = build_engine(args)
+        log = open_event_log(args.events_jsonl, command_of(args), sources, engine.stream)   # durable, line by line
         opts = ReplayOptions(image_topic=args.image_topic, ask_topic=args.ask_topic, rate=rate,
                              progress=not args.quiet and sys.stderr.isatty())
         tracker = goal = None
@@ -91,10 +80,16 @@ def main(args: argparse.Namespace) -> int:
             from vstream_ros.guidance.tracker import StepTracker, goal_prompt
             steps = [x.strip() for x in (args.task_steps or "").split(";") if x.strip()]
             tracker, goal = StepTracker(args.task_goal, steps), goal_prompt(args.task_goal, steps)
-        result = replay(args.bag, engine, opts, tracker=tracker, goal=goal)
+        done = False
+        try:
+            result = replay(args.bag, engine, opts, tracker=tracker, goal=goal,
+                            on_event=log.write if args.events_jsonl else None)
+            done = True
+        finally:
+            log.close(done)
         out = args.out or (None if args.events_jsonl else default_out(args.bag))
-        written = save_outputs(result, out, args.events_jsonl, storage=args.storage,
-                               command=command_line(args, "replay"))
+        written = save_outputs(result, out, None, storage=args.storage, command=command_of(args))
+        written.update(save_event_stats(result, args.events_jsonl, command_of(args)))
     except (BagError, ReplayError, ValueError, FileNotFoundError, FileExistsError, OSError) as err:
         print(f"vstream replay: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2

@@ -125,13 +125,15 @@ def _progress(total: int | None, enabled: bool):
 class _BagSink:
     """OutputRouter sink → bag records (rosbags messages) and the list of engine events."""
 
-    def __init__(self, ts, opts: ReplayOptions):
-        self.ts, self.opts = ts, opts
+    def __init__(self, ts, opts: ReplayOptions, on_event=None):
+        self.ts, self.opts, self.user_on_event = ts, opts, on_event
         self.events: list[Event] = []
         self.records: list[OutRecord] = []
         self.emitted: dict[int, float] = {}              # id(event) -> perf_counter at emission
 
     def on_event(self, ev: Event) -> None:
+        if self.user_on_event is not None:
+            self.user_on_event(ev)
         if not isinstance(ev, UtteranceChunk):
             self.events.append(ev)
             self.emitted[id(ev)] = time.perf_counter()
@@ -150,12 +152,14 @@ class _BagSink:
 
 
 def replay(bag: str | Path, engine, opts: ReplayOptions = ReplayOptions(), tracker=None, goal: str | None = None,
-           sleep: Callable[[float], None] = time.sleep) -> ReplayResult:
+           sleep: Callable[[float], None] = time.sleep, on_event: Callable[[Event], None] | None = None
+           ) -> ReplayResult:
     """Run `engine` (vstream_ros.host.build.Engine, with a fresh backend) over `bag`; returns events, records, stats.
 
     tracker: a `vstream_ros.guidance.StepTracker` (assist mode): proactive utterances update it and publish
     StepGuidance, and `goal` (its user turn, see guidance.goal_prompt) is asked before the first frame, as the
-    node does. Without a tracker no StepGuidance is written (narration mode).
+    node does. Without a tracker no StepGuidance is written (narration mode). `on_event` sees every engine event as
+    it happens (the durable events log).
     Raises BagError (bag unreadable / topic missing) or ReplayError (no frame could be decoded).
     """
     from vstream_ros.engine.pipeline import PipelineConfig
@@ -166,7 +170,7 @@ def replay(bag: str | Path, engine, opts: ReplayOptions = ReplayOptions(), track
     queries: list[tuple[int, str]] = []
     if opts.ask_topic:
         queries = [(ns, text.strip()) for ns, text, _ in read_texts(bag, opts.ask_topic) if text.strip()]
-    sink = _BagSink(ts, opts)
+    sink = _BagSink(ts, opts, on_event)
     host = HostRuntime(engine, sink, HostOptions(pipeline=PipelineConfig.reproducible()), tracker=tracker,
                        goal=goal or "")
     read_stats = ReadStats()

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from typing import Callable, Sequence
 
@@ -169,17 +167,8 @@ def run_needle(backend, template, source, cfg: NeedleConfig,
 
 def write_report(report: dict, path: str) -> None:
     """JSON, written atomically."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(report, f, indent=1, default=_jsonable)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from vstream_ros.atomic import write_text_atomic  # noqa: PLC0415
+    write_text_atomic(path, json.dumps(report, indent=1, default=_jsonable))
 
 
 def _jsonable(x):

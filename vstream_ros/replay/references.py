@@ -146,20 +146,35 @@ def preds_from_bag(path: str | Path, topic: str | None = None, proactive_only: b
     return sorted(out, key=lambda u: u.t)
 
 
-def read_events_jsonl(path: str | Path) -> list:
-    """Engine events of a JSONL file (one `to_json()` per line); ReferenceError on a bad line."""
+def read_events_jsonl(path: str | Path, meta: dict | None = None) -> list:
+    """Engine events of a JSONL file (one `to_json()` per line); ReferenceError on a bad line.
+
+    The log's own header/trailer lines (vstream_ros/eventlog.py: what ran, whether it completed) go into `meta`;
+    an unterminated last line that does not parse (the writer was killed mid-line) is skipped.
+    """
     from vstream_ros.engine.events import event_from_json
+    from vstream_ros.eventlog import META_KINDS, split_meta
     p = Path(path)
     if not p.is_file():
         raise ReferenceError(f"events file {p} does not exist")
-    events = []
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+    text = p.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    events, header = [], []
+    for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            events.append(event_from_json(json.loads(line)))
-        except (ValueError, KeyError, TypeError) as err:
+            d = json.loads(line)
+            if isinstance(d, dict) and d.get("event") in META_KINDS:
+                header.append(d)
+                continue
+            events.append(event_from_json(d))
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
+            if n == len(lines) and not text.endswith("\n"):
+                break                                       # a line cut short by a kill: the rest is valid
             raise ReferenceError(f"{p}:{n}: not an engine event: {err}") from None
+    if meta is not None:
+        meta.update(split_meta(header)[1])
     return events
 
 
@@ -198,7 +213,11 @@ def load_predictions(path: str | Path, topic: str | None = None,
             return preds_from_bag(p, topic, proactive_only), stats
         except BagError as err:
             raise ReferenceError(str(err)) from None
-    events = read_events_jsonl(p)
+    meta: dict[str, Any] = {}
+    events = read_events_jsonl(p, meta)
+    for key in ("command", "model"):
+        if meta.get(key):
+            stats.setdefault(key, meta[key])
     stats.setdefault("trace", [list(r) for r in p_silent_trace(events)])
     return preds_from_events(events, "proactive" if proactive_only else None), stats
 

@@ -26,62 +26,15 @@ def _fig_bytes(fig) -> bytes:
 
 
 def _short(text: str, n: int = 28) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 1] + "…"
+    from vstream_ros.replay.timeline import shorten  # noqa: PLC0415
+    return shorten(text, n)
 
 
 def timeline_png(path: str | Path, refs: Sequence[Utterance], preds: Sequence[Utterance], result: EvalResult,
                  trace: Sequence[Sequence[Any]] = (), threshold: float | None = None) -> Path:
-    import matplotlib
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-    times = [u.t for u in refs] + [u.t for u in preds] + [float(r[0]) for r in trace]
-    t0 = min(times) if times else 0.0
-    has_trace = len(trace) > 0
-    fig, axes = plt.subplots(2 if has_trace else 1, 1, figsize=(11, 5.2 if has_trace else 3.2), sharex=True,
-                             squeeze=False, gridspec_kw={"height_ratios": [1.3, 1] if has_trace else [1]})
-    ax = axes[0, 0]
-    tol = result.tolerance
-    for u in refs:
-        ax.axvspan(u.t - t0 - tol, u.t - t0 + tol, ymin=0.6, ymax=0.75, color="tab:green", alpha=0.07, lw=0)
-    hit_r = {round(p["ref_t"], 9) for p in result.pairs}
-    hit_p = {round(p["pred_t"], 9) for p in result.pairs}
-    miss = [u.t - t0 for u in refs if round(u.t, 9) not in hit_r]
-    extra = [u.t - t0 for u in preds if round(u.t, 9) not in hit_p]
-    ax.vlines([u.t - t0 for u in refs if round(u.t, 9) in hit_r], 0.6, 0.9, color="tab:green", lw=2,
-              label=f"reference, matched ({len(refs) - len(miss)})")
-    ax.vlines(miss, 0.6, 0.9, color="tab:red", lw=2, label=f"reference, missed ({len(miss)})")
-    ax.vlines([u.t - t0 for u in preds if round(u.t, 9) in hit_p], 0.1, 0.4, color="tab:blue", lw=2,
-              label=f"predicted, matched ({len(preds) - len(extra)})")
-    ax.vlines(extra, 0.1, 0.4, color="tab:orange", lw=2, label=f"predicted, unmatched ({len(extra)})")
-    for p in result.pairs:
-        ax.plot([p["ref_t"] - t0, p["pred_t"] - t0], [0.6, 0.4], color="tab:gray", lw=1)
-    step = max(1, len(refs) // 12)
-    for u in list(refs)[::step]:
-        ax.text(u.t - t0, 0.93, _short(u.text), rotation=20, fontsize=7, va="bottom", ha="left", color="tab:green")
-    step = max(1, len(preds) // 12)
-    for u in list(preds)[::step]:
-        ax.text(u.t - t0, 0.07, _short(u.text), rotation=-20, fontsize=7, va="top", ha="left", color="tab:blue")
-    ax.set_ylim(-0.75, 1.45)
-    ax.set_yticks([0.25, 0.75], ["predicted", "reference"])
-    ax.set_title(f"F1 {result.f1:.2f}  (P {result.precision:.2f}, R {result.recall:.2f}, "
-                 f"tolerance ±{tol:g} s; grey = matched pairs, green band = tolerance)", fontsize=9)
-    ax.legend(loc="lower right", fontsize=7, ncol=4)
-    if has_trace:
-        bx = axes[1, 0]
-        tt = [float(r[0]) - t0 for r in trace]
-        ps = [float(r[1]) for r in trace]
-        bx.plot(tt, ps, color="tab:purple", lw=1, marker=".", ms=3, label="P(silent) at each model frame")
-        spoke = [(float(r[0]) - t0, float(r[1])) for r in trace if len(r) > 2 and r[2] == "respond"]
-        if spoke:
-            bx.scatter(*zip(*spoke), color="tab:red", s=18, zorder=3, label="decided: respond")
-        if threshold is not None:
-            bx.axhline(threshold, color="tab:red", ls="--", lw=1, label=f"threshold {threshold:g}")
-        bx.set_ylim(-0.02, 1.02)
-        bx.set_ylabel("P(silent)")
-        bx.legend(loc="lower right", fontsize=7, ncol=3)
-    axes[-1, 0].set_xlabel(f"time since first event (s); t0 = {t0:.3f} s on the bag clock")
-    return write_bytes_atomic(path, _fig_bytes(fig))
+    """timeline.png (layout: vstream_ros/replay/timeline.py), written atomically."""
+    from vstream_ros.replay.timeline import timeline_figure  # noqa: PLC0415
+    return write_bytes_atomic(path, _fig_bytes(timeline_figure(refs, preds, result, trace, threshold)))
 
 
 def latency_png(path: str | Path, stats: dict[str, Any]) -> Path:
@@ -132,7 +85,8 @@ def _fmt(x: Any, digits: int = 3) -> str:
 
 
 def markdown(result: EvalResult, run: dict[str, Any], command: str, teacher: dict[str, Any] | None = None,
-             images: Sequence[str] = ("timeline.png", "latency.png"), max_pairs: int = 15) -> str:
+             images: Sequence[str] = ("timeline.png", "latency.png"), max_pairs: int = 15, made_by: str = "") -> str:
+    """`command`: the evaluation command as it ran; `made_by`: the command recorded with the predictions."""
     r = result
     rows = [("references", r.n_ref), ("predictions", r.n_pred), ("matched (TP)", r.tp),
             ("precision", r.precision), ("recall", r.recall), ("F1", r.f1),
@@ -141,7 +95,11 @@ def markdown(result: EvalResult, run: dict[str, Any], command: str, teacher: dic
             ("predicted utterances / min", r.pred_per_min), ("reference utterances / min", r.ref_per_min),
             ("ROUGE-L F1 of matched pairs", r.rouge_l), ("token F1 of matched pairs", r.token_f1),
             ("stream duration (s)", r.duration_s)]
-    out = ["# vstream evaluation report", "", "Command:", "", "```", command, "```", "",
+    out = ["# vstream evaluation report", "", "Command:", "", "```", command, "```", ""]
+    out += (["Predictions made by:", "", "```", made_by, "```", ""] if made_by else
+            ["Predictions made by: not recorded with the predictions (no command in their run stats, events "
+             "header or bag metadata).", ""])
+    out += [
            f"## Free-running metrics (tolerance ±{r.tolerance:g} s, one-to-one matching)", "",
            "| metric | value |", "|---|---|"]
     out += [f"| {k} | {_fmt(v)} |" for k, v in rows]
@@ -168,12 +126,12 @@ def markdown(result: EvalResult, run: dict[str, Any], command: str, teacher: dic
 
 def write_report(out_dir: str | Path, result: EvalResult, refs: Sequence[Utterance], preds: Sequence[Utterance],
                  stats: dict[str, Any], run: dict[str, Any], command: str, teacher: dict[str, Any] | None = None,
-                 threshold: float | None = None) -> dict[str, Path]:
+                 threshold: float | None = None, made_by: str = "") -> dict[str, Path]:
     """Write report.md, timeline.png and latency.png into `out_dir`; returns their paths."""
     d = Path(out_dir)
     d.mkdir(parents=True, exist_ok=True)
     thr = threshold if threshold is not None else stats.get("threshold")
     paths = {"timeline": timeline_png(d / "timeline.png", refs, preds, result, stats.get("trace") or [], thr),
              "latency": latency_png(d / "latency.png", stats)}
-    paths["report"] = write_text_atomic(d / "report.md", markdown(result, run, command, teacher))
+    paths["report"] = write_text_atomic(d / "report.md", markdown(result, run, command, teacher, made_by=made_by))
     return paths

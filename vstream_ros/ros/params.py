@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vstream_ros.engine.config import (DEFAULT_CHECKPOINT, BACKENDS, DEFAULT_BACKEND, DEFAULT_BUDGET_TOKENS, DEFAULT_MEMORY_POLICY,
+                                       resolve_memory_policy,
                                         MEMORY_CHOICES)
 
 
@@ -27,7 +28,8 @@ class ParamSpec:
 
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("autostart", True, "configure and activate on start-up (plain `ros2 launch` works)"),
-    ParamSpec("model.checkpoint", DEFAULT_CHECKPOINT, "VideoLLM-online PEFT folder or hub id"),
+    ParamSpec("model.checkpoint", DEFAULT_CHECKPOINT, "`demo` (the shipped demo model), a model root (checkpoint/ + "
+              "llm/ + vision/), a VideoLLM-online PEFT folder or a hub id"),
     ParamSpec("model.llm", "", "base LLM folder/id; empty = from the adapter config"),
     ParamSpec("model.vision", "", "SigLIP vision tower folder/id; empty = default"),
     ParamSpec("model.device", "auto", "auto | cpu | cuda | cuda:N"),
@@ -97,10 +99,13 @@ def cross_check(values: dict) -> str | None:
     """Rules that span parameters (checked at configure)."""
     if values.get("mode") == "assist" and not (values.get("task.goal") or "").strip():
         return "mode is assist but task.goal is empty; set task.goal (e.g. 'make a cup of tea')"
-    try:
-        engine_choice({**{p.name: p.default for p in PARAMS}, **values}).check()
-    except ValueError as e:
-        return str(e).replace("memory policy", "memory.policy").replace("memory budget", "memory.budget_tokens")
+    policy = resolve_memory_policy(values.get("model.backend", DEFAULT_BACKEND),
+                                   values.get("memory.policy", DEFAULT_MEMORY_POLICY))
+    if policy != "full":                                   # budgets vs the policy, before the model loads
+        from vstream_ros.preflight import NODE_NAMES, memory_problem  # noqa: PLC0415
+        return memory_problem(values.get("model.backend", DEFAULT_BACKEND), policy,
+                              int(values.get("memory.budget_tokens", DEFAULT_BUDGET_TOKENS)),
+                              float(values.get("stream.fps", 2.0)), NODE_NAMES)
     return None
 
 

@@ -1,0 +1,50 @@
+"""The node's `model.checkpoint` (the launch file's `model:=`) takes the shipped demo model by name, from any
+working directory; a memory budget below the policy's minimum is refused at configure, before the model loads."""
+
+import pytest
+
+from conftest import image_msg
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+
+@pytest.fixture
+def humble():
+    import fake_rclpy
+    with fake_rclpy.installed("humble") as handle:
+        import rclpy
+        rclpy.init()
+        yield handle
+        rclpy.try_shutdown()
+
+
+def _node(params):
+    from rclpy.parameter import Parameter
+    from vstream_ros.ros.assistant_node import AssistantNode
+    return AssistantNode(namespace="vstream", parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
+
+
+def test_model_checkpoint_demo_configures_from_any_cwd(humble, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    node = _node({"model.checkpoint": "demo", "model.device": "cpu", "stream.max_new_tokens": 4})
+    assert node.autostart(), node.get_logger().records
+    node.core.stop()
+    sub = node.subscription("/vstream/image")
+    for i in range(2):
+        sub.deliver(image_msg(humble, h=48, w=64, sec=300 + i))
+        while node.core.step():
+            pass
+    assert node.core.runner.stats.frames_used == 2
+    node.trigger_deactivate()
+    node.trigger_cleanup()
+
+
+def test_budget_below_the_minimum_fails_configure_with_the_minimum(humble):
+    node = _node({"model.checkpoint": "/nonexistent", "model.backend": "runtime", "memory.policy": "keyframes",
+                  "memory.budget_tokens": 4096})
+    assert not node.autostart()
+    errors = " ".join(str(r) for r in node.get_logger().records)
+    assert "memory.budget_tokens 4096" in errors and "5808" in errors
+    assert "model load failed" not in errors                   # refused before loading anything
