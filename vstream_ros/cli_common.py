@@ -48,8 +48,8 @@ def add_backend_args(p: argparse.ArgumentParser) -> None:
                    "never evicts (the original: past Llama-3's 8k positions after ~6 min at 2 fps); auto (default) "
                    "= keyframes with --backend runtime, full with --backend reference")
     g.add_argument("--memory-budget-tokens", type=int, default=DEFAULT_BUDGET_TOKENS,
-                   help=f"bounded policies: cache cap in tokens (default {DEFAULT_BUDGET_TOKENS}; at 2 fps keyframes "
-                   "needs >= 5808, window >= 2672)")
+                   help=f"bounded policies: cache cap in tokens (default {DEFAULT_BUDGET_TOKENS}; minimum "
+                   f"{MIN_BUDGET_HELP})")
 
 
 def engine_choice(args: argparse.Namespace):

@@ -95,4 +95,4 @@ def test_bounded_memory_needs_the_runtime_backend(tiny_paths, tmp_path, capsys):
     video = write_test_video(tmp_path / "clip.mp4", n=5)
     rc = main(["run", str(video), *map(str, model_args(tiny_paths)), "--backend", "reference",
                  "--memory-policy", "keyframes"])
-    assert rc == 2 and "needs the runtime backend" in capsys.readouterr().err
+    assert rc == 2 and "needs --backend runtime" in capsys.readouterr().err

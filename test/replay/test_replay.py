@@ -149,7 +149,7 @@ def test_cli_bad_inputs_exit_2_with_one_line(tmp_path, tiny_paths, varied_frames
     assert _cli(["replay", str(img), *model, "--image-topic", "/nope"]) == 2
     assert "has no topic '/nope'" in capsys.readouterr().err
     assert _cli(["replay", str(img), *model, "--backend", "reference", "--memory-policy", "window"]) == 2
-    assert "needs the runtime backend" in capsys.readouterr().err
+    assert "needs --backend runtime" in capsys.readouterr().err
     assert _cli(["replay", str(img), *model, "--rate", "zero"]) == 2
     assert "rate must be" in capsys.readouterr().err
     assert _cli(["replay", str(tmp_path / "missing.mcap"), *model]) == 2

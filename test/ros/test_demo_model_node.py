@@ -30,13 +30,11 @@ def test_model_checkpoint_demo_configures_from_any_cwd(humble, tmp_path, monkeyp
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     node = _node({"model.checkpoint": "demo", "model.device": "cpu", "stream.max_new_tokens": 4})
     assert node.autostart(), node.get_logger().records
-    node.core.stop()
     sub = node.subscription("/vstream/image")
     for i in range(2):
         sub.deliver(image_msg(humble, h=48, w=64, sec=300 + i))
-        while node.core.step():
-            pass
-    assert node.core.runner.stats.frames_used == 2
+    node.host.finish(timeout=60)
+    assert node.host.stats()["frames_decided"] == 2
     node.trigger_deactivate()
     node.trigger_cleanup()
 
