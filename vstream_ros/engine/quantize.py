@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import logging
 from dataclasses import dataclass
 
 import torch
@@ -66,18 +65,8 @@ class QuantPlan:
 
 
 def torchao_quantization():
-    """`torchao.quantization`, imported without its start-up noise: on a machine without CUDA, its CUDA kernel
-    libraries' 'Failed to load' warnings and torch's pytree deprecation notes about its enums."""
-    names = ["torch.utils._pytree"] + ([] if torch.cuda.is_available() else ["torchao"])
-    loggers = [logging.getLogger(n) for n in names]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    try:
-        return importlib.import_module("torchao.quantization")
-    finally:
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
+    """`torchao.quantization`, imported on first use (its start-up noise is filtered by vstream_ros.logfilters)."""
+    return importlib.import_module("torchao.quantization")
 
 
 def group_size(in_features: int, largest: int = 128) -> int | None:

@@ -36,7 +36,7 @@ PARAMS: tuple[ParamSpec, ...] = (
               "transformers oracle (the original loop)", choices=BACKENDS),
     ParamSpec("model.merge_lora", True, "merge the LoRA adapter into the weights at load"),
     ParamSpec("model.quantize", "none", "weight-only LLM quantization after the LoRA merge (torchao): int8 for "
-              "12-16 GB GPUs, int4 for 8-12 GB (sm_80+); none = the load dtype", choices=QUANTIZE_CHOICES),
+              "16 GB GPUs, int4 for 8-12 GB (sm_80+); none = the load dtype", choices=QUANTIZE_CHOICES),
     ParamSpec("stream.fps", 2.0, "model fps: frames fed to the model per second of capture time", lo=0.1, hi=60.0),
     ParamSpec("stream.threshold", 0.725, "silence threshold on P(',') (higher = talks more)", lo=0.0, hi=1.0,
               dynamic=True),
