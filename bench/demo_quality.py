@@ -5,6 +5,9 @@ score against the ground truth and compare with the model-free baselines.
     python bench/demo_quality.py --model models/demo --worlds 5
     # train with a config first (short schedule: --set-steps), save the model, then evaluate
     python bench/demo_quality.py --train config/train/demo.yaml --save /tmp/demo_model --worlds 5
+    # the quality cost of weight-only quantization (engine/quantize.py): one row per setting, and the agreement
+    # of each quantized run with the first setting's (decisions, reply tokens)
+    python bench/demo_quality.py --worlds 20 --backend runtime --quantize none int8 int4
 
 Held-out worlds are seeds 900000+i (never trained on), 60 s at 10 fps; the engine samples 2 fps. Metrics
 (replay.metrics): timing P/R/F1 with one-to-one matching at ±1 s, mean |Δt| of matched pairs, ROUGE-L and
@@ -27,7 +30,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
-def evaluate(model_dir: Path, worlds: int, duration: float, threshold: float | None, log=print) -> tuple[list, list]:
+def evaluate(model_dir: Path, worlds: int, duration: float, threshold: float | None, log=print,
+             quantize: tuple[str, ...] = ("none",), backend: str = "reference") -> tuple[list, list, list]:
+    """(table rows, per-world F1s, agreement lines of each later --quantize setting with the first)."""
     import torch  # noqa: F401,PLC0415
     from vstream_ros.engine.checkpoint import load_live_model  # noqa: PLC0415
     from vstream_ros.engine.config import ModelSpec, StreamConfig  # noqa: PLC0415
@@ -35,30 +40,46 @@ def evaluate(model_dir: Path, worlds: int, duration: float, threshold: float | N
                                            run_baselines, run_model, score)
     from vstream_ros.synth.world import World  # noqa: PLC0415
 
-    model = load_live_model(ModelSpec(checkpoint=str(model_dir / "checkpoint"), llm=str(model_dir / "llm"),
-                                      vision=str(model_dir / "vision"), device="cpu", dtype="float32"))
+    from vstream_ros.engine.agreement import agreement  # noqa: PLC0415
+    models = {q: load_live_model(ModelSpec(checkpoint=str(model_dir / "checkpoint"), llm=str(model_dir / "llm"),
+                                           vision=str(model_dir / "vision"), device="cpu", dtype="float32",
+                                           quantize=q)) for q in quantize}
+    names = {q: "demo model" if quantize == ("none",) else f"demo model ({q})" for q in quantize}
+    agree: dict = {}
     cfg = StreamConfig(max_new_tokens=32) if threshold is None else StreamConfig(threshold=threshold,
                                                                                    max_new_tokens=32)
-    aggs = {n: Aggregate(n) for n in ("demo model", *BASELINE_NAMES)}
+    aggs = {n: Aggregate(n) for n in (*names.values(), *BASELINE_NAMES)}
     per_world = []
     for i in range(worlds):
         world = World(heldout_config(i, duration, 10.0))
         refs = references(world)
         t0 = time.perf_counter()
-        run = run_model(model, world, cfg)
-        res = {"demo model": score(refs, run.preds, world)}
+        res, events = {}, {}
+        for q, model in models.items():
+            events[q] = []
+            run = run_model(model, world, cfg, on_event=events[q].append, backend=backend)
+            res[names[q]] = score(refs, run.preds, world)
         for name, preds in run_baselines(world, cfg.fps).items():
             res[name] = score(refs, preds, world)
         for name, r in res.items():
             aggs[name].add(r)
-        per_world.append((world.cfg.seed, {n: r.f1 for n, r in res.items()}, res["demo model"].rouge_l))
-        log(f"world {world.cfg.seed}: model F1 {res['demo model'].f1:.3f} "
-            f"({res['demo model'].n_pred} said / {len(refs)} ref), best baseline F1 "
-            f"{max(r.f1 for n, r in res.items() if n != 'demo model'):.3f}  [{time.perf_counter() - t0:.0f} s]")
-    return [a.row() for a in aggs.values()], per_world
+        for q in quantize[1:]:
+            a = agreement(events[quantize[0]], events[q])
+            agree[q] = agree[q] + a if q in agree else a
+        first = names[quantize[0]]
+        per_world.append((world.cfg.seed, {n: r.f1 for n, r in res.items()}, res[first].rouge_l))
+        log(f"world {world.cfg.seed}: " + ", ".join(f"{names[q]} F1 {res[names[q]].f1:.3f} "
+                                                   f"({res[names[q]].n_pred} said)" for q in quantize)
+            + f" / {len(refs)} ref, best baseline F1 "
+            f"{max(r.f1 for n, r in res.items() if n in BASELINE_NAMES):.3f}  [{time.perf_counter() - t0:.0f} s]")
+    lines = [f"agreement of {q} with {quantize[0]} over {worlds} worlds: {a.line()}" for q, a in agree.items()]
+    for line in lines:
+        log(line)
+    return [a.row() for a in aggs.values()], per_world, lines
 
 
-def write_results(path: Path, rows, per_world, command: str, train_note: str) -> None:
+def write_results(path: Path, rows, per_world, command: str, train_note: str, backend: str = "reference",
+                  notes: tuple[str, ...] = ()) -> None:
     from vstream_ros.demo.evaluate import format_table  # noqa: PLC0415
     import torch  # noqa: PLC0415
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -68,11 +89,12 @@ def write_results(path: Path, rows, per_world, command: str, train_note: str) ->
              f"- Command: `{command}`",
              f"- {train_note}",
              f"- Held-out worlds: {len(per_world)} × 60 s at 10 fps (seeds {per_world[0][0]}…{per_world[-1][0]}), "
-             "engine at 2 fps, reference backend, θ as shown in the command (default 0.725).",
+             f"engine at 2 fps, {backend} backend, θ as shown in the command (default 0.725).",
              "- Timing: one-to-one matching at ±1 s (replay.metrics), micro-averaged over worlds; |Δt|, ROUGE-L and "
              "token F1 over matched pairs only (a narrator that says little can still have a high text score); "
              "object / colour / shape / action: share of matched pairs that name the reference's object (colour + shape) / its "
              "colour / its shape / say its action (demo.evaluate.named_object / named_parts / named_action).", "",
+             *[f"- {n}" for n in notes], "",
              format_table(rows, markdown=True), "",
              "Per world timing F1:", "",
              "| seed | " + " | ".join(per_world[0][1]) + " |", "|---|" + "---|" * len(per_world[0][1])]
@@ -93,6 +115,10 @@ def main(argv=None) -> int:
     p.add_argument("--worlds", type=int, default=5, help="held-out worlds to evaluate (default 5)")
     p.add_argument("--duration", type=float, default=60.0)
     p.add_argument("--threshold", type=float, default=None)
+    p.add_argument("--backend", choices=("reference", "runtime"), default="reference",
+                   help="LLM backend of the engine (default reference, as the earlier results)")
+    p.add_argument("--quantize", nargs="+", choices=("none", "int8", "int4"), default=["none"],
+                   help="one table row per setting (e.g. none int8 int4); later ones are compared with the first")
     p.add_argument("--results", default=str(ROOT / "bench" / "demo_results.md"), help="table output (paste into bench/RESULTS.md)")
     args = p.parse_args(argv)
     command = "python bench/demo_quality.py " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -110,10 +136,11 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         train_demo(s, model_dir, command=command)
         train_note = f"Trained by this command from `{args.train}` in {time.perf_counter() - t0:.0f} s."
-    rows, per_world = evaluate(model_dir, args.worlds, args.duration, args.threshold)
+    rows, per_world, notes = evaluate(model_dir, args.worlds, args.duration, args.threshold,
+                                      quantize=tuple(args.quantize), backend=args.backend)
     from vstream_ros.demo.evaluate import format_table  # noqa: PLC0415
     print(format_table(rows))
-    write_results(Path(args.results), rows, per_world, command, train_note)
+    write_results(Path(args.results), rows, per_world, command, train_note, args.backend, tuple(notes))
     print(f"wrote {args.results}")
     return 0
 

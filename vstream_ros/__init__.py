@@ -5,3 +5,7 @@ The top-level package imports nothing heavy; import subpackages explicitly:
 """
 
 __version__ = "0.1.0"
+
+from . import logfilters as _logfilters  # noqa: E402  (stdlib only: drops torchao's known start-up noise)
+
+_logfilters.install()

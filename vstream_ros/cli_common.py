@@ -27,6 +27,15 @@ def add_model_args(p: argparse.ArgumentParser, require_model: bool = True) -> No
     g.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
                    help="auto = bfloat16 on CUDA, float32 on CPU")
     g.add_argument("--no-merge", action="store_true", help="keep LoRA unmerged (slower; for checks)")
+    add_quantize_arg(g)
+
+
+def add_quantize_arg(g) -> None:
+    """--quantize none|int8|int4 (same meaning as the node's model.quantize; docs/quantization.md)."""
+    from .engine.config import QUANTIZE_CHOICES  # noqa: PLC0415
+    g.add_argument("--quantize", default="none", choices=QUANTIZE_CHOICES,
+                   help="weight-only LLM quantization after the LoRA merge (needs torchao: pip install "
+                   "'vstream_ros[quant]'): int8 ~8.6 GB, int4 ~5.3 GB for Llama-3-8B; none (default) = the load dtype")
 
 
 def add_stream_args(p: argparse.ArgumentParser) -> None:
@@ -75,7 +84,8 @@ def build_backend_from_args(model, args: argparse.Namespace):
 
 def model_spec(args: argparse.Namespace) -> ModelSpec:
     return ModelSpec(checkpoint=args.model, llm=args.llm, vision=args.vision, device=args.device,
-                     dtype=args.dtype, merge_lora=not getattr(args, "no_merge", False))
+                     dtype=args.dtype, merge_lora=not getattr(args, "no_merge", False),
+                     quantize=getattr(args, "quantize", "none"))
 
 
 def stream_config(args: argparse.Namespace) -> StreamConfig:

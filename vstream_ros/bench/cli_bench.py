@@ -28,6 +28,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=3, help="repeats of each loop, for min/median/max (default 3)")
     p.add_argument("--layers", type=int, default=None,
                    help="live-8b only: keep every width but only N layers (runs on CPU: checks the GPU path)")
+    from ..cli_common import add_quantize_arg  # noqa: PLC0415
+    add_quantize_arg(p)
     p.add_argument("--json", dest="json_path", default=None, help="write the full result as JSON here")
     g = p.add_argument_group("long run (--longrun): a simulated hour-long stream under a memory policy")
     g.add_argument("--longrun", action="store_true", help="run the long-run memory simulation instead")
@@ -56,7 +58,9 @@ def main(args) -> int:
         frames = args.frames or {"tiny": 24, "live-8b": 600}[args.preset]
         cfg = BenchConfig(preset=args.preset, frames=frames, camera_fps=args.camera_fps,
                           utterance_tokens=args.utterance_tokens, respond_every=args.respond_every,
-                          repeats=args.repeats, layers=args.layers)
+                          repeats=args.repeats, layers=args.layers, quantize=args.quantize)
+        from ..engine.quantize import require_torchao  # noqa: PLC0415
+        require_torchao(cfg.quantize)
     except ValueError as e:
         print(f"vstream bench: {e}", file=sys.stderr)
         return 2
@@ -65,8 +69,13 @@ def main(args) -> int:
     except PresetUnavailable as e:
         print(f"vstream bench: skipped: {e}", file=sys.stderr)
         return 0
+    except ValueError as e:                     # a quantize choice this device cannot run (one line)
+        print(f"vstream bench: {e}", file=sys.stderr)
+        return 2
+    from ..engine.accounting import format_memory  # noqa: PLC0415
     print(f"device: {result['device']}  torch {result['torch']}  modes {result['modes']}")
     print(format_table(result))
+    print(f"pipeline (b) {format_memory(result['memory'])}")
     if args.json_path:
         _write_json(args.json_path, result)
         print(f"wrote {args.json_path}")

@@ -43,10 +43,14 @@ class BenchConfig:
     repeats: int = 3
     model_fps: float = 2.0
     layers: int | None = None      # live-8b: decoder/encoder depth override (CPU check of the GPU path)
+    quantize: str = "none"         # none | int8 | int4: the LLM of both loops (engine/quantize.py)
 
     def __post_init__(self):
         if self.frames < 2 or self.repeats < 1 or self.utterance_tokens < 1 or self.respond_every < 1:
             raise ValueError("frames >= 2, repeats >= 1, utterance_tokens >= 1, respond_every >= 1")
+        from ..engine.config import QUANTIZE_CHOICES
+        if self.quantize not in QUANTIZE_CHOICES:
+            raise ValueError(f"quantize must be one of {', '.join(QUANTIZE_CHOICES)}, got {self.quantize!r}")
         if self.camera_fps is not None and not 0 < self.camera_fps <= 60:
             raise ValueError(f"camera fps must be in (0, 60], got {self.camera_fps}")
 
@@ -201,6 +205,11 @@ def run_bench(cfg: BenchConfig, log=print) -> dict:
     from .presets import PRESETS, build_live_model
     preset = PRESETS[cfg.preset]
     live = build_live_model(cfg.preset, cfg.layers)
+    if cfg.quantize != "none":                      # in place, shared by both loops
+        from ..engine.quantize import quantize_llm
+        quantize_llm(live.llm, cfg.quantize)
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
     frames = synthetic_frames(cfg.frames, preset.frame_hw)
     fast = RuntimeBackend(live)                     # built once: compile/capture is start-up cost
     warm = BenchConfig(**{**cfg.__dict__, "frames": 4, "repeats": 1, "camera_fps": None})
@@ -217,9 +226,10 @@ def run_bench(cfg: BenchConfig, log=print) -> dict:
     for m in METRICS:
         a, b = summary["reference"][m]["median"], summary["pipeline"][m]["median"]
         ratio[m] = b / a if a and not math.isnan(a) and not math.isnan(b) else math.nan
+    from ..engine.accounting import memory_report
     return {"config": cfg.__dict__, "device": _device_name(), "torch": torch.__version__,
             "modes": runs["pipeline"][-1].get("modes", {}), "summary": summary, "ratio_b_over_a": ratio,
-            "runs": runs}
+            "memory": memory_report(fast), "runs": runs}
 
 
 def _mmm(xs):

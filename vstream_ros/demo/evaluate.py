@@ -74,11 +74,16 @@ class ModelRun:
 
 def run_model(model, world: World, cfg: StreamConfig | None = None,
               on_frame: Callable[[float], None] | None = None,
-              on_event: Callable[[object], None] | None = None) -> ModelRun:
-    """Stream every frame of `world` through a StreamRunner (reference backend) and collect the replies."""
+              on_event: Callable[[object], None] | None = None, backend: str = "reference") -> ModelRun:
+    """Stream every frame of `world` through a StreamRunner (reference or runtime backend) and collect the replies."""
     from vstream_ros.engine.reference import ReferenceBackend  # noqa: PLC0415
     from vstream_ros.engine.runner import StreamRunner  # noqa: PLC0415
-    runner = StreamRunner(model, ReferenceBackend(model), cfg or StreamConfig(), on_event=on_event)
+    if backend == "runtime":
+        from vstream_ros.engine.runtime.backend import RuntimeBackend  # noqa: PLC0415
+        llm = RuntimeBackend(model)
+    else:
+        llm = ReferenceBackend(model)
+    runner = StreamRunner(model, llm, cfg or StreamConfig(), on_event=on_event)
     preds, trace = [], []
     t0 = time.perf_counter()
     for t, rgb in Renderer(world).frames():

@@ -37,6 +37,7 @@ class LiveModel:
     template: StreamTemplate
     device: str
     dtype: torch.dtype
+    quantize: str = "none"          # none | int8 | int4: the LLM's linears were quantized at load (engine/quantize.py)
 
     @property
     def base(self) -> LiveLlamaForCausalLM:
@@ -116,6 +117,9 @@ def load_live_model(spec: ModelSpec) -> LiveModel:
 
     device = resolve_device(spec.device)
     dtype = resolve_dtype(spec.dtype, device)
+    if spec.quantize != "none":                  # torchao present, device/dtype able: checked before any weight loads
+        from .quantize import plan  # noqa: PLC0415
+        plan(spec.quantize, device, dtype)
     src = resolve_sources(spec)                      # every path checked; hub ids usable now (or one-line error)
     ckpt, llm_source = src.checkpoint, src.llm
     try:
@@ -144,10 +148,14 @@ def load_live_model(spec: ModelSpec) -> LiveModel:
         model = PeftModel.from_pretrained(base, str(ckpt), is_trainable=False)
     if spec.merge_lora:
         model = model.merge_and_unload()
-    model.eval().requires_grad_(False).to(device)
+    model.eval().requires_grad_(False)
+    if spec.quantize != "none":                  # after the merge, one linear at a time onto the device
+        from .quantize import quantize_llm  # noqa: PLC0415
+        quantize_llm(model, spec.quantize, device=device, dtype=dtype)
+    model.to(device)
     tokenizer = load_tokenizer(llm_source)
     return LiveModel(llm=model, vision=vision, tokenizer=tokenizer, template=StreamTemplate.build(tokenizer),
-                     device=device, dtype=dtype)
+                     device=device, dtype=dtype, quantize=spec.quantize)
 
 
 def save_live_checkpoint(peft_model, out_dir: str | Path, base_model_name_or_path: str | None = None) -> Path:

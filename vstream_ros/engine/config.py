@@ -15,6 +15,7 @@ DEFAULT_CHECKPOINT = "chenjoya/videollm-online-8b-v1plus"
 BACKENDS = ("runtime", "reference")
 MEMORY_CHOICES = ("auto", "keyframes", "window", "full")   # auto: keyframes on runtime, full on reference
 DEFAULT_BACKEND, DEFAULT_MEMORY_POLICY, DEFAULT_BUDGET_TOKENS = "runtime", "auto", 6144
+QUANTIZE_CHOICES = ("none", "int8", "int4")                # LLM weight-only quantization (engine/quantize.py)
 
 
 def resolve_memory_policy(backend: str, memory_policy: str) -> str:
@@ -30,6 +31,7 @@ class ModelSpec:
 
     checkpoint: VideoLLM-online PEFT folder or hub id; llm/vision override the base LLM named in
     the adapter config and the SigLIP tower. device: auto|cpu|cuda|cuda:N; dtype: auto|float32|bfloat16|float16.
+    quantize: none|int8|int4 weight-only LLM quantization after the LoRA merge (engine/quantize.py).
     """
 
     checkpoint: str = DEFAULT_CHECKPOINT
@@ -38,6 +40,7 @@ class ModelSpec:
     device: str = "auto"
     dtype: str = "auto"
     merge_lora: bool = True
+    quantize: str = "none"
 
     def __post_init__(self):
         if not self.checkpoint:
@@ -46,6 +49,11 @@ class ModelSpec:
             raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
             raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
+        if self.quantize not in QUANTIZE_CHOICES:
+            raise ValueError(f"quantize must be one of {', '.join(QUANTIZE_CHOICES)}, got {self.quantize!r}")
+        if self.quantize != "none" and not self.merge_lora:
+            raise ValueError(f"quantize {self.quantize} needs the LoRA merged at load: drop --no-merge "
+                             "(model.merge_lora true) or use quantize none")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from vstream_ros.engine.config import (DEFAULT_CHECKPOINT, BACKENDS, DEFAULT_BACKEND, DEFAULT_BUDGET_TOKENS, DEFAULT_MEMORY_POLICY,
                                        resolve_memory_policy,
-                                        MEMORY_CHOICES)
+                                        MEMORY_CHOICES, QUANTIZE_CHOICES)
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,8 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("model.backend", DEFAULT_BACKEND, "LLM backend: runtime = fast static-cache decoder; reference = "
               "transformers oracle (the original loop)", choices=BACKENDS),
     ParamSpec("model.merge_lora", True, "merge the LoRA adapter into the weights at load"),
+    ParamSpec("model.quantize", "none", "weight-only LLM quantization after the LoRA merge (torchao): int8 for "
+              "16 GB GPUs, int4 for 8-12 GB (sm_80+); none = the load dtype", choices=QUANTIZE_CHOICES),
     ParamSpec("stream.fps", 2.0, "model fps: frames fed to the model per second of capture time", lo=0.1, hi=60.0),
     ParamSpec("stream.threshold", 0.725, "silence threshold on P(',') (higher = talks more)", lo=0.0, hi=1.0,
               dynamic=True),
@@ -115,7 +117,8 @@ def engine_choice(values: dict):
     from vstream_ros.host.build import EngineChoice  # noqa: PLC0415
     spec = ModelSpec(checkpoint=values["model.checkpoint"], llm=values["model.llm"] or None,
                      vision=values["model.vision"] or None, device=values["model.device"],
-                     dtype=values["model.dtype"], merge_lora=values["model.merge_lora"])
+                     dtype=values["model.dtype"], merge_lora=values["model.merge_lora"],
+                     quantize=values.get("model.quantize", "none"))
     stream = StreamConfig(fps=values["stream.fps"], threshold=values["stream.threshold"],
                           max_new_tokens=values["stream.max_new_tokens"])
     return EngineChoice(spec, stream, values["model.backend"], values["memory.policy"], values["memory.budget_tokens"])
