@@ -105,9 +105,15 @@ def cross_check(values: dict) -> str | None:
                                    values.get("memory.policy", DEFAULT_MEMORY_POLICY))
     if policy != "full":                                   # budgets vs the policy, before the model loads
         from vstream_ros.preflight import NODE_NAMES, memory_problem  # noqa: PLC0415
-        return memory_problem(values.get("model.backend", DEFAULT_BACKEND), policy,
-                              int(values.get("memory.budget_tokens", DEFAULT_BUDGET_TOKENS)),
-                              float(values.get("stream.fps", 2.0)), NODE_NAMES)
+        problem = memory_problem(values.get("model.backend", DEFAULT_BACKEND), policy,
+                                 int(values.get("memory.budget_tokens", DEFAULT_BUDGET_TOKENS)),
+                                 float(values.get("stream.fps", 2.0)), NODE_NAMES)
+        if problem:
+            return problem
+    try:                                                   # the rest of the engine choice (e.g. quantize × merge)
+        engine_choice({**{p.name: p.default for p in PARAMS}, **values}).check()
+    except ValueError as e:
+        return str(e).replace("memory policy", "memory.policy").replace("memory budget", "memory.budget_tokens")
     return None
 
 
