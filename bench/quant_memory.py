@@ -95,7 +95,7 @@ def tinygemm_bytes(shape: tuple[int, int], group: int = 128, ntile: int = 8, inn
 
 
 def llm_bytes(llm, kind: str | None, cache: dict) -> dict:
-    """{'quantized': bytes of the selected linears, 'kept': bytes of the rest, 'total', 'targets': names}."""
+    """{'quantized': bytes of the selected linears, 'kept': bytes of the rest, 'total', 'targets': how many linears}."""
     from vstream_ros.engine.accounting import module_bytes  # noqa: PLC0415
     from vstream_ros.engine.quantize import linear_targets  # noqa: PLC0415
     targets = linear_targets(llm) if kind else {}
@@ -108,11 +108,7 @@ def llm_bytes(llm, kind: str | None, cache: dict) -> dict:
             cache[key] = (tinygemm_bytes(shape) if key[0] == "int4-tinygemm"
                           else cpu_quantized_bytes(shape, key[0], head))
         q += cache[key]
-    seen: set = set()
-    quantized_params = {id(m.weight) for m in targets.values()}
-    kept = sum(module_bytes(m, seen) for m in [llm])
-    kept -= sum(m.weight.numel() * m.weight.element_size() for m in targets.values())
-    assert len(quantized_params) == len(targets)
+    kept = module_bytes(llm) - sum(m.weight.numel() * m.weight.element_size() for m in targets.values())
     return {"quantized": q, "kept": kept, "total": q + kept, "targets": len(targets)}
 
 
