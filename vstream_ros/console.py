@@ -2,7 +2,7 @@
 third-party chatter is switched off unless `--verbose` is given.
 
 Off by default: transformers' info/warning logs, import-time warnings of optional packages it pulls in
-(torchao's missing CUDA kernels on a CPU box, …), its per-model `Loading weights` bars (`quiet_model_loading`,
+(torchao's: see vstream_ros.logfilters), its per-model `Loading weights` bars (`quiet_model_loading`,
 used by engine/checkpoint.py around the loads; the hub's download bars stay, a download is worth watching) and
 the deprecation warnings third-party code raises on our behalf (PEFT probing transformers'
 `is_gradient_checkpointing`). Our own deprecated calls are fixed at the source, not hidden here.
@@ -13,7 +13,6 @@ at import, never ROS.
 """
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import warnings
@@ -23,14 +22,9 @@ from typing import Iterator
 THIRD_PARTY_WARNINGS = (
     (FutureWarning, r".*is_gradient_checkpointing.*"),      # peft → transformers v5 property
 )
-# Loggers whose warnings are import-time chatter of optional packages pulled in by transformers (torchao: its
-# CUDA-only kernels missing on a CPU box; torch's pytree: torchao's deprecated Enum registration).
-THIRD_PARTY_LOGGERS = ("torchao", "torch.utils._pytree")
+# torchao's import-time noise (missing CUDA kernels on a CPU box, torch's Enum deprecation) is dropped for every
+# entry point, the node included, by vstream_ros.logfilters (installed on `import vstream_ros`); nothing here.
 
-
-class _ErrorsOnly(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno >= logging.ERROR
 LOADING_BAR = "Loading weights"
 _verbose = False
 
@@ -45,11 +39,6 @@ def configure(verbose: bool = False) -> None:
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     for category, pattern in THIRD_PARTY_WARNINGS:
         warnings.filterwarnings("ignore", message=pattern, category=category)
-    for name in THIRD_PARTY_LOGGERS:        # a filter on the logger itself survives torch resetting levels
-        logger = logging.getLogger(name)
-        logger.setLevel(logging.ERROR)      # children (torchao.kernel.…) inherit it
-        if not any(isinstance(f, _ErrorsOnly) for f in logger.filters):
-            logger.addFilter(_ErrorsOnly())
     if "transformers" in sys.modules:       # already imported (one process running several commands): apply now
         from transformers.utils import logging as hf_logging  # noqa: PLC0415
         hf_logging.set_verbosity_error()

@@ -15,24 +15,30 @@ import fake_rclpy  # noqa: E402
 
 
 
-@pytest.fixture(params=["humble", "jazzy"])
-def ros(request):
-    """The rclpy double for one distro, with vstream_msgs available."""
-    with fake_rclpy.installed(request.param) as handle:
+def _double(distro, **kw):
+    with fake_rclpy.installed(distro, **kw) as handle:
         import rclpy
         rclpy.init()
         yield handle
         rclpy.try_shutdown()
+
+
+@pytest.fixture(params=["humble", "jazzy"])
+def ros(request):
+    """The rclpy double for one distro, with vstream_msgs available."""
+    yield from _double(request.param)
+
+
+@pytest.fixture
+def humble():
+    """The Humble double only (tests that load a real model once, not per distro)."""
+    yield from _double("humble")
 
 
 @pytest.fixture
 def ros_no_msgs():
     """The double without vstream_msgs (node must degrade to the String mirror)."""
-    with fake_rclpy.installed("humble", with_vstream_msgs=False) as handle:
-        import rclpy
-        rclpy.init()
-        yield handle
-        rclpy.try_shutdown()
+    yield from _double("humble", with_vstream_msgs=False)
 
 
 PROACTIVE_TEXT, ANSWER_TEXT = " Boil the water now.", " It is a kitchen."

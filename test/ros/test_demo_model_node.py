@@ -9,16 +9,6 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 
-@pytest.fixture
-def humble():
-    import fake_rclpy
-    with fake_rclpy.installed("humble") as handle:
-        import rclpy
-        rclpy.init()
-        yield handle
-        rclpy.try_shutdown()
-
-
 def _node(params):
     from rclpy.parameter import Parameter
     from vstream_ros.ros.assistant_node import AssistantNode

@@ -19,16 +19,6 @@ def tiny(tiny_paths):
     return tiny_paths
 
 
-@pytest.fixture
-def humble():
-    import fake_rclpy
-    with fake_rclpy.installed("humble") as handle:
-        import rclpy
-        rclpy.init()
-        yield handle
-        rclpy.try_shutdown()
-
-
 def test_tiny_model_images_in_narration_out(humble, tiny):
     from rclpy.parameter import Parameter
     from vstream_ros.ros.assistant_node import AssistantNode
