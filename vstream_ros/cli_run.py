@@ -9,6 +9,7 @@ Imports torch/engine only inside `main` so `vstream --help` stays fast. Never RO
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from .cli_common import add_backend_args, add_model_args, add_stream_args, fail
@@ -60,26 +61,27 @@ def main(args: argparse.Namespace) -> int:
     writer = JsonlWriter(args.events_jsonl, header=run_header(command_of(args), plan.sources, cfg))
     printer = ReplyPrinter()
 
-    class Sink:                      # every engine event: the JSONL log and the live printer
+    bar = None if args.no_progress else _progress(model_frames_due(plan.video_frames, plan.video_duration, choice.stream.fps))
+
+    class Sink:                      # every engine event: the JSONL log, the live printer, the bar
         @staticmethod
         def on_event(event) -> None:
             writer.write(event)
             printer(event)
+            if bar is not None and type(event).__name__ == "FrameDecision":   # the model's progress, not decoding's
+                bar.update(1)
+                bar.set_postfix(t=f"{event.time:.1f}s", replies=printer.replies, refresh=False)
 
     # a file is read faster than real time: never drop, outputs independent of timing
     host = HostRuntime(engine, Sink(), HostOptions(pipeline=PipelineConfig.reproducible()))
     for t, text in asks:
         host.ask(text, t)
     stats = DecodeStats()
-    bar = None if args.no_progress else _progress(plan.video_frames)
     ok = False
     host.start()
     try:
         for frame in iter_video_frames(args.video, stats):
             host.submit(frame.rgb, frame.t)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(t=f"{frame.t:.1f}s", replies=printer.replies, refresh=False)
         host.finish()
         ok = True
     except VideoError as e:
@@ -110,10 +112,20 @@ class ReplyPrinter:
             print(f"[{event.time:8.2f}s] Assistant: {event.text}", flush=True)
 
 
+def model_frames_due(frames: int | None, duration_s: float | None, fps: float) -> int | None:
+    """Model frames (one per 1/fps slot from the first frame, FrameClock) in a video of this length; None if unknown.
+
+    Estimated from the container header: `frames` evenly spaced over `duration_s`, the last at duration·(n−1)/n."""
+    if not frames or not duration_s or duration_s <= 0:
+        return None
+    last_t = duration_s * (frames - 1) / frames
+    return math.floor(last_t * fps + 1e-6) + 1
+
+
 def _progress(total: int | None = None):
-    """One bar on stderr; with the video's frame count it shows the total and an ETA."""
+    """One bar on stderr, in model frames; with the video's length it shows the total and an ETA."""
     try:
         from tqdm import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, unit="frame", file=sys.stderr, desc="streaming", dynamic_ncols=True)
+    return tqdm(total=total, unit="frame", file=sys.stderr, desc="model frames", dynamic_ncols=True)

@@ -1,5 +1,5 @@
-"""A quiet console by default: `vstream run` prints one progress bar (with total and ETA, the video's length
-being known) and its summary; no model-loading bars, no deprecation warnings from our own calls, no tokenizer
+"""A quiet console by default: `vstream run` prints one progress bar of model frames decided (with total and ETA,
+the video's length being known) and its summary; no model-loading bars, no deprecation warnings from our own calls, no tokenizer
 advice. `--verbose` shows the third-party output again. setup.py raises no distribution-option warning."""
 from __future__ import annotations
 
@@ -33,8 +33,9 @@ def test_run_stderr_is_one_progress_bar_and_the_summary(tiny_paths, tmp_path):
     for noise in NOISE:
         assert noise not in r.stderr, f"{noise!r} on stderr:\n{r.stderr}"
     lines = [x for x in re.split(r"[\r\n]+", r.stderr) if x.strip()]
-    assert all(x.startswith("streaming:") for x in lines[:-1]) and lines[-1].startswith("vstream: 40 frames decoded")
-    assert "40/40" in r.stderr                                   # the bar knows the total ...
+    assert all(x.startswith("model frames:") for x in lines[:-1]) and lines[-1].startswith("vstream: 40 frames decoded")
+    assert "8/8" in r.stderr                # the bar counts the model's decisions (4 s at 2 fps) and knows the total
+    assert "9/8" not in r.stderr
     assert re.search(r"\[\d\d:\d\d<\d\d:\d\d", r.stderr)         # ... and shows elapsed<remaining
 
 
