@@ -1,12 +1,21 @@
 """vstream_ros: ament_python ROS 2 package that is also pip-installable without ROS.
 
-`pip install -e .` gives the engine and the `vstream` command; colcon builds the same file for ROS.
+`pip install -e .` gives the product (`vstream_ros`, the `vstream` command) and, in a checkout, the lab
+(`vstream_lab`, the `vstream-lab` command: world generator, demo-model training, experiments). colcon builds the
+same file for ROS and installs the product only: a robot needs none of the lab. colcon is recognised by the
+helper path it puts on PYTHONPATH for every setup.py it runs (colcon-core's `colcon_distutils_commands`).
 """
+import os
 from glob import glob
 
 from setuptools import find_packages, setup
 
 PACKAGE = "vstream_ros"
+BUILT_BY_COLCON = any(p.rstrip(os.sep).endswith("colcon_distutils_commands")
+                      for p in os.environ.get("PYTHONPATH", "").split(os.pathsep))
+PACKAGES = ["vstream_ros", "vstream_ros.*"] + ([] if BUILT_BY_COLCON else ["vstream_lab", "vstream_lab.*"])
+SCRIPTS = ["vstream = vstream_ros.cli:main", "assistant = vstream_ros.ros.assistant_node:main",
+           "speech = vstream_ros.ros.speech_node:main"] + ([] if BUILT_BY_COLCON else ["vstream-lab = vstream_lab.cli:main"])
 
 setup(
     name=PACKAGE,
@@ -16,7 +25,7 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(exclude=["test", "test.*", "vstream_msgs", "vstream_msgs.*"]),
+    packages=find_packages(include=PACKAGES),
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),
         ("share/" + PACKAGE, ["package.xml"]),
@@ -31,6 +40,7 @@ setup(
         ("share/" + PACKAGE + "/models/demo/llm", glob("models/demo/llm/*")),
         ("share/" + PACKAGE + "/models/demo/vision", glob("models/demo/vision/*")),
         ("share/" + PACKAGE + "/models/demo/checkpoint", glob("models/demo/checkpoint/*")),
+        ("share/" + PACKAGE + "/models/demo/streams", glob("models/demo/streams/*")),   # what `vstream demo` watches
     ],
     install_requires=[
         # torch is installed first on purpose (see README); this range admits the GPU box's 2.11.
@@ -64,10 +74,6 @@ setup(
     maintainer="vstream_ros developers",
     maintainer_email="vstream-ros@example.com",
     entry_points={
-        "console_scripts": [
-            "vstream = vstream_ros.cli:main",
-            "assistant = vstream_ros.ros.assistant_node:main",
-            "speech = vstream_ros.ros.speech_node:main",
-        ],
+        "console_scripts": SCRIPTS,
     },
 )

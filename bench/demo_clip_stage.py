@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def _features(settings, vision: Path, valid_worlds: int, cache: Path):
     import torch  # noqa: PLC0415
     from transformers import SiglipVisionModel  # noqa: PLC0415
-    from vstream_ros.demo.data import VALID_SEED0, make_config  # noqa: PLC0415
-    from vstream_ros.demo.train_demo import _encode_worlds  # noqa: PLC0415
+    from vstream_lab.demo_model.data import VALID_SEED0, make_config  # noqa: PLC0415
+    from vstream_lab.demo_model.train_demo import _encode_worlds  # noqa: PLC0415
     if cache.is_file():
         return torch.load(cache, weights_only=False)
     ds = settings.data
@@ -47,7 +47,7 @@ def _features(settings, vision: Path, valid_worlds: int, cache: Path):
 def first_mention(model, clips, word_ids: dict, decode) -> tuple[dict, dict, Counter]:
     """Teacher-forced accuracy of the first colour / shape word of each clip (llm_train.object_word_picks):
     ({kind: acc}, {kind: n}, shape confusion Counter[(true, picked)])."""
-    from vstream_ros.demo.llm_train import object_word_picks  # noqa: PLC0415
+    from vstream_lab.demo_model.llm_train import object_word_picks  # noqa: PLC0415
     hit, n, conf = Counter(), Counter(), Counter()
     for kind, target, pick in object_word_picks(model, clips, word_ids, first_only=True):
         hit[kind] += int(pick == target)
@@ -69,7 +69,7 @@ def main(argv=None) -> int:
 
     import torch  # noqa: PLC0415
     from vstream_ros.demo import llm_train as L  # noqa: PLC0415
-    from vstream_ros.demo.train_demo import DemoSettings  # noqa: PLC0415
+    from vstream_lab.demo_model.train_demo import DemoSettings  # noqa: PLC0415
     from vstream_ros.engine.template import load_tokenizer  # noqa: PLC0415
 
     s = DemoSettings.from_yaml(args.config)

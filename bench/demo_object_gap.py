@@ -56,13 +56,13 @@ def greedy_reply(model, ids, tokens, max_new: int = 32) -> str:
 
 def world_readings(model, index: int, hits: dict, examples: list) -> None:
     import torch  # noqa: PLC0415
-    from vstream_ros.demo.evaluate import (grid_frames, heldout_config, named_parts, references, run_model,  # noqa: PLC0415
-                                           score)
-    from vstream_ros.demo.llm_train import object_word_ids, object_word_picks, proactive_only  # noqa: PLC0415
+    from vstream_lab.demo_model.heldout import heldout_config, references, world_frames  # noqa: PLC0415
+    from vstream_ros.demo.evaluate import grid_frames, named_parts, run_model, score  # noqa: PLC0415
+    from vstream_lab.demo_model.llm_train import object_word_ids, object_word_picks, proactive_only  # noqa: PLC0415
     from vstream_ros.engine.config import StreamConfig  # noqa: PLC0415
     from vstream_ros.engine.template import V_TOKEN_ID  # noqa: PLC0415
-    from vstream_ros.synth import truth  # noqa: PLC0415
-    from vstream_ros.synth.world import World  # noqa: PLC0415
+    from vstream_lab.synth import truth  # noqa: PLC0415
+    from vstream_lab.synth.world import World  # noqa: PLC0415
     from vstream_ros.train.dialogue import encode_dialogue  # noqa: PLC0415
 
     tok = model.tokenizer
@@ -70,7 +70,7 @@ def world_readings(model, index: int, hits: dict, examples: list) -> None:
     conv = proactive_only(truth.stream_dialogue(world, 2.0).conversation)
     enc = encode_dialogue(conv, tok)
     ids, labels = torch.tensor(enc.input_ids), torch.tensor(enc.labels)
-    tokens = world_tokens(model, grid_frames(world, 2.0))[:enc.num_frames]
+    tokens = world_tokens(model, grid_frames(world_frames(world), 2.0))[:enc.num_frames]
     replies = [m["content"] for m in conv if m["role"] == "assistant"]
     starts = (ids == tok.encode("Assistant", add_special_tokens=False)[0]).nonzero()[:, 0].tolist()
     if len(starts) != len(replies):
@@ -86,8 +86,8 @@ def world_readings(model, index: int, hits: dict, examples: list) -> None:
         text = greedy_reply(model, ids[:s + 1].tolist(), tokens[:n_frames])
         _add(hits, "generated at the truth", named_parts(text), named_parts(ref))
         examples.append((world.cfg.seed, "at truth", ref, text))
-    run = run_model(model, world, StreamConfig(max_new_tokens=32))
-    for p in score(references(world), run.preds, world).pairs:
+    run = run_model(model, world_frames(world), StreamConfig(max_new_tokens=32))
+    for p in score(references(world), run.preds, world.cfg.duration).pairs:
         _add(hits, "free-running", named_parts(p["pred"]), named_parts(p["ref"]))
         examples.append((world.cfg.seed, f"free Δt {p['dt']:+.2f}", p["ref"], p["pred"]))
 

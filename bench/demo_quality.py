@@ -36,9 +36,9 @@ def evaluate(model_dir: Path, worlds: int, duration: float, threshold: float | N
     import torch  # noqa: F401,PLC0415
     from vstream_ros.engine.checkpoint import load_live_model  # noqa: PLC0415
     from vstream_ros.engine.config import ModelSpec, StreamConfig  # noqa: PLC0415
-    from vstream_ros.demo.evaluate import (Aggregate, BASELINE_NAMES, heldout_config, references,  # noqa: PLC0415
-                                           run_baselines, run_model, score)
-    from vstream_ros.synth.world import World  # noqa: PLC0415
+    from vstream_lab.demo_model.heldout import heldout_config, references, world_frames  # noqa: PLC0415
+    from vstream_ros.demo.evaluate import Aggregate, BASELINE_NAMES, run_baselines, run_model, score  # noqa: PLC0415
+    from vstream_lab.synth.world import World  # noqa: PLC0415
 
     from vstream_ros.engine.agreement import agreement  # noqa: PLC0415
     models = {q: load_live_model(ModelSpec(checkpoint=str(model_dir / "checkpoint"), llm=str(model_dir / "llm"),
@@ -52,15 +52,15 @@ def evaluate(model_dir: Path, worlds: int, duration: float, threshold: float | N
     per_world = []
     for i in range(worlds):
         world = World(heldout_config(i, duration, 10.0))
-        refs = references(world)
+        refs, frames = references(world), list(world_frames(world))
         t0 = time.perf_counter()
         res, events = {}, {}
         for q, model in models.items():
             events[q] = []
-            run = run_model(model, world, cfg, on_event=events[q].append, backend=backend)
-            res[names[q]] = score(refs, run.preds, world)
-        for name, preds in run_baselines(world, cfg.fps).items():
-            res[name] = score(refs, preds, world)
+            run = run_model(model, frames, cfg, on_event=events[q].append, backend=backend)
+            res[names[q]] = score(refs, run.preds, world.cfg.duration)
+        for name, preds in run_baselines(frames, cfg.fps).items():
+            res[name] = score(refs, preds, world.cfg.duration)
         for name, r in res.items():
             aggs[name].add(r)
         for q in quantize[1:]:
@@ -127,7 +127,7 @@ def main(argv=None) -> int:
     if args.train:
         import dataclasses  # noqa: PLC0415
         import tempfile  # noqa: PLC0415
-        from vstream_ros.demo.train_demo import DemoSettings, train_demo  # noqa: PLC0415
+        from vstream_lab.demo_model.train_demo import DemoSettings, train_demo  # noqa: PLC0415
         s = DemoSettings.from_yaml(args.train)
         if args.set_steps:
             s = dataclasses.replace(s, vision=dataclasses.replace(s.vision, steps=args.set_steps[0]),

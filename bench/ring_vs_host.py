@@ -84,7 +84,8 @@ def main(argv=None) -> int:
     import torch
 
     from vstream_ros.bench.wrappers import SlowBackend
-    from vstream_ros.demo.evaluate import TOLERANCE, heldout_config, references
+    from vstream_lab.demo_model.heldout import heldout_config, references
+    from vstream_ros.demo.evaluate import TOLERANCE
     from vstream_ros.engine.checkpoint import load_live_model
     from vstream_ros.engine.config import ModelSpec, StreamConfig
     from vstream_ros.engine.events import FrameDecision, Response
@@ -94,8 +95,8 @@ def main(argv=None) -> int:
     from vstream_ros.host.build import Engine
     from vstream_ros.host.runtime import HostOptions, HostRuntime
     from vstream_ros.replay.metrics import Utterance, timing_metrics
-    from vstream_ros.synth.render import Renderer
-    from vstream_ros.synth.world import World
+    from vstream_lab.synth.render import Renderer
+    from vstream_lab.synth.world import World
 
     torch.set_num_threads(1)                 # the camera thread and the workers share 2 cores
     root = REPO / "models" / "demo"

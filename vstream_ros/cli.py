@@ -13,7 +13,6 @@ from . import __version__
 
 SUBCOMMANDS = (
     "vstream_ros.cli_run",
-    "vstream_ros.synth.cli_synth",
     "vstream_ros.bench.cli_bench",
     "vstream_ros.train.cli_extract",
     "vstream_ros.train.cli_synthesize",

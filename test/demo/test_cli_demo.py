@@ -17,7 +17,7 @@ def _args(*argv):
 
 
 def test_demo_runs_with_shipped_model(tmp_path, capsys):
-    from vstream_ros.demo.export import model_size_bytes
+    from vstream_lab.demo_model.export import model_size_bytes
     shipped = ROOT / "models" / "demo"
     assert (shipped / "checkpoint" / "adapter_config.json").is_file(), "models/demo/ is missing"
     assert model_size_bytes(shipped) <= 25_000_000
@@ -45,7 +45,7 @@ def test_demo_missing_model_is_a_clean_error(tmp_path, capsys):
 
 def test_demo_config_rejects_unknown_keys(tmp_path):
     import pytest
-    from vstream_ros.demo.train_demo import DemoSettings
+    from vstream_lab.demo_model.train_demo import DemoSettings
     with pytest.raises(ValueError, match="unknown key"):
         DemoSettings.from_dict({"llm": {"hiden": 3}})
     with pytest.raises(ValueError, match="divisible by 3"):
@@ -55,11 +55,19 @@ def test_demo_config_rejects_unknown_keys(tmp_path):
 
 
 def test_train_demo_cli_refuses_a_missing_vision_folder(tmp_path, capsys):
-    from vstream_ros.demo.train_demo import main
+    from vstream_lab.demo_model.train_demo import main
     rc = main(["--config", str(ROOT / "config" / "train" / "demo.yaml"), "--vision-from", str(tmp_path),
                "--out", str(tmp_path / "o")])
     assert rc == 2
     assert "--vision-from" in capsys.readouterr().err and not (tmp_path / "o").exists()
-    from vstream_ros.demo.train_demo import DemoSettings
+    from vstream_lab.demo_model.train_demo import DemoSettings
     shipped = DemoSettings.from_yaml(ROOT / "config" / "train" / "demo.yaml").llm
     assert shipped.clip_steps > 0 and shipped.object_word_weight > 1      # the recipe that reads object names
+
+
+def test_demo_unknown_world_names_the_shipped_ones(tmp_path, capsys):
+    args = _args("--world", "7", "--out", str(tmp_path / "o"))
+    assert args.func(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("vstream demo: error: no held-out stream 7") and "--world 0…2" in err
+    assert "\n" not in err and not (tmp_path / "o").exists()

@@ -19,7 +19,7 @@ SHIPPED = ROOT / "models" / "demo"
 @pytest.fixture(scope="module")
 def reduced_model(tmp_path_factory):
     import torch
-    from vstream_ros.demo.train_demo import DemoSettings, train_demo
+    from vstream_lab.demo_model.train_demo import DemoSettings, train_demo
     assert (SHIPPED / "vision" / "config.json").is_file(), "the shipped demo model (models/demo/) is missing"
     torch.set_num_threads(2)
     s = DemoSettings.from_dict({
@@ -35,18 +35,19 @@ def reduced_model(tmp_path_factory):
 
 
 def test_reduced_training_beats_baselines(reduced_model):
-    from vstream_ros.demo.evaluate import heldout_config, references, run_baselines, run_model, score
+    from vstream_lab.demo_model.heldout import heldout_config, references, world_frames
+    from vstream_ros.demo.evaluate import run_baselines, run_model, score
     from vstream_ros.engine.checkpoint import load_live_model
     from vstream_ros.engine.config import ModelSpec, StreamConfig
-    from vstream_ros.synth.world import World
+    from vstream_lab.synth.world import World
 
     model = load_live_model(ModelSpec(checkpoint=str(reduced_model / "checkpoint"), llm=str(reduced_model / "llm"),
                                       vision=str(reduced_model / "vision"), device="cpu", dtype="float32"))
     world = World(heldout_config(1, duration=40.0, fps=4.0))
-    refs = references(world)
-    run = run_model(model, world, StreamConfig(max_new_tokens=24))
-    model_f1 = score(refs, run.preds, world).f1
-    base = {k: score(refs, v, world).f1 for k, v in run_baselines(world).items()}
+    refs, frames, length = references(world), list(world_frames(world)), world.cfg.duration
+    run = run_model(model, frames, StreamConfig(max_new_tokens=24))
+    model_f1 = score(refs, run.preds, length).f1
+    base = {k: score(refs, v, length).f1 for k, v in run_baselines(frames).items()}
     print(f"reduced model F1@1s {model_f1:.3f}; baselines {base}")
     assert base["silent"] == 0.0
     # measured 2026-11-22 with the dense-label tower shipped that day (20 worlds, 250 steps): model 0.800,

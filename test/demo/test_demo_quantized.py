@@ -49,12 +49,13 @@ def stream(model, frames, tokens):
 
 @pytest.fixture(scope="module")
 def runs():
-    from vstream_ros.demo.evaluate import grid_frames, heldout_config
-    from vstream_ros.synth.world import World
+    from vstream_lab.demo_model.heldout import heldout_config, world_frames
+    from vstream_ros.demo.evaluate import grid_frames
+    from vstream_lab.synth.world import World
     models = {q: load(q) for q in ("none", "int8", "int4")}
     out = {q: [] for q in models}
     for i in range(WORLDS):
-        frames = grid_frames(World(heldout_config(i, 60.0, 10.0)), 2.0)
+        frames = grid_frames(world_frames(World(heldout_config(i, 60.0, 10.0))), 2.0)
         tokens = [encode(models["none"], rgb) for _, rgb in frames]
         if i == 0:                                   # the vision tower is not quantized: same tokens
             assert torch.equal(encode(models["int4"], frames[0][1]), tokens[0])

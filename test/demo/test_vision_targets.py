@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from vstream_ros.demo.data import (
+from vstream_lab.demo_model.data import (
     PATCH_CLASSES,
     PATCH_SHAPE_CLASSES,
     SHAPE_NAMES,
@@ -22,8 +22,8 @@ from vstream_ros.demo.data import (
     vision_targets,
 )
 from vstream_ros.engine.frames import letterbox_geometry
-from vstream_ros.synth.labels import COLOUR_NAMES
-from vstream_ros.synth.world import World
+from vstream_lab.synth.labels import COLOUR_NAMES
+from vstream_lab.synth.world import World
 
 NC = len(COLOUR_NAMES)
 
@@ -96,8 +96,8 @@ def test_contact_target_covers_touch_and_hold(world):
 
 
 def test_pretrain_vision_patch_loss_learns_and_checks_its_inputs():
-    from vstream_ros.demo.train_demo import _frames_and_targets
-    from vstream_ros.demo.vision_pretrain import VisionSettings, pretrain_vision
+    from vstream_lab.demo_model.train_demo import _frames_and_targets
+    from vstream_lab.demo_model.vision_pretrain import VisionSettings, pretrain_vision
 
     torch.set_num_threads(2)
     s = VisionSettings(hidden=32, layers=1, heads=2, intermediate=64, patch=32, image_size=96, steps=60, batch=8,
@@ -122,7 +122,7 @@ def test_pretrain_vision_patch_loss_learns_and_checks_its_inputs():
 
 
 def test_concat_releasing_equals_cat_and_releases_the_parts():
-    from vstream_ros.demo.train_demo import _concat_releasing
+    from vstream_lab.demo_model.train_demo import _concat_releasing
 
     parts = [torch.arange(i * 12, i * 12 + 4 * 3, dtype=torch.uint8).view(-1, 3)[: i + 1] for i in range(4)]
     expected = torch.cat(parts)
@@ -134,8 +134,8 @@ def test_concat_releasing_equals_cat_and_releases_the_parts():
 def test_pretrain_vision_sets_loads_one_set_at_a_time_and_splits_the_steps():
     import weakref
 
-    from vstream_ros.demo.train_demo import DataSettings, _frames_and_targets
-    from vstream_ros.demo.vision_pretrain import VisionSettings, pretrain_vision_sets
+    from vstream_lab.demo_model.train_demo import DataSettings, _frames_and_targets
+    from vstream_lab.demo_model.vision_pretrain import VisionSettings, pretrain_vision_sets
 
     torch.set_num_threads(2)
     s = VisionSettings(hidden=32, layers=1, heads=2, intermediate=64, patch=32, image_size=96, steps=7, batch=4,

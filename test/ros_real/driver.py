@@ -6,7 +6,7 @@ Run by test/ros_real tests in a subprocess whose environment has ROS 2 Humble an
     python driver.py stream --world 0 --duration 30 --hz 10 [--compressed] [--bad] [--loop-at S] [--clock] --out f
     python driver.py ask --question "what is this?" [--cancel-after 3] --out f
 
-Imports rclpy, vstream_msgs and ROS message packages (test code of the ROS tier), plus vstream_ros.synth.
+Imports rclpy, vstream_msgs and ROS message packages (test code of the ROS tier), plus vstream_lab.synth.
 """
 from __future__ import annotations
 

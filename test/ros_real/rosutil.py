@@ -75,7 +75,7 @@ def drive(env, tmp_path, *args, timeout=300) -> dict:
 
 
 def world_frames(world: int, duration: float, hz: float):
-    from vstream_ros.demo.evaluate import heldout_config
-    from vstream_ros.synth.render import Renderer
-    from vstream_ros.synth.world import World
+    from vstream_lab.demo_model.heldout import heldout_config
+    from vstream_lab.synth.render import Renderer
+    from vstream_lab.synth.world import World
     return list(Renderer(World(heldout_config(world, duration, hz))).frames())

@@ -130,9 +130,10 @@ def test_a_bag_loop_resets_the_stream_and_sim_time_follows_clock(ros_env, demo_p
 
 @pytest.mark.parametrize("storage", ["sqlite3", "mcap"])
 def test_bag_play_node_record_then_eval_scores_like_replay(ros_env, demo_params, tmp_path, storage):
+    from vstream_lab.cli import main as vstream_lab
     from vstream_ros.cli import main as vstream
     synth = tmp_path / "synth"
-    assert vstream(["synth", str(synth), "--num-videos", "1", "--duration", "30", "--fps", "10", "--bag", "mcap",
+    assert vstream_lab(["synth", str(synth), "--num-videos", "1", "--duration", "30", "--fps", "10", "--bag", "mcap",
                     "--seed", "900001"]) == 0
     bag = next((synth / "bags").iterdir())
     rec = tmp_path / f"rec_{storage}"

@@ -170,7 +170,7 @@ def test_word_weights_config(data_dir):
 # ---- demo LLM stage (demo.llm_train) on StreamTrainer ----
 
 def _demo_samples(n: int = 2, dv: int = 16) -> list[dict]:
-    from vstream_ros.demo.llm_train import make_samples
+    from vstream_lab.demo_model.llm_train import make_samples
     from vstream_ros.engine.template import load_tokenizer
     from vstream_ros.train.dialogue import StreamDialogue
     rng = random.Random(0)
@@ -198,7 +198,7 @@ def _stream_ce(model, samples) -> float:
 
 
 def test_demo_train_llm_learns_and_respects_budget(tmp_path, capsys):
-    from vstream_ros.demo.llm_train import LLMSettings, build_llm, train_llm
+    from vstream_lab.demo_model.llm_train import LLMSettings, build_llm, train_llm
     samples = _demo_samples()
     s = LLMSettings(hidden=16, layers=1, heads=2, kv_heads=1, intermediate=32, steps=25, batch=1, lr=3e-2,
                     warmup=3, seed=0)
@@ -244,7 +244,7 @@ def _word_ce(model, samples, token: int) -> float:
 def test_demo_object_word_weights_reach_the_loss():
     """The more a word weighs, the better it is learned (the same 25-step run otherwise; measured on this CPU:
     cross-entropy of " box" 6.85 / 4.61 / 3.83 at weights 0 / 1 / 10)."""
-    from vstream_ros.demo.llm_train import LLMSettings, build_llm, object_token_weights, train_llm
+    from vstream_lab.demo_model.llm_train import LLMSettings, build_llm, object_token_weights, train_llm
     from vstream_ros.engine.template import load_tokenizer
     tok = load_tokenizer()
     samples = _demo_samples(4)
@@ -266,7 +266,7 @@ def test_demo_object_word_weights_reach_the_loss():
 
 
 def test_demo_object_word_accuracy_counts_the_object_positions():
-    from vstream_ros.demo.llm_train import LLMSettings, build_llm, make_samples, object_word_accuracy, object_word_ids
+    from vstream_lab.demo_model.llm_train import LLMSettings, build_llm, make_samples, object_word_accuracy, object_word_ids
     from vstream_ros.engine.template import load_tokenizer
     from vstream_ros.train.dialogue import StreamDialogue
     tok = load_tokenizer()
@@ -292,7 +292,7 @@ def test_demo_object_word_accuracy_counts_the_object_positions():
 
 
 def test_demo_narration_clips_and_clip_stage():
-    from vstream_ros.demo.llm_train import LLMSettings, build_llm, make_samples, narration_clips, train_llm
+    from vstream_lab.demo_model.llm_train import LLMSettings, build_llm, make_samples, narration_clips, train_llm
     from vstream_ros.engine.template import load_tokenizer
     from vstream_ros.train.dialogue import StreamDialogue
     tok = load_tokenizer()
@@ -320,7 +320,7 @@ def test_demo_narration_clips_and_clip_stage():
 
 
 def test_demo_step_sampler_draws_like_the_original_loop():
-    from vstream_ros.demo.llm_train import StepSampler
+    from vstream_lab.demo_model.llm_train import StepSampler
     rng = random.Random(7)
     want = [i for _ in range(6) for i in rng.sample(range(5), 2)]
     sampler = StepSampler(5, 2, 6, seed=7)

@@ -1,9 +1,10 @@
 """`vstream demo`: narrate a held-out synthetic stream with the shipped demo model, live, on a CPU.
 
-    vstream demo                       # world 0 of the held-out seeds, 60 s at 10 fps, ~1 min on 2 cores
-    vstream demo --world 3 --out demo_out/ --threshold 0.6
+    vstream demo                       # shipped stream 0: 60 s at 10 fps, about 15 s on 2 cores
+    vstream demo --world 2 --out demo_out/ --threshold 0.6
 
-Generates a synthetic egocentric stream the model never saw, feeds every frame to the streaming engine
+Decodes a shipped egocentric video the model never saw (models/demo/streams/, demo/streams.py: rendered once
+from held-out synthetic worlds by the lab), feeds every frame to the streaming engine
 (`StreamRunner`, reference backend) with the demo model, prints each narration as it is produced with its
 capture time beside the ground truth, then the metric table (timing F1 at ±1 s, |Δt|, text similarity)
 of the model and of the model-free baselines on the same frames, and writes OUT/timeline.png and
@@ -41,16 +42,17 @@ def find_model(model_dir: str | None) -> Path:
     if (c / "checkpoint" / "adapter_config.json").is_file() and (c / "llm").is_dir() and (c / "vision").is_dir():
         return c
     raise FileNotFoundError(f"no demo model (checkpoint/, llm/, vision/) in {c}; pass --model-dir or train one: "
-                            "python -m vstream_ros.demo.train_demo --config config/train/demo.yaml --out models/demo")
+                            "python -m vstream_lab.demo_model.train_demo --config config/train/demo.yaml --out models/demo")
 
 
 def register(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("demo", help="narrate a held-out synthetic stream with the shipped demo model",
                               description=__doc__.split("\n\n")[0])
     p.add_argument("--model-dir", default=None, help=f"demo model folder (default: ${MODEL_ENV} or models/demo)")
-    p.add_argument("--world", type=int, default=0, help="held-out world index (seed 900000 + N; default 0)")
-    p.add_argument("--duration", type=float, default=60.0, help="stream length in seconds (default 60)")
-    p.add_argument("--fps", type=float, default=10.0, help="camera fps of the synthetic stream (default 10)")
+    p.add_argument("--world", type=int, default=0,
+                   help="which shipped held-out stream to watch (models/demo/streams/world_N; default 0)")
+    p.add_argument("--duration", type=float, default=None,
+                   help="watch only the first SECONDS of the stream (default: all of it, 60 s)")
     p.add_argument("--threshold", type=float, default=None, help="silence threshold θ (default: the engine's 0.725)")
     p.add_argument("--max-new-tokens", type=int, default=32, help="reply cap in tokens (default 32)")
     p.add_argument("--out", default="vstream_demo", help="folder for timeline.png and demo.json (default vstream_demo/)")
@@ -63,11 +65,9 @@ def register(subparsers) -> argparse.ArgumentParser:
 def check_demo_args(args) -> None:
     """ValueError for options that can be refused before anything is generated or loaded."""
     if args.world < 0:
-        raise ValueError(f"--world must be a held-out world index >= 0, got {args.world}")
-    if not 0 < args.duration <= 3600:
-        raise ValueError(f"--duration must be in (0, 3600] seconds, got {args.duration:g}")
-    if not 0 < args.fps <= 60:
-        raise ValueError(f"--fps must be in (0, 60], got {args.fps:g}")
+        raise ValueError(f"--world must be a held-out stream index >= 0, got {args.world}")
+    if args.duration is not None and not args.duration > 0:
+        raise ValueError(f"--duration must be > 0 seconds, got {args.duration:g}")
 
 
 def main(args) -> int:
@@ -77,15 +77,18 @@ def main(args) -> int:
         from vstream_ros.engine.config import StreamConfig  # noqa: PLC0415
         kw = {} if args.threshold is None else {"threshold": args.threshold}
         cfg = StreamConfig(max_new_tokens=args.max_new_tokens, **kw)
-        from .evaluate import heldout_config  # noqa: PLC0415
-        world_cfg = heldout_config(args.world, args.duration, args.fps)
+        from .streams import load_stream  # noqa: PLC0415
+        stream = load_stream(root, args.world)
     except (FileNotFoundError, ValueError) as e:
-        print(f"vstream demo: {e}", file=sys.stderr)
+        print(f"vstream demo: error: {e}", file=sys.stderr)
         return 2
-    return run_demo(root, world_cfg, cfg, Path(args.out), baselines=not args.no_baselines, live=not args.quiet)
+    return run_demo(root, stream, cfg, Path(args.out), baselines=not args.no_baselines, live=not args.quiet,
+                    duration=args.duration)
 
 
-def run_demo(root: Path, world_cfg, cfg, out: Path, baselines: bool = True, live: bool = True) -> int:
+def run_demo(root: Path, stream, cfg, out: Path, baselines: bool = True, live: bool = True,
+             duration: float | None = None) -> int:
+    """Watch `stream` (a demo.streams.DemoStream; its first `duration` seconds if given) with the demo model."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     import warnings  # noqa: PLC0415
@@ -94,22 +97,20 @@ def run_demo(root: Path, world_cfg, cfg, out: Path, baselines: bool = True, live
     from vstream_ros.engine.config import ModelSpec  # noqa: PLC0415
     from vstream_ros.engine.events import Response  # noqa: PLC0415
     from vstream_ros.replay.report import timeline_png  # noqa: PLC0415
-    from vstream_ros.synth.world import World  # noqa: PLC0415
-
+    from .evaluate import TOLERANCE, Aggregate, format_table, run_baselines, run_model, score  # noqa: PLC0415
     from .live import LivePrinter  # noqa: PLC0415
-    from .evaluate import TOLERANCE, Aggregate, format_table, references, run_baselines, run_model, score  # noqa: PLC0415
 
     t_start = time.perf_counter()
-    world = World(world_cfg)
-    refs = references(world)
-    objs = ", ".join(o.name for o in world.script.objects)
-    print(f"vstream demo: held-out world seed {world_cfg.seed} ({world_cfg.duration:g} s at {world_cfg.fps:g} fps, "
-          f"{len(refs)} narrated events; objects: {objs})")
+    length = stream.duration if duration is None else min(duration, stream.duration)
+    refs = [r for r in stream.references if r.t < length]
+    frames = [(t, rgb) for t, rgb in stream.frames() if t < length]     # decoded once: model and baselines
+    print(f"vstream demo: held-out stream {stream.index} ({stream.video.name}, world seed {stream.seed}; "
+          f"{length:g} s at {stream.fps:g} fps, {len(refs)} narrated events; objects: {', '.join(stream.objects)})")
     try:
         model = load_live_model(ModelSpec(checkpoint=str(root / "checkpoint"), llm=str(root / "llm"),
                                           vision=str(root / "vision"), device="cpu", dtype="float32"))
     except (CheckpointError, OSError, ValueError) as e:
-        print(f"vstream demo: cannot load the demo model from {root}: {e}", file=sys.stderr)
+        print(f"vstream demo: error: cannot load the demo model from {root}: {e}", file=sys.stderr)
         return 2
     print(f"model: {root} (loaded in {time.perf_counter() - t_start:.1f} s); model fps {cfg.fps:g}, "
           f"threshold {cfg.threshold:g}")
@@ -122,19 +123,20 @@ def run_demo(root: Path, world_cfg, cfg, out: Path, baselines: bool = True, live
         if isinstance(ev, Response) and ev.trigger == "proactive":
             printer.reply(ev.time, ev.text)
 
-    run = run_model(model, world, cfg, on_frame=printer.frame, on_event=on_event)
+    run = run_model(model, frames, cfg, on_frame=printer.frame, on_event=on_event)
     printer.frame(float("inf"))
-    results = {"demo model": score(refs, run.preds, world)}
+    results = {"demo model": score(refs, run.preds, length)}
     if baselines:
-        for name, preds in run_baselines(world, cfg.fps).items():
-            results[name] = score(refs, preds, world)
+        for name, preds in run_baselines(frames, cfg.fps).items():
+            results[name] = score(refs, preds, length)
     rows = [Aggregate(name).add(r).row() for name, r in results.items()]
     print(f"\nmetrics on this stream (one-to-one matching, tolerance ±{TOLERANCE:g} s; text similarity over matched "
           f"pairs):\n")
     print(format_table(rows))
     out.mkdir(parents=True, exist_ok=True)
     png = timeline_png(out / "timeline.png", refs, run.preds, results["demo model"], run.trace, cfg.threshold)
-    record = {"world": {"seed": world_cfg.seed, "duration": world_cfg.duration, "fps": world_cfg.fps},
+    record = {"stream": {"index": stream.index, "video": str(stream.video), "seed": stream.seed, "duration": length,
+                         "fps": stream.fps},
               "model": str(root), "threshold": cfg.threshold, "tolerance": TOLERANCE, "table": rows,
               "references": [[u.t, u.text] for u in refs], "predictions": [[u.t, u.text] for u in run.preds],
               "run": {k: v for k, v in run.stats.items() if isinstance(v, (int, float, str))}}
@@ -143,7 +145,7 @@ def run_demo(root: Path, world_cfg, cfg, out: Path, baselines: bool = True, live
     os.replace(tmp, out / "demo.json")
     s = run.stats
     print(f"\nengine: {s.get('frames_used', 0)} of {s.get('frames_in', 0)} frames used at {cfg.fps:g} fps, "
-          f"{s['wall_s']:.1f} s for a {s['stream_s']:.0f} s stream; total {time.perf_counter() - t_start:.0f} s")
+          f"{s['wall_s']:.1f} s for a {length:.0f} s stream; total {time.perf_counter() - t_start:.0f} s")
     print(f"wrote {png} and {out / 'demo.json'}")
     return 0
 

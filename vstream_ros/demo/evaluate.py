@@ -1,20 +1,21 @@
-"""Run the streaming engine with the demo model (and the model-free baselines) on held-out synthetic
-worlds and score everything with the replay metrics (timing P/R/F1 at a tolerance, |Δt|, ROUGE-L), plus
-what ROUGE-L hides on these short sentences: whether a matched utterance names the reference's object
-("the red cup": colour and shape; and each part alone) and its action (picks up / places / moves).
+"""Run the streaming engine with the demo model (and the model-free baselines) on a held-out stream and score
+everything with the replay metrics (timing P/R/F1 at a tolerance, |Δt|, ROUGE-L), plus what ROUGE-L hides on
+these short sentences: whether a matched utterance names the reference's object ("the red cup": colour and
+shape; and each part alone) and its action (picks up / places / moves).
 
-The model sees the world exactly like a camera stream: every rendered frame (capture fps of the world)
-goes to `engine.runner.StreamRunner.push`, which resamples to the model fps, letterboxes, encodes and
-decides. Baselines read the same model-grid frames (what the model saw). References are the synthetic
-ground-truth narrations (cleaned, at their narration time).
+Input is a camera stream, `(capture time s, RGB uint8 frame)` pairs at the camera's fps (a shipped held-out
+video, demo/streams.py; the lab renders worlds straight from its generator): every frame goes to
+`engine.runner.StreamRunner.push`, which resamples to the model fps, letterboxes, encodes and decides. Baselines
+read the same model-grid frames (what the model saw). References are the ground-truth narrations.
 
-Imports: torch (via engine), engine.*, synth.*, replay.metrics. Never ROS.
+Imports: torch (via engine), engine.*, replay.metrics, demo.baselines. Never ROS, never vstream_lab.
 """
 from __future__ import annotations
 
 import re
 import statistics
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -22,21 +23,18 @@ from vstream_ros.engine.config import StreamConfig
 from vstream_ros.engine.events import FrameDecision, Response
 from vstream_ros.engine.frames import FrameClock
 from vstream_ros.replay.metrics import EvalResult, Utterance, timing_metrics
-from vstream_ros.synth import truth
-from vstream_ros.synth.baselines import ChangeDetector, IntervalNarrator, SilentNarrator
-from vstream_ros.synth.render import Renderer
-from vstream_ros.synth.script import SynthConfig
-from vstream_ros.synth.world import World
 
-from vstream_ros.synth.labels import COLOUR_NAMES
+from .baselines import ChangeDetector, IntervalNarrator, SilentNarrator
 
-from .data import HELDOUT_SEED0, SHAPE_NAMES
+# The object words the demo model narrates with (its synthetic worlds' catalogue; the lab checks they agree).
+COLOUR_WORDS = ("red", "blue", "green", "yellow", "purple", "white", "black", "cyan")
+SHAPE_WORDS = ("block", "cup", "ball", "card")
 
 TOLERANCE = 1.0        # s: at 2 s a fixed-interval narrator scores too well (pick/place come 1–1.7 s apart)
 BASELINE_NAMES = ("silent", "interval-2s", "interval-5s", "change")
 
 
-_OBJECT = re.compile(r"\b(" + "|".join(COLOUR_NAMES) + r")\s+(" + "|".join(SHAPE_NAMES) + r")\b")
+_OBJECT = re.compile(r"\b(" + "|".join(COLOUR_WORDS) + r")\s+(" + "|".join(SHAPE_WORDS) + r")\b")
 _ACTION = re.compile(r"\b(picks up|places|puts|moves)\b")
 
 
@@ -57,14 +55,6 @@ def named_action(text: str) -> str | None:
     return m.group(1) if m else None
 
 
-def heldout_config(index: int = 0, duration: float = 60.0, fps: float = 10.0) -> SynthConfig:
-    return SynthConfig(seed=HELDOUT_SEED0 + int(index), duration=float(duration), fps=float(fps), split="heldout")
-
-
-def references(world: World) -> list[Utterance]:
-    return [Utterance(t, text) for t, text in truth.references(world)]
-
-
 @dataclass
 class ModelRun:
     preds: list[Utterance]
@@ -72,10 +62,10 @@ class ModelRun:
     stats: dict = field(default_factory=dict)
 
 
-def run_model(model, world: World, cfg: StreamConfig | None = None,
+def run_model(model, frames: Iterable[tuple[float, object]], cfg: StreamConfig | None = None,
               on_frame: Callable[[float], None] | None = None,
               on_event: Callable[[object], None] | None = None, backend: str = "reference") -> ModelRun:
-    """Stream every frame of `world` through a StreamRunner (reference or runtime backend) and collect the replies."""
+    """Stream every camera frame through a StreamRunner (reference or runtime backend) and collect the replies."""
     from vstream_ros.engine.reference import ReferenceBackend  # noqa: PLC0415
     from vstream_ros.engine.runner import StreamRunner  # noqa: PLC0415
     if backend == "runtime":
@@ -86,7 +76,10 @@ def run_model(model, world: World, cfg: StreamConfig | None = None,
     runner = StreamRunner(model, llm, cfg or StreamConfig(), on_event=on_event)
     preds, trace = [], []
     t0 = time.perf_counter()
-    for t, rgb in Renderer(world).frames():
+    last_t = first_t = None
+    for t, rgb in frames:
+        first_t = t if first_t is None else first_t
+        last_t = t
         if on_frame is not None:
             on_frame(t)
         for ev in runner.push(rgb, t):
@@ -96,25 +89,27 @@ def run_model(model, world: World, cfg: StreamConfig | None = None,
                 preds.append(Utterance(ev.time, ev.text))
     runner.finish()
     stats = runner.stats.as_dict()
-    stats.update(wall_s=time.perf_counter() - t0, stream_s=world.cfg.num_frames / world.cfg.fps)
+    stats.update(wall_s=time.perf_counter() - t0, stream_s=0.0 if last_t is None else last_t - first_t)
     return ModelRun(preds, trace, stats)
 
 
-def grid_frames(world: World, fps: float) -> list[tuple[float, object]]:
+def grid_frames(frames: Iterable[tuple[float, object]], fps: float) -> list[tuple[float, object]]:
     """The (t, rgb) frames a model at `fps` receives (same FrameClock as the engine)."""
     clock = FrameClock(fps)
-    return [(t, rgb) for t, rgb in Renderer(world).frames() if clock.accept(t)]
+    return [(t, rgb) for t, rgb in frames if clock.accept(t)]
 
 
-def run_baselines(world: World, fps: float = 2.0) -> dict[str, list[Utterance]]:
-    frames = grid_frames(world, fps)
+def run_baselines(frames: Iterable[tuple[float, object]], fps: float = 2.0) -> dict[str, list[Utterance]]:
+    """Each model-free narrator over the model-grid frames of a camera stream."""
+    frames = grid_frames(frames, fps)
     narrators = {"silent": SilentNarrator(), "interval-2s": IntervalNarrator(2.0), "interval-5s": IntervalNarrator(5.0),
                  "change": ChangeDetector()}
     return {name: [Utterance(u.time, u.text) for u in n.run(frames)] for name, n in narrators.items()}
 
 
-def score(refs, preds, world: World, tolerance: float = TOLERANCE) -> EvalResult:
-    return timing_metrics(refs, preds, tolerance, duration_s=world.cfg.num_frames / world.cfg.fps)
+def score(refs, preds, duration_s: float, tolerance: float = TOLERANCE) -> EvalResult:
+    """Timing and text metrics of `preds` against `refs` on a stream of `duration_s` seconds."""
+    return timing_metrics(refs, preds, tolerance, duration_s=duration_s)
 
 
 @dataclass

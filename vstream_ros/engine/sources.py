@@ -78,7 +78,7 @@ def find_demo_root() -> Path:
         if is_model_root(c) and (c / "llm").is_dir() and (c / "vision").is_dir():
             return c.resolve()
     raise CheckpointError("no demo model (checkpoint/, llm/, vision/) in " + ", ".join(str(c) for c in cands) +
-                          f"; set ${DEMO_ENV}, or train one: python -m vstream_ros.demo.train_demo "
+                          f"; set ${DEMO_ENV}, or train one: python -m vstream_lab.demo_model.train_demo "
                           "--config config/train/demo.yaml --out models/demo")
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vstream_ros.synth import catalog as C
+from vstream_lab.synth import catalog as C
 
 RNG_SCENE, RNG_CAMERA, RNG_LIGHT, RNG_NEEDLE, RNG_NOISE = 1, 2, 3, 4, 5
 

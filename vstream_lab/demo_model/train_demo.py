@@ -1,6 +1,6 @@
 """Train the demo model end to end on synthetic worlds and save it in the published layout.
 
-    python -m vstream_ros.demo.train_demo --config config/train/demo.yaml --out models/demo
+    python -m vstream_lab.demo_model.train_demo --config config/train/demo.yaml --out models/demo
 
 Steps: render training worlds on the 2-fps model grid → pre-train the small SigLIP tower on per-frame
 labels (demo.vision_pretrain) and freeze it → extract the engine's 10 tokens per frame with the
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vstream_ros.synth import truth
+from vstream_lab.synth import truth
 
 from .data import (TRAIN_SEED0, VALID_SEED0, WorldFrames, make_config, patch_shape_targets, patch_targets,
                    render_world, vision_targets)
@@ -228,7 +228,7 @@ def train_demo(settings: DemoSettings, out: str | Path | None, log=print, comman
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m vstream_ros.demo.train_demo", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m vstream_lab.demo_model.train_demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", default="config/train/demo.yaml", help="demo training YAML")
     p.add_argument("--out", default="models/demo", help="output folder (replaced atomically)")
     p.add_argument("--vision-from", default=None, metavar="DIR",
@@ -240,7 +240,7 @@ def main(argv=None) -> int:
         settings = DemoSettings.from_yaml(args.config)
         if args.vision_from and not (Path(args.vision_from) / "config.json").is_file():
             raise ValueError(f"--vision-from {args.vision_from}: no SigLIP config.json there")
-        command = " ".join(["python -m vstream_ros.demo.train_demo", *(argv or sys.argv[1:])])
+        command = " ".join(["python -m vstream_lab.demo_model.train_demo", *(argv or sys.argv[1:])])
         train_demo(settings, args.out, vision_from=args.vision_from, command=command)
     except (ValueError, OSError) as e:
         print(f"train_demo: {e}", file=sys.stderr)

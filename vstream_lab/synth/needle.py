@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vstream_ros.synth import catalog as C
-from vstream_ros.synth.script import RNG_NEEDLE, Script
+from vstream_lab.synth import catalog as C
+from vstream_lab.synth.script import RNG_NEEDLE, Script
 
 QUESTION = "Which of these objects appeared briefly on the table?"
 

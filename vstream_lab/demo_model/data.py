@@ -18,11 +18,11 @@ import numpy as np
 import torch
 
 from vstream_ros.engine.frames import letterbox, letterbox_geometry
-from vstream_ros.synth import catalog as C
-from vstream_ros.synth.labels import COLOUR_NAMES, frame_labels
-from vstream_ros.synth.render import Renderer
-from vstream_ros.synth.script import SynthConfig
-from vstream_ros.synth.world import World
+from vstream_lab.synth import catalog as C
+from vstream_lab.synth.labels import COLOUR_NAMES, frame_labels
+from vstream_lab.synth.render import Renderer
+from vstream_lab.synth.script import SynthConfig
+from vstream_lab.synth.world import World
 
 TRAIN_SEED0 = 10_000        # training worlds: seeds 10000, 10001, …
 VALID_SEED0 = 800_000       # validation worlds: vision-tower accuracy reported after pre-training

@@ -1,8 +1,8 @@
-"""`vstream synth OUT_DIR`: write synthetic egocentric streams with exact ground truth.
+"""`vstream-lab synth OUT_DIR`: write synthetic egocentric streams with exact ground truth.
 
-    vstream synth out/ --seed 0 --duration 60 --fps 10 --video
-    vstream synth out/ --seed 100 --num-videos 20 --split val --video --baselines
-    vstream synth out/ --needle-at 30 --bag mcap --compressed
+    vstream-lab synth out/ --seed 0 --duration 60 --fps 10 --video
+    vstream-lab synth out/ --seed 100 --num-videos 20 --split val --video --baselines
+    vstream-lab synth out/ --needle-at 30 --bag mcap --compressed
 
 Video i of --num-videos uses seed + i. See writers.py for the output layout.
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vstream_ros.synth.script import SynthConfig
-from vstream_ros.synth.writers import BAG_STORAGES, SynthError, WriteOptions, write_dataset
+from vstream_lab.synth.script import SynthConfig
+from vstream_lab.synth.writers import BAG_STORAGES, SynthError, WriteOptions, write_dataset
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -82,7 +82,7 @@ def main(args) -> int:
     return 0
 
 
-if __name__ == "__main__":   # python -m vstream_ros.synth.cli_synth OUT_DIR …
+if __name__ == "__main__":   # python -m vstream_lab.synth.cli_synth OUT_DIR …
     _p = argparse.ArgumentParser(prog="vstream")
     _sp = _p.add_subparsers(dest="cmd", required=True)
     register(_sp)

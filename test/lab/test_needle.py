@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vstream_ros.synth import catalog as C
-from vstream_ros.synth.render import Renderer
-from vstream_ros.synth.script import SynthConfig
-from vstream_ros.synth.truth import ground_truth
-from vstream_ros.synth.world import World
+from vstream_lab.synth import catalog as C
+from vstream_lab.synth.render import Renderer
+from vstream_lab.synth.script import SynthConfig
+from vstream_lab.synth.truth import ground_truth
+from vstream_lab.synth.world import World
 
 
 def _pair(seed, at, dur=4.0):

@@ -16,9 +16,9 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from vstream_ros.synth import catalog as C
-from vstream_ros.synth.script import RNG_NOISE
-from vstream_ros.synth.world import VIEW_W, World
+from vstream_lab.synth import catalog as C
+from vstream_lab.synth.script import RNG_NOISE
+from vstream_lab.synth.world import VIEW_W, World
 
 TEX_ORIGIN = (-0.7, -0.7)    # world coordinates of texture pixel (0, 0)
 TEX_SIZE = (3.0, 2.9)        # world units covered by the texture

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vstream_ros.synth.render import Renderer
-from vstream_ros.synth.script import SynthConfig
-from vstream_ros.synth.truth import ground_truth, video_uid
-from vstream_ros.synth.world import World
+from vstream_lab.synth.render import Renderer
+from vstream_lab.synth.script import SynthConfig
+from vstream_lab.synth.truth import ground_truth, video_uid
+from vstream_lab.synth.world import World
 
 SEEDS = (0, 1, 2, 3, 7)
 

@@ -18,8 +18,8 @@ import math
 import uuid
 from dataclasses import asdict
 
-from vstream_ros.synth.script import SynthConfig
-from vstream_ros.synth.world import World
+from vstream_lab.synth.script import SynthConfig
+from vstream_lab.synth.world import World
 
 NAMESPACE = uuid.UUID("6f1d2c1e-5b7a-4c39-9a51-0c7e6b1f2a90")
 SUMMARY = "#Summary C arranges objects on a table."
@@ -112,7 +112,7 @@ def _step(start, end, category, description, procedural, summary, substeps=None)
 
 
 def goalstep_video(world: World) -> dict:
-    from vstream_ros.synth import catalog as C
+    from vstream_lab.synth import catalog as C
     sc = world.script
     steps = []
     for t in sc.tasks:

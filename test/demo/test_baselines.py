@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 from vstream_ros.engine.events import event_from_json
-from vstream_ros.synth.baselines import (ChangeDetector, IntervalNarrator, SilentNarrator, Utterance, make_baseline,
+from vstream_ros.demo.baselines import (ChangeDetector, IntervalNarrator, SilentNarrator, Utterance, make_baseline,
                                          to_responses)
-from vstream_ros.synth.render import Renderer
-from vstream_ros.synth.script import SynthConfig
-from vstream_ros.synth.world import World
+from vstream_lab.synth.render import Renderer
+from vstream_lab.synth.script import SynthConfig
+from vstream_lab.synth.world import World
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,10 @@
-"""`vstream synth` (called through register()/main() until the lead wires it into cli.py)."""
+"""`vstream-lab synth` (through register()/main(); the `vstream-lab` table itself: test/lab/test_lab_apart.py)."""
 from __future__ import annotations
 
 import argparse
 import json
 
-from vstream_ros.synth import cli_synth
+from vstream_lab.synth import cli_synth
 
 
 def _parse(argv):

@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Iterable
 
 from vstream_ros.atomic import atomic_path, write_json_atomic, write_jsonl_atomic
-from vstream_ros.synth import truth
-from vstream_ros.synth.baselines import make_baseline, to_responses
-from vstream_ros.synth.labels import frame_labels, write_labels
-from vstream_ros.synth.render import Renderer
-from vstream_ros.synth.script import SynthConfig
-from vstream_ros.synth.world import World
+from vstream_lab.synth import truth
+from vstream_ros.demo.baselines import make_baseline, to_responses
+from vstream_lab.synth.labels import frame_labels, write_labels
+from vstream_lab.synth.render import Renderer
+from vstream_lab.synth.script import SynthConfig
+from vstream_lab.synth.world import World
 
 VIDEO_CODECS = ("libx264", "mpeg4")
 BAG_STORAGES = ("mcap", "sqlite3", "ros1")
@@ -61,8 +61,9 @@ def pick_codec(codec: str | None = None) -> str:
     raise SynthError(f"no video encoder among {[codec] if codec else list(VIDEO_CODECS)} in this PyAV build")
 
 
-def write_video(path, frames: Iterable, fps: float, width: int, height: int, codec: str | None = None) -> int:
-    """Encode (t, RGB) frames to an mp4 (frame i at pts i / fps); returns the number of frames."""
+def write_video(path, frames: Iterable, fps: float, width: int, height: int, codec: str | None = None,
+                crf: int = 20) -> int:
+    """Encode (t, RGB) frames to an mp4 (frame i at pts i / fps, libx264 at `crf`); returns the number of frames."""
     import av
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -75,7 +76,7 @@ def write_video(path, frames: Iterable, fps: float, width: int, height: int, cod
             st.width, st.height, st.pix_fmt = width, height, "yuv420p"
             st.codec_context.thread_count = 1
             if name == "libx264":
-                st.options = {"crf": "20", "preset": "veryfast"}
+                st.options = {"crf": str(int(crf)), "preset": "veryfast"}
             else:
                 st.bit_rate = 4_000_000
             for _, rgb in frames:

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vstream_ros.synth.render import Renderer
-from vstream_ros.synth.script import SynthConfig
-from vstream_ros.synth.truth import clean_text, video_uid
-from vstream_ros.synth.world import World
-from vstream_ros.synth.writers import WriteOptions, write_dataset
+from vstream_lab.synth.render import Renderer
+from vstream_lab.synth.script import SynthConfig
+from vstream_lab.synth.truth import clean_text, video_uid
+from vstream_lab.synth.world import World
+from vstream_lab.synth.writers import WriteOptions, write_dataset
 
 NUM = (int, float)
 
@@ -184,7 +184,7 @@ def test_bag_roundtrip(tmp_path):
 
 
 def test_labels_match_the_truth(tmp_path):
-    from vstream_ros.synth.labels import COLOUR_NAMES, EVENT_CLASSES
+    from vstream_lab.synth.labels import COLOUR_NAMES, EVENT_CLASSES
     cfg = SynthConfig(seed=2, duration=30.0, fps=5.0, needle_at=8.0)
     write_dataset(tmp_path, [cfg], WriteOptions(labels=True, dialogue_fps=2.0))
     lab = np.load(tmp_path / "labels" / f"{video_uid(cfg)}.npz")

@@ -95,7 +95,7 @@ def proactive_only(conv: list[dict]) -> list[dict]:
 def object_word_ids(tokenizer) -> dict[str, list[int]]:
     """{"colour": ids, "shape": ids} of the object words the narrations use, in their leading-space form
     (" red", " cup"); each must be one token."""
-    from vstream_ros.synth.labels import COLOUR_NAMES  # noqa: PLC0415
+    from vstream_lab.synth.labels import COLOUR_NAMES  # noqa: PLC0415
 
     from .data import SHAPE_NAMES  # noqa: PLC0415
     out = {}

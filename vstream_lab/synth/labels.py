@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from vstream_ros.atomic import atomic_path
-from vstream_ros.synth import catalog as C
-from vstream_ros.synth.world import World
+from vstream_lab.synth import catalog as C
+from vstream_lab.synth.world import World
 
 EVENT_CLASSES = ("none", "pick", "place")
 COLOUR_NAMES = tuple(C.COLOURS)
