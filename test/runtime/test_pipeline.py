@@ -3,6 +3,7 @@ import threading
 from collections import deque
 
 import pytest
+import torch
 
 from vstream_ros.bench.wrappers import ForcedLength, ScriptedDecisions, frame_speaks
 from vstream_ros.engine.config import StreamConfig
@@ -210,3 +211,57 @@ def test_pipeline_over_the_bounded_memory_backend_keeps_the_ledger_in_step(tiny_
     assert pipe.stats.midbatch_replies > 0
     unbounded = 32 + 11 * 24                                   # sink + frames, replies not even counted
     assert bounded.length <= 200 < unbounded                    # evictions happened, cap held between forwards
+
+
+class _VisionThatRunsOutOfMemory:
+    """The tiny vision tower, failing like CUDA does on chosen calls (a RuntimeError subclass, as torch's OOM is)."""
+
+    def __init__(self, vision, fail_calls):
+        self.inner, self.fail_calls, self.calls = vision, set(fail_calls), 0
+        self.image_size = vision.image_size
+
+    def encode(self, pixels):
+        self.calls += 1
+        if self.calls in self.fail_calls:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return self.inner.encode(pixels)
+
+
+def test_out_of_memory_in_the_vision_worker_is_an_engine_error_not_a_corrupt_frame(tiny_live):
+    import numpy as np
+    seen = []
+    vision = _VisionThatRunsOutOfMemory(tiny_live.vision, fail_calls={2})
+    frames = [np.full((8, 8, 3), 10 * i, np.uint8) for i in range(4)]
+    with StreamPipeline(RuntimeBackend(tiny_live), tiny_live.template, StreamConfig(max_new_tokens=2),
+                        vision=vision, options=PipelineConfig.reproducible(), on_error=seen.append) as pipe:
+        for i, rgb in enumerate(frames):
+            assert pipe.push(rgb, i * 0.5)
+        events = pipe.finish(timeout=300)
+    assert pipe.stats.corrupt == 0                                   # the frame was fine: the model failed
+    assert pipe.stats.engine_errors == 1 and pipe.stats.dropped_error == 1
+    assert len(seen) == 1 and isinstance(seen[0], torch.cuda.OutOfMemoryError)
+    assert "out of memory" in pipe.stats.last_error
+    assert sum(isinstance(e, FrameDecision) for e in events) == 3    # the stream goes on
+
+
+def test_without_an_error_handler_a_model_failure_is_raised_not_counted(tiny_live):
+    import numpy as np
+    vision = _VisionThatRunsOutOfMemory(tiny_live.vision, fail_calls={1})
+    with StreamPipeline(RuntimeBackend(tiny_live), tiny_live.template, StreamConfig(max_new_tokens=2),
+                        vision=vision, options=PipelineConfig.reproducible()) as pipe:
+        pipe.push(np.zeros((8, 8, 3), np.uint8), 0.0)
+        with pytest.raises(RuntimeError, match="pipeline worker failed: CUDA out of memory") as err:
+            pipe.finish(timeout=300)
+    assert isinstance(err.value.__cause__, torch.cuda.OutOfMemoryError) and pipe.stats.corrupt == 0
+
+
+def test_runner_counts_bad_pixels_but_raises_model_failures(tiny_live):
+    import numpy as np
+
+    from vstream_ros.engine.runner import StreamRunner
+    runner = StreamRunner(tiny_live, RuntimeBackend(tiny_live), StreamConfig(max_new_tokens=2))
+    assert runner.push(np.zeros((8, 8), np.uint8), 0.0) == [] and runner.stats.corrupt == 1
+    runner.model = type("M", (), {"vision": _VisionThatRunsOutOfMemory(tiny_live.vision, fail_calls={1})})()
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        runner.push(np.zeros((8, 8, 3), np.uint8), 0.5)
+    assert runner.stats.corrupt == 1

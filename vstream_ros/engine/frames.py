@@ -140,10 +140,17 @@ class FrameClock:
         return True
 
 
+class FrameError(ValueError):
+    """This frame cannot become model pixels (wrong shape or dtype, no pixels): a corrupt frame, counted and skipped.
+
+    Only this counts as a corrupt frame; a failure of the model itself (CUDA out of memory, a kernel error) is not
+    one and surfaces as an engine error (engine/pipeline.py)."""
+
+
 def letterbox_geometry(height: int, width: int, size: int = 384) -> tuple[int, int, int, int]:
     """(new_h, new_w, top, left) of the ffmpeg-style letterbox."""
     if height <= 0 or width <= 0:
-        raise ValueError(f"frame has no pixels ({height}x{width})")
+        raise FrameError(f"frame has no pixels ({height}x{width})")
     if width > height:
         new_w, new_h = size, max(2, 2 * round(height * size / (2 * width)))
     else:
@@ -157,7 +164,7 @@ def letterbox(rgb: np.ndarray | torch.Tensor, size: int = 384) -> torch.Tensor:
     """[H, W, 3] uint8 → [3, size, size] uint8 letterboxed (bicubic, antialiased)."""
     x = torch.as_tensor(rgb)
     if x.ndim != 3 or x.shape[2] != 3 or x.dtype != torch.uint8:
-        raise ValueError(f"expected an RGB uint8 frame [H, W, 3], got {tuple(x.shape)} {x.dtype}")
+        raise FrameError(f"expected an RGB uint8 frame [H, W, 3], got {tuple(x.shape)} {x.dtype}")
     h, w = x.shape[:2]
     new_h, new_w, top, left = letterbox_geometry(h, w, size)
     chw = x.permute(2, 0, 1).unsqueeze(0).float()

@@ -40,7 +40,7 @@ import torch
 
 from .config import StreamConfig
 from .events import Event, Response, UtteranceChunk
-from .frames import FrameClock, letterbox, to_pixels
+from .frames import FrameClock, FrameError, letterbox, to_pixels
 from .pipeline_llm import LLMWorker
 from .pipeline_queue import PipelineStats, QueuedFrame, QueryTicket, apply_backpressure
 from .session import StreamSession
@@ -308,11 +308,15 @@ class StreamPipeline(LLMWorker):
             if todo:
                 try:
                     self._encode(todo, stream)
-                except (ValueError, TypeError) as e:            # a frame that cannot be letterboxed/encoded
-                    batch = [f for f in batch if f.tokens is not None or f.marker]
+                except Exception as exc:  # noqa: BLE001 - the model failed (OOM, kernel), not the frames
+                    if self.on_error is None:
+                        raise
                     with self._lock:
-                        self.stats.corrupt += len(todo)
-                        self.stats.last_error = " ".join(str(e).split())[:200]
+                        self.stats.engine_errors += 1
+                        self.stats.dropped_error += len(todo)
+                        self.stats.last_error = " ".join(str(exc).split())[:200]
+                    self.on_error(exc)
+                batch = [f for f in batch if f.tokens is not None or f.marker]
             with self._lock:
                 for f in batch:
                     f.t_enc = time.perf_counter()
@@ -325,7 +329,19 @@ class StreamPipeline(LLMWorker):
     def _encode(self, frames: list[QueuedFrame], stream) -> None:
         if self.vision is None:
             raise ValueError("raw frames were pushed but the pipeline has no vision encoder")
-        pixels = to_pixels([letterbox(f.rgb, self.vision.image_size) for f in frames])
+        boxed = []
+        for f in frames:
+            try:
+                boxed.append(letterbox(f.rgb, self.vision.image_size))
+            except FrameError as e:                          # this frame only: counted, skipped, the batch goes on
+                with self._lock:
+                    self.stats.corrupt += 1
+                    self.stats.last_error = " ".join(str(e).split())[:200]
+                f.rgb = None
+        frames = [f for f in frames if f.rgb is not None]
+        if not frames:
+            return
+        pixels = to_pixels(boxed)
         if stream is not None:
             with torch.cuda.stream(stream):
                 tokens = self.vision.encode(pixels)

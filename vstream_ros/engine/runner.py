@@ -17,7 +17,7 @@ from .backend import LLMBackend
 from .checkpoint import LiveModel
 from .config import StreamConfig
 from .events import Event
-from .frames import FrameClock, letterbox, to_pixels
+from .frames import FrameClock, FrameError, letterbox, to_pixels
 from .session import StreamSession
 
 
@@ -50,7 +50,7 @@ class StreamRunner:
         self.stats = RunnerStats()
 
     def encode(self, rgb: np.ndarray) -> torch.Tensor:
-        """One RGB frame → vision tokens [10, Dv]."""
+        """One RGB frame → vision tokens [10, Dv]. FrameError for a malformed frame; model failures propagate."""
         pixels = to_pixels([letterbox(rgb, self.model.vision.image_size)])
         return self.model.vision.encode(pixels)[0]
 
@@ -67,7 +67,7 @@ class StreamRunner:
             return []
         try:
             tokens = self.encode(rgb)
-        except (ValueError, TypeError, RuntimeError) as e:
+        except FrameError as e:            # bad pixels only: an out-of-memory or kernel error is raised, not counted
             self.stats.corrupt += 1
             self.stats.last_error = " ".join(str(e).split())[:200]
             return []
