@@ -1,10 +1,8 @@
-"""launch/replay_eval.launch.py checked statically (no ROS here): it parses, defines
+"""launch/replay_eval.launch.py checked statically (fast, no ROS needed): it parses, defines
 generate_launch_description, includes the assistant launch file on sim time, plays the bag with --clock and
-records the assistant's outputs. Running it needs ROS 2 (T2 tier): skipped with a reason without launch."""
+records the assistant's outputs. It is run for real in the real-ROS tier (test/ros_real/test_real_launch_files.py)."""
 import ast
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FILE = ROOT / "launch" / "replay_eval.launch.py"
@@ -30,12 +28,3 @@ def test_static_structure():
     used = {c.args[0].value for c in ast.walk(tree) if isinstance(c, ast.Call)
             and getattr(c.func, "id", "") == "LaunchConfiguration"}
     assert used <= declared and "bag" in declared
-
-
-def test_builds_a_launch_description_with_ros():
-    pytest.importorskip("launch_ros", reason="ROS 2 launch_ros is not installed (T2 tier, runs on a ROS box)")
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("replay_eval_launch", FILE)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    assert len(mod.generate_launch_description().entities) >= 10

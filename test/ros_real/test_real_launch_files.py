@@ -1,0 +1,54 @@
+"""Real ROS 2 Humble: the shipped launch files run as a user runs them (skipped with the reason without ROS).
+
+- `launch/replay_eval.launch.py`: plays a bag on /clock into the assistant (sim time), records its outputs, and
+  shuts itself down when playback ends; `vstream eval` of the recording finds the narrations of the bag.
+- `launch_test` of a launch_testing description (launch_bag_narration.py): narration arrives with the bag's stamps.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def test_replay_eval_launch_plays_records_and_stops_by_itself(ros_env, demo_params, tmp_path):
+    from vstream_lab.cli import main as vstream_lab
+    from vstream_ros.cli import main as vstream
+    synth = tmp_path / "synth"
+    assert vstream_lab(["synth", str(synth), "--num-videos", "1", "--duration", "20", "--fps", "10", "--bag", "mcap",
+                        "--seed", "900002"]) == 0
+    bag = next((synth / "bags").iterdir())
+    out = tmp_path / "live"
+    r = subprocess.run(["ros2", "launch", "vstream_ros", "replay_eval.launch.py", f"bag:={bag}", f"out:={out}",
+                        "model:=demo", f"params_file:={demo_params}", "play_delay:=12", "tail:=3"],
+                       env=ros_env, capture_output=True, text=True, timeout=240)
+    log = r.stdout[-3000:] + r.stderr[-3000:]
+    assert r.returncode == 0, log
+    assert "[assistant-1]: process has finished cleanly" in r.stdout, log        # ended by itself, nothing killed
+    assert (out / "metadata.yaml").is_file(), log
+    report = tmp_path / "eval.json"
+    assert vstream(["eval", "--pred", str(out), "--ref", str(bag), "--ref-topic", "/ref/narration", "--tolerance", "1",
+                    "--json", str(report)]) == 0
+    got = json.loads(report.read_text())
+    assert got["n_pred"] >= 1 and got["n_ref"] >= 3, got
+    assert got["f1"] >= 0.5, got
+
+
+def test_launch_test_of_a_bag_sees_narration_with_the_bags_stamps(ros_env, tmp_path):
+    r = subprocess.run(["launch_test", str(HERE / "launch_bag_narration.py")], env=ros_env, capture_output=True,
+                       text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-3000:]
+    assert "Ran 1 test" in r.stdout + r.stderr or "OK" in r.stdout + r.stderr
+
+
+def test_colcon_install_tree_holds_the_product_only(ros_env):
+    """The workspace the tier built (conftest.py): vstream_ros is installed, vstream_lab and its command are not."""
+    prefix = Path(ros_env["AMENT_PREFIX_PATH"].split(":")[0])
+    assert prefix.name == "vstream_ros", prefix
+    site = list(prefix.glob("lib/python3*/site-packages"))
+    assert site and (site[0] / "vstream_ros" / "engine").is_dir()
+    assert not list(site[0].glob("vstream_lab*")), list(site[0].iterdir())
+    assert not (prefix / "lib" / "vstream_ros" / "vstream-lab").exists()
+    assert (prefix / "share" / "vstream_ros" / "models" / "demo" / "streams" / "world_000.mp4").is_file()
