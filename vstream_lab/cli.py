@@ -2,6 +2,7 @@
 
     vstream-lab synth OUT_DIR …            synthetic egocentric streams with exact ground truth (videos, bags, Ego4D files)
     vstream-lab demo-streams [--out DIR]   re-make the held-out streams shipped with the demo model
+    vstream-lab longrun [--duration-s 3600] simulated hour-long stream: cache size and latency under a memory policy
 
 The demo model itself is trained with `python -m vstream_lab.demo_model.train_demo` (docs/demo.md).
 Imports nothing heavy at start-up; never ROS.
@@ -15,6 +16,7 @@ import sys
 SUBCOMMANDS = (
     "vstream_lab.synth.cli_synth",
     "vstream_lab.demo_model.cli_streams",
+    "vstream_lab.longrun",
 )
 
 

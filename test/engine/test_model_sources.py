@@ -100,7 +100,7 @@ def test_vstream_run_with_model_demo_from_another_directory(tmp_path):
 def test_vstream_replay_with_model_demo(tmp_path, monkeypatch):
     import numpy as np
     from vstream_ros.cli import main
-    from vstream_ros.replay.testbag import write_image_bag
+    from vstream_lab.testbag import write_image_bag
     rng = np.random.default_rng(0)
     frames = [(100 + i / 10, rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)) for i in range(10)]
     bag = write_image_bag(tmp_path / "in.mcap", frames)

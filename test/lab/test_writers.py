@@ -170,7 +170,7 @@ def test_team_narration_builder_reads_our_files(dataset):
 
 
 def test_bag_roundtrip(tmp_path):
-    pytest.importorskip("vstream_ros.replay.testbag")
+    pytest.importorskip("vstream_lab.testbag")
     from vstream_ros.replay.bagio import iter_images, list_topics, read_texts
     cfg = SynthConfig(seed=3, duration=12.0, fps=5.0)
     write_dataset(tmp_path, [cfg], WriteOptions(bag="mcap", compressed=True))

@@ -11,8 +11,8 @@ from vstream_ros.replay.bagio import (
     list_topics,
     read_texts,
     resolve_bag_path,
-    write_image_bag,
 )
+from vstream_lab.testbag import write_image_bag
 from vstream_ros.replay.bagwrite import OutRecord, narration_msg, string_msg, write_bag
 
 FRAMES = [(1.0 + i / 20, np.full((24, 32, 3), (10 * i, 5 * i, 100), np.uint8)) for i in range(12)]
@@ -126,7 +126,7 @@ def test_humble_sqlite3_recording_without_type_definitions_reads(tmp_path):
     import numpy as np
 
     from vstream_ros.replay.bagio import iter_images, list_topics, read_texts
-    from vstream_ros.replay.testbag import write_image_bag
+    from vstream_lab.testbag import write_image_bag
     frames = [(100 + i * 0.1, np.full((8, 8, 3), i, np.uint8)) for i in range(3)]
     bag = write_image_bag(tmp_path / "rec", frames, storage="sqlite3", queries=[(100.05, "what now?")])
     (db,) = bag.glob("*.db3")

@@ -44,7 +44,7 @@ def test_report_quotes_the_eval_and_run_commands_as_they_ran(tiny_paths, tmp_pat
 def test_replay_records_the_command_as_typed(tiny_paths, tmp_path, monkeypatch, varied_frames):
     from vstream_ros.cli import main
     from vstream_ros.invocation import recorded_command
-    from vstream_ros.replay.testbag import write_image_bag
+    from vstream_lab.testbag import write_image_bag
     bag = write_image_bag(tmp_path / "in.mcap", varied_frames(10))
     monkeypatch.chdir(tmp_path)
     argv = ["replay", str(bag), "--model", str(tiny_paths.checkpoint), "--llm", str(tiny_paths.llm), "--vision",

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from vstream_ros.engine.events import FrameDecision, Response
-from vstream_ros.replay.bagio import write_image_bag
+from vstream_lab.testbag import write_image_bag
 from vstream_ros.replay.bagwrite import OutRecord, narration_msg, write_bag
 from vstream_ros.replay.references import (
     ReferenceError,

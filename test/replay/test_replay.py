@@ -11,7 +11,7 @@ import pytest
 from vstream_ros.engine.events import FrameDecision, Response
 from vstream_ros.replay.bagio import iter_messages, list_topics
 from vstream_ros.replay.driver import ReplayError, ReplayOptions, parse_rate, replay, save_outputs
-from vstream_ros.replay.testbag import write_image_bag
+from vstream_lab.testbag import write_image_bag
 
 
 def _fields(msg):

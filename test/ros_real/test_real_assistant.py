@@ -41,7 +41,7 @@ def replay_texts(tmp_path, world: int, duration: float, hz: float, compressed: b
     """(texts, stamps) of proactive replies from `vstream replay` (the library call) of the same frames."""
     from vstream_ros.engine.events import Response
     from vstream_ros.replay.driver import replay
-    from vstream_ros.replay.testbag import write_image_bag
+    from vstream_lab.testbag import write_image_bag
     frames = [(BASE + t, rgb) for t, rgb in world_frames(world, duration, hz)]
     bag = write_image_bag(tmp_path / f"frames_{hz:g}_{compressed}", frames, compressed=compressed)
     res = replay(bag, demo_engine())

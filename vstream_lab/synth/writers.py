@@ -97,9 +97,9 @@ def write_bag(path, world: World, renderer: Renderer, storage: str = "mcap", com
     if storage not in BAG_STORAGES:
         raise SynthError(f"bag storage must be one of {BAG_STORAGES}, got {storage!r}")
     try:
-        from vstream_ros.replay.testbag import write_image_bag
+        from vstream_lab.testbag import write_image_bag
     except ImportError as e:
-        raise SynthError(f"rosbag writing needs vstream_ros.replay.testbag.write_image_bag, not available here ({e}); "
+        raise SynthError(f"rosbag writing needs vstream_lab.testbag.write_image_bag, not available here ({e}); "
                          "write the video (--video) instead") from e
     refs = [(e.time, truth.clean_text(e.text)) for e in world.script.events]
     try:

@@ -2,8 +2,8 @@
 
     vstream bench --preset tiny [--frames 60] [--camera-fps F] [--utterance-tokens 20] [--repeats 3] [--json out.json]
     vstream bench --preset live-8b ...   (CUDA only: Llama-3-8B + SigLIP-L shapes, random weights, bf16)
-    vstream bench --longrun [--duration-s 3600] [--fps 2 10] [--policy keyframes] [--out out/longrun]
-        (bounded-memory long-run simulation: cache size and per-frame policy latency over time, JSON + PNG)
+
+(The bounded-memory long-run simulation is the lab's: `vstream-lab longrun`.)
 
 Imports: argparse at import time; torch and the engine inside main().
 """
@@ -31,27 +31,12 @@ def register(subparsers) -> argparse.ArgumentParser:
     from ..cli_common import add_quantize_arg  # noqa: PLC0415
     add_quantize_arg(p)
     p.add_argument("--json", dest="json_path", default=None, help="write the full result as JSON here")
-    g = p.add_argument_group("long run (--longrun): a simulated hour-long stream under a memory policy")
-    g.add_argument("--longrun", action="store_true", help="run the long-run memory simulation instead")
-    add_longrun_arguments(g)
     p.set_defaults(func=main)
     return p
 
 
-def add_longrun_arguments(p) -> None:
-    p.add_argument("--duration-s", type=float, default=3600.0, help="simulated stream length (default 1 h)")
-    p.add_argument("--fps", type=float, nargs="+", default=[2.0, 10.0], help="model fps values to run (default 2 10)")
-    p.add_argument("--policy", choices=("full", "window", "keyframes"), default="keyframes", help="memory policy")
-    p.add_argument("--log-every-s", type=float, default=10.0, help="trace bucket length in simulated seconds")
-    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic stream (replies, queries)")
-    p.add_argument("--out", default="out/longrun", help="folder for longrun.json and longrun.png")
-
-
 
 def main(args) -> int:
-    if args.longrun:
-        from ..replay.longrun import main as longrun_main
-        return longrun_main(args)
     from .core import BenchConfig, format_table, run_bench
     from .presets import PresetUnavailable
     try:

@@ -243,9 +243,3 @@ def read_texts(path: str | Path, topic: str, *, stamp: str = "auto",
     out.sort(key=lambda r: r[0])
     return out
 
-
-def __getattr__(name: str):   # re-export the test-bag generator without an import cycle
-    if name == "write_image_bag":
-        from vstream_ros.replay.testbag import write_image_bag
-        return write_image_bag
-    raise AttributeError(name)

@@ -6,14 +6,15 @@ cache tokens are exact and KV bytes follow `kv_bytes` at the given model shapes 
 (e.g. a BoundedBackend over the runtime on a GPU) every frame also runs the real forward and the trace
 records `torch.cuda.memory_allocated`. Writes JSON + PNG (matplotlib Agg), atomically.
 
-    python -m vstream_ros.replay.longrun --duration-s 3600 --fps 2 10 --out out/longrun
+    vstream-lab longrun --duration-s 3600 --fps 2 10 --out out/longrun
 
-Imports: numpy, matplotlib (Agg, inside plot), engine.memory. Never ROS.
+Imports: numpy, matplotlib (Agg, inside plot), vstream_ros.engine.memory. Never ROS.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import Callable
@@ -22,9 +23,25 @@ import numpy as np
 
 from vstream_ros.atomic import atomic_path, write_json_atomic
 
-from ..engine.memory import MemoryConfig, MemoryManager, kv_bytes
-from ..bench.cli_bench import add_longrun_arguments as add_arguments  # one definition, light to import
-from ..engine.memory.simulate import synthetic_stream
+from vstream_ros.engine.memory import MemoryConfig, MemoryManager, kv_bytes
+from vstream_ros.engine.memory.simulate import synthetic_stream
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("longrun", help="simulate an hour-long stream: cache size and latency over time",
+                              description=__doc__.split("\n\n")[0])
+    add_arguments(p)
+    p.set_defaults(func=main)
+    return p
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--duration-s", type=float, default=3600.0, help="simulated stream length (default 1 h)")
+    p.add_argument("--fps", type=float, nargs="+", default=[2.0, 10.0], help="model fps values to run (default 2 10)")
+    p.add_argument("--policy", choices=("full", "window", "keyframes"), default="keyframes", help="memory policy")
+    p.add_argument("--log-every-s", type=float, default=10.0, help="trace bucket length in simulated seconds")
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic stream (replies, queries)")
+    p.add_argument("--out", default="out/longrun", help="folder for longrun.json and longrun.png")
 
 
 @dataclass(frozen=True)
@@ -140,7 +157,7 @@ def main(args) -> int:
         mem = MemoryConfig(policy=args.policy)
         runs = [simulate(mem, fps, args.duration_s, log_every_s=args.log_every_s, seed=args.seed) for fps in args.fps]
     except ValueError as e:
-        print(f"vstream longrun: {e}")
+        print(f"vstream-lab longrun: error: {e}", file=sys.stderr)
         return 2
     js, png = write(runs, args.out)
     for run in runs:

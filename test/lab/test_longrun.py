@@ -9,7 +9,7 @@ import torch
 from vstream_ros.engine.memory import BoundedBackend, MemoryConfig, kv_bytes
 from vstream_ros.engine.model import LiveLlamaForCausalLM
 from vstream_ros.engine.runtime.backend import RuntimeBackend
-from vstream_ros.replay.longrun import Shapes, simulate, write
+from vstream_lab.longrun import Shapes, simulate, write
 from vstream_ros.testing.tiny import llm_config
 
 
@@ -47,11 +47,11 @@ def test_with_a_model_backend():
     assert all(b["max_tokens"] <= mem.cap_tokens + 60 for b in run["buckets"])
 
 
-def test_vstream_bench_longrun_writes_json_and_png(tmp_path, capsys):
+def test_vstream_lab_longrun_writes_json_and_png(tmp_path, capsys):
     import json
 
-    from vstream_ros.cli import main
-    assert main(["bench", "--longrun", "--duration-s", "300", "--fps", "2", "--out", str(tmp_path)]) == 0
+    from vstream_lab.cli import main
+    assert main(["longrun", "--duration-s", "300", "--fps", "2", "--out", str(tmp_path)]) == 0
     runs = json.loads((tmp_path / "longrun.json").read_text())["runs"]
     assert runs[0]["fps"] == 2.0 and runs[0]["frames"] == 600
     assert (tmp_path / "longrun.png").read_bytes()[:4] == b"\x89PNG"
