@@ -94,8 +94,8 @@ def test_events_path_that_is_a_folder_is_refused_before_loading(tiny_paths, tmp_
     assert rc == 2 and "is a folder" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("bad,msg", [(["--world", "-1"], "--world"), (["--duration", "0"], "--duration"),
-                                      (["--fps", "-2"], "--fps")])
+@pytest.mark.parametrize("bad,msg", [(["--world", "-1"], "--world"), (["--world", "7"], "--world"),
+                                      (["--duration", "0"], "--duration")])
 def test_demo_refuses_impossible_options(tmp_path, capsys, bad, msg):
     rc = _main("demo", *bad, "--out", tmp_path / "o")
     assert rc == 2 and msg in capsys.readouterr().err
