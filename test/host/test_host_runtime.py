@@ -190,3 +190,19 @@ def test_submit_decodes_only_the_frames_the_model_clock_wants(tiny_model):
     host.finish(timeout=60)
     host.stop()
     assert len(calls) == 4 and verdicts.count("off_grid") == 56
+
+
+def test_on_frame_sees_exactly_the_frames_the_model_decides_on(tiny_model):
+    seen = []
+    images = calibration_images(12, seed=2)
+    rec = Recorder()
+    host = HostRuntime(Engine(tiny_model, build_backend(tiny_model, "reference", "full"), CFG), rec,
+                       HostOptions(pipeline=PipelineConfig.reproducible()), on_frame=lambda t, rgb: seen.append((t, rgb)))
+    host.start()
+    for i, im in enumerate(images):          # 4 Hz camera, 2 fps model clock: every other frame is off the grid
+        host.submit(im, 100 + i * 0.25)
+    host.finish(timeout=60)
+    host.stop()
+    decided = [e.time for e in rec.events if isinstance(e, FrameDecision)]
+    assert [t for t, _ in seen] == decided and len(decided) == 6
+    assert all(rgb is images[int(round((t - 100) / 0.25))] for t, rgb in seen)

@@ -51,10 +51,13 @@ class HostRuntime:
     """Frames in, outputs to `sink` (see host.routing). `engine` (host.build.Engine) gives the model (`.template`,
     `.vision`), the LLM backend and the stream settings. `now()`: seconds on the capture clock (ROS time) for
     Narration.latency_ms; None = compute time since the deciding frame was submitted. `log(level, msg)` gets
-    problems met on the worker side (throttle it in the caller)."""
+    problems met on the worker side (throttle it in the caller). `on_frame(t, rgb)` sees every decoded frame
+    the model will decide on, in the submitting thread, before it is queued (viewers keep it to draw on; it
+    must return at once)."""
 
     def __init__(self, engine, sink=None, options: HostOptions | None = None, tracker=None, goal: str = "",
-                 now: Callable[[], float] | None = None, log: Callable[[str, str], None] | None = None):
+                 now: Callable[[], float] | None = None, log: Callable[[str, str], None] | None = None,
+                 on_frame: Callable[[float, object], None] | None = None):
         self.options = options or HostOptions()
         self.cfg: StreamConfig = engine.stream
         self.engine = engine
@@ -62,6 +65,7 @@ class HostRuntime:
         self.backend = backend
         self.tracker, self.goal = tracker, goal
         self.now, self.log = now, log or (lambda level, msg: None)
+        self.on_frame = on_frame
         self.stamps = StampTracker(loop_back_s=self.options.loop_back_s)
         self.router = OutputRouter(sink, frame_id=self.options.frame_id, language=self.options.language,
                                    tracker=tracker, latency_ms=self._latency_ms)
@@ -123,6 +127,8 @@ class HostRuntime:
                     return "corrupt"
             self.router.remember(t, stamp)
             self._submitted[t] = time.perf_counter()
+            if self.on_frame is not None:
+                self.on_frame(t, frame)
             while len(self._submitted) > 4096:
                 self._submitted.popitem(last=False)
         # outside the host lock: with overflow "block" this may wait for room
