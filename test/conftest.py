@@ -37,9 +37,9 @@ def tokenizer():
 
 
 @pytest.fixture(scope="session")
-def template(tokenizer):
-    from vstream_ros.engine.template import StreamTemplate
-    return StreamTemplate.build(tokenizer)
+def protocol(tokenizer):
+    from vstream_ros.engine.protocol import StreamProtocol
+    return StreamProtocol.build(tokenizer)
 
 
 TOL = 1e-4

@@ -40,7 +40,7 @@ def encode(model, rgb):
 def stream(model, frames, tokens):
     from vstream_ros.engine.runtime.backend import RuntimeBackend
     from vstream_ros.engine.session import StreamSession
-    s = StreamSession(RuntimeBackend(model), model.template, StreamConfig(max_new_tokens=32))
+    s = StreamSession(RuntimeBackend(model), model.protocol, StreamConfig(max_new_tokens=32))
     events = []
     for (t, _), v in zip(frames, tokens):
         events += s.push_frame(v, t)

@@ -23,8 +23,8 @@ def test_published_layout_keys(tiny_paths):
     assert not any(k.startswith("base_model.model.lm_head.weight") for k in keys)
 
 
-def _logits(model, template):
-    ids = stream_ids(template, 4)
+def _logits(model, protocol):
+    ids = stream_ids(protocol, 4)
     with torch.no_grad():
         e = embed_stream(model.llm, torch.tensor([ids]), random_vision_tokens(4, seed=3))
         return model.llm(inputs_embeds=e).logits[0].float()
@@ -33,7 +33,7 @@ def _logits(model, template):
 def test_merged_and_unmerged_give_the_same_logits(tiny_paths, tiny_model):
     unmerged = load_live_model(tiny_paths.spec(merge_lora=False))
     assert hasattr(unmerged.llm, "peft_config")
-    a, b = _logits(tiny_model, tiny_model.template), _logits(unmerged, unmerged.template)
+    a, b = _logits(tiny_model, tiny_model.protocol), _logits(unmerged, unmerged.protocol)
     assert (a - b).abs().max().item() <= 1e-4
 
 
@@ -41,7 +41,7 @@ def test_adapter_changes_the_model(tiny_paths, tiny_model):
     """Loading the base alone must differ: the LoRA and connector really come from the adapter."""
     from vstream_ros.engine.model import LiveLlamaForCausalLM
     base = LiveLlamaForCausalLM.from_pretrained(str(tiny_paths.llm)).eval()
-    ids = stream_ids(tiny_model.template, 2)
+    ids = stream_ids(tiny_model.protocol, 2)
     with torch.no_grad():
         e1 = embed_stream(base, torch.tensor([ids]), random_vision_tokens(2, seed=3))
         e2 = embed_stream(tiny_model.llm, torch.tensor([ids]), random_vision_tokens(2, seed=3))

@@ -52,9 +52,9 @@ def test_softmax_is_over_the_full_vocabulary():
     assert respond is True
 
 
-def test_unexpected_argmax_token_means_speak_and_never_crashes(template):
+def test_unexpected_argmax_token_means_speak_and_never_crashes(protocol):
     backend = ScriptedBackend(decisions=[True], replies=[[500]], frame_token=13)   # `.` as upstream #17
-    s = StreamSession(backend, template)
+    s = StreamSession(backend, protocol)
     events = s.push_frame(tokens(), 0.0)
     assert events[0].decision == "respond"
     assert isinstance(events[-1], Response) and events[-1].trigger == "proactive"
@@ -62,23 +62,23 @@ def test_unexpected_argmax_token_means_speak_and_never_crashes(template):
 
 
 # ---------------------------------------------------------------- feeding and replies
-def test_silent_stream_feeds_comma_between_frames(template):
+def test_silent_stream_feeds_comma_between_frames(protocol):
     backend = ScriptedBackend(decisions=[False, False, False])
-    s = StreamSession(backend, template)
+    s = StreamSession(backend, protocol)
     for i in range(3):
         assert [e.decision for e in s.push_frame(tokens(), i * 0.5)] == ["silent"]
-    assert backend.fed[0] == list(template.first_frame_ids) + V10
+    assert backend.fed[0] == list(protocol.first_frame_ids) + V10
     assert backend.fed[1] == [SILENT_ID] + V10 and backend.fed[2] == [SILENT_ID] + V10
 
 
-def test_reply_stops_on_pinned_eot_even_if_tokenizer_says_otherwise(template):
-    template.tokenizer.eos_token = "<|end_of_text|>"      # a stale local cache (upstream #12, #15)
+def test_reply_stops_on_pinned_eot_even_if_tokenizer_says_otherwise(protocol):
+    protocol.tokenizer.eos_token = "<|end_of_text|>"      # a stale local cache (upstream #12, #15)
     try:
         backend = ScriptedBackend(decisions=[True, False], replies=[[1000, 2000]])
-        s = StreamSession(backend, template)
+        s = StreamSession(backend, protocol)
         events = s.push_frame(tokens(), 0.0)
     finally:
-        template.tokenizer.eos_token = "<|eot_id|>"
+        protocol.tokenizer.eos_token = "<|eot_id|>"
     reply = events[-1]
     assert reply.token_ids == (1000, 2000) and reply.stop == "eos"
     assert backend.fed[1:] == [[SPEAK_ID, 72803, 25], [1000], [2000]]     # EOS itself is not fed
@@ -86,15 +86,15 @@ def test_reply_stops_on_pinned_eot_even_if_tokenizer_says_otherwise(template):
     assert backend.fed[-1] == [EOT_ID, 198, 58] + V10
 
 
-def test_end_of_text_also_stops(template):
+def test_end_of_text_also_stops(protocol):
     backend = ScriptedBackend(decisions=[True], replies=[[1000]], eos=END_OF_TEXT_ID)
-    reply = StreamSession(backend, template).push_frame(tokens(), 0.0)[-1]
+    reply = StreamSession(backend, protocol).push_frame(tokens(), 0.0)[-1]
     assert reply.token_ids == (1000,) and reply.stop == "eos"
 
 
-def test_max_new_tokens_cap_closes_the_turn_before_the_next_frame(template):
+def test_max_new_tokens_cap_closes_the_turn_before_the_next_frame(protocol):
     backend = ScriptedBackend(decisions=[True, False], replies=[[1000 + i for i in range(50)]], eos=None)
-    s = StreamSession(backend, template, StreamConfig(max_new_tokens=5))
+    s = StreamSession(backend, protocol, StreamConfig(max_new_tokens=5))
     reply = s.push_frame(tokens(), 0.0)[-1]
     assert reply.token_ids == (1000, 1001, 1002, 1003, 1004) and reply.stop == "length"
     assert backend.fed[-1] == [1003]                      # the 5th token was sampled, not fed
@@ -103,9 +103,9 @@ def test_max_new_tokens_cap_closes_the_turn_before_the_next_frame(template):
 
 
 # ---------------------------------------------------------------- queries
-def test_query_before_a_frame_is_answered_before_it(template):
+def test_query_before_a_frame_is_answered_before_it(protocol):
     backend = ScriptedBackend(decisions=[False, False], replies=[[1000]])
-    s = StreamSession(backend, template)
+    s = StreamSession(backend, protocol)
     s.push_frame(tokens(), 0.0)
     s.ask("What is this?", 0.3)
     events = s.push_frame(tokens(), 0.5)
@@ -115,9 +115,9 @@ def test_query_before_a_frame_is_answered_before_it(template):
     assert backend.fed[-1] == [EOT_ID, 198, 58] + V10
 
 
-def test_query_at_the_frame_time_skips_that_frames_decision(template):
+def test_query_at_the_frame_time_skips_that_frames_decision(protocol):
     backend = ScriptedBackend(decisions=[False, True], replies=[[1000]])
-    s = StreamSession(backend, template)
+    s = StreamSession(backend, protocol)
     s.push_frame(tokens(), 0.0)
     s.ask("Now?", 0.5)
     events = s.push_frame(tokens(), 0.5)
@@ -126,18 +126,18 @@ def test_query_at_the_frame_time_skips_that_frames_decision(template):
     assert [e.trigger for e in events if isinstance(e, Response)] == ["query"]   # the frame said "speak": ignored
 
 
-def test_query_after_a_reply_feeds_the_pending_eot(template):
+def test_query_after_a_reply_feeds_the_pending_eot(protocol):
     backend = ScriptedBackend(decisions=[True], replies=[[1000], [2000]])
-    s = StreamSession(backend, template)
+    s = StreamSession(backend, protocol)
     s.push_frame(tokens(), 0.0)
     events = s.ask("And then?")
     assert events[-1].text and events[-1].trigger == "query"
     assert backend.fed[-2][:4] == [EOT_ID, 198, 1502, 25]
 
 
-def test_queries_keep_time_order_and_flush_answers_the_rest(template):
+def test_queries_keep_time_order_and_flush_answers_the_rest(protocol):
     backend = ScriptedBackend(decisions=[False], replies=[[1], [2], [3]])
-    s = StreamSession(backend, template)
+    s = StreamSession(backend, protocol)
     s.ask("late", 9.0)
     s.ask("early", 0.2)
     s.push_frame(tokens(), 0.5)
@@ -146,20 +146,20 @@ def test_queries_keep_time_order_and_flush_answers_the_rest(template):
     assert s.queued_queries == 0
 
 
-def test_empty_query_is_rejected(template):
+def test_empty_query_is_rejected(protocol):
     with pytest.raises(ValueError, match="needs some text"):
-        StreamSession(ScriptedBackend(), template).ask("   ")
+        StreamSession(ScriptedBackend(), protocol).ask("   ")
 
 
-def test_reset_starts_a_new_stream(template):
+def test_reset_starts_a_new_stream(protocol):
     backend = ScriptedBackend(decisions=[True, False], replies=[[1000]])
-    s = StreamSession(backend, template)
+    s = StreamSession(backend, protocol)
     s.push_frame(tokens(), 0.0)
     s.ask("pending", 5.0)
     s.reset()
     assert s.queued_queries == 0 and s.frame_index == -1 and backend.length == 0
     events = s.push_frame(tokens(), 0.0)
-    assert backend.fed[0] == list(template.first_frame_ids) + V10 and events[0].index == 0
+    assert backend.fed[0] == list(protocol.first_frame_ids) + V10 and events[0].index == 0
 
 
 # ---------------------------------------------------------------- tiny model: incremental == teacher forced
@@ -168,7 +168,7 @@ def test_incremental_streaming_equals_one_teacher_forced_forward(tiny_model):
     from vstream_ros.engine.reference import ReferenceBackend
     from vstream_ros.testing.tiny import random_vision_tokens
 
-    s = StreamSession(ReferenceBackend(tiny_model), tiny_model.template, StreamConfig(max_new_tokens=5), record=True)
+    s = StreamSession(ReferenceBackend(tiny_model), tiny_model.protocol, StreamConfig(max_new_tokens=5), record=True)
     vision = random_vision_tokens(20, seed=7)
     s.ask("What is happening?", 2.0)     # at a frame time: answered after that frame
     s.ask("Anything else?", 6.2)         # between frames: answered before the next one

@@ -7,7 +7,6 @@ import ast
 import json
 import os
 import runpy
-import sys
 from pathlib import Path
 
 import pytest

@@ -12,7 +12,8 @@ from vstream_ros.engine.memory import BoundedBackend, MemoryConfig, check_ids
 from vstream_ros.engine.model import LiveLlamaForCausalLM
 from vstream_ros.engine.runtime.backend import RuntimeBackend
 from vstream_ros.engine.session import StreamSession
-from vstream_ros.engine.template import StreamTemplate, load_tokenizer
+from vstream_ros.engine.template import load_tokenizer
+from vstream_ros.engine.protocol import StreamProtocol
 from vstream_ros.testing.tiny import VISION_HIDDEN, llm_config
 
 
@@ -20,7 +21,7 @@ from vstream_ros.testing.tiny import VISION_HIDDEN, llm_config
 def parts():
     torch.manual_seed(0)
     llm = LiveLlamaForCausalLM(llm_config()).eval()
-    return llm, StreamTemplate.build(load_tokenizer())
+    return llm, StreamProtocol.build(load_tokenizer())
 
 
 def bounded(llm, policy="keyframes"):
@@ -36,11 +37,11 @@ def frames(n, seed=0):
 
 
 def test_session_over_bounded_backend(parts):
-    llm, template = parts
+    llm, protocol = parts
     backend = bounded(llm)
     plain = StreamSession(RuntimeBackend(SimpleNamespace(llm=llm, device="cpu", dtype=torch.float32),
-                                         capacity=4096), template, StreamConfig(threshold=0.0, max_new_tokens=4))
-    session = StreamSession(backend, template, StreamConfig(threshold=0.0, max_new_tokens=4))
+                                         capacity=4096), protocol, StreamConfig(threshold=0.0, max_new_tokens=4))
+    session = StreamSession(backend, protocol, StreamConfig(threshold=0.0, max_new_tokens=4))
     first_event = None
     got, want = [], []
     for k, v in enumerate(frames(50)):
@@ -66,9 +67,9 @@ def test_session_over_bounded_backend(parts):
 
 def test_pipeline_catch_up_crop_over_bounded_backend(parts):
     from vstream_ros.engine.pipeline import PipelineConfig, StreamPipeline
-    llm, template = parts
+    llm, protocol = parts
     backend = bounded(llm)
-    pipe = StreamPipeline(backend, template, StreamConfig(threshold=0.725, max_new_tokens=4),
+    pipe = StreamPipeline(backend, protocol, StreamConfig(threshold=0.725, max_new_tokens=4),
                           options=PipelineConfig(max_backlog=200, max_prefill_frames=8), start=False)
     for k, v in enumerate(frames(60, seed=1)):
         pipe.push_tokens(v, k / 2)

@@ -10,15 +10,16 @@ import torch
 from vstream_ros.engine.memory import BoundedBackend, MemoryConfig
 from vstream_ros.engine.model import LiveLlamaForCausalLM
 from vstream_ros.engine.runtime.backend import RuntimeBackend
-from vstream_ros.engine.template import StreamTemplate, load_tokenizer
+from vstream_ros.engine.template import load_tokenizer
+from vstream_ros.engine.protocol import StreamProtocol
 from vstream_ros.replay.needle import (NeedleConfig, SyntheticSource, needle_position, option_scores, run_needle,
                                        write_report)
 from vstream_ros.testing.tiny import VISION_HIDDEN, llm_config
 
 
 @pytest.fixture(scope="module")
-def template():
-    return StreamTemplate.build(load_tokenizer())
+def protocol():
+    return StreamProtocol.build(load_tokenizer())
 
 
 class RiggedBackend:
@@ -57,19 +58,19 @@ def test_needle_position_bounds():
     assert needle_position(100, 8, 0.0) == 0 and needle_position(100, 8, 1.0) == 92
 
 
-def test_scoring_and_rotation_on_rigged_backend(template):
-    red = template.encode(" red")[0]
+def test_scoring_and_rotation_on_rigged_backend(protocol):
+    red = protocol.encode(" red")[0]
     cfg = NeedleConfig(lengths_s=(10.0, 20.0), depths=(0.0, 0.5, 1.0), items_per_cell=4)
     backend = RiggedBackend(red)
-    report = run_needle(backend, template, SyntheticSource(4, 4), cfg)
+    report = run_needle(backend, protocol, SyntheticSource(4, 4), cfg)
     assert report["accuracy"] == [[0.25] * 3] * 2                       # answers rotate through all 4 options
     assert all(item["pred"] == 0 for item in report["items"])
-    scores = option_scores(backend, template, "q?", ["red", "blue"])
+    scores = option_scores(backend, protocol, "q?", ["red", "blue"])
     assert scores[0] > scores[1]
 
 
 @pytest.mark.parametrize("policy", ["full", "keyframes"])
-def test_needle_plumbing_on_tiny_model(template, tmp_path, policy):
+def test_needle_plumbing_on_tiny_model(protocol, tmp_path, policy):
     torch.manual_seed(0)
     llm = LiveLlamaForCausalLM(llm_config()).eval()
     inner = RuntimeBackend(SimpleNamespace(llm=llm, device="cpu", dtype=torch.float32), capacity=1024)
@@ -77,7 +78,7 @@ def test_needle_plumbing_on_tiny_model(template, tmp_path, policy):
                        text_tokens=64, text_pinned_tokens=0)
     backend = BoundedBackend(inner, mem)
     cfg = NeedleConfig(lengths_s=(10.0, 25.0), depths=(0.1, 0.9), items_per_cell=2, needle_s=2.0)
-    report = run_needle(backend, template, SyntheticSource(VISION_HIDDEN, 4, seed=1), cfg)
+    report = run_needle(backend, protocol, SyntheticSource(VISION_HIDDEN, 4, seed=1), cfg)
     assert len(report["accuracy"]) == 2 and all(len(r) == 2 for r in report["accuracy"])
     assert all(0.0 <= a <= 1.0 for r in report["accuracy"] for a in r)
     assert len(report["items"]) == 8 and report["memory"] == policy

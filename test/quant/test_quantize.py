@@ -27,8 +27,8 @@ needs_torchao = pytest.mark.skipif(not Q.torchao_available(),
                                    reason="torchao is not installed (pip install 'vstream_ros[quant]')")
 
 
-def parity_clip(backend, template):
-    s = StreamSession(ForcedLength(backend), template, StreamConfig(max_new_tokens=6))
+def parity_clip(backend, protocol):
+    s = StreamSession(ForcedLength(backend), protocol, StreamConfig(max_new_tokens=6))
     s.ask("what is happening?", t=3.25)
     s.ask("and now?", t=5.0)
     vision = random_vision_tokens(14, seed=11)
@@ -123,8 +123,8 @@ def test_parity_clip_agreement(tiny_model, quantized, mode, min_replies, max_dp)
     assert type(layer).__name__ == {"int8": "Int8Tensor", "int4": "IntxUnpackedToInt8Tensor"}[mode]
     assert type(live.llm.lm_head.weight).__name__ == "Int8Tensor"
     assert type(live.llm.connector[0].weight) is torch.nn.Parameter            # connector kept
-    base = parity_clip(RuntimeBackend(tiny_model), tiny_model.template)
-    quant = parity_clip(RuntimeBackend(live), live.template)
+    base = parity_clip(RuntimeBackend(tiny_model), tiny_model.protocol)
+    quant = parity_clip(RuntimeBackend(live), live.protocol)
     a = agreement(base, quant)
     print(mode, a.line())
     assert a.frames == 14 and a.same_decisions == 14
@@ -136,7 +136,7 @@ def test_parity_clip_agreement(tiny_model, quantized, mode, min_replies, max_dp)
 @pytest.mark.parametrize("mode", ["int8", "int4"])
 def test_reference_backend_runs_the_same_quantized_model(quantized, mode, same_events):
     live = quantized[mode]
-    same_events(parity_clip(ReferenceBackend(live), live.template), parity_clip(RuntimeBackend(live), live.template))
+    same_events(parity_clip(ReferenceBackend(live), live.protocol), parity_clip(RuntimeBackend(live), live.protocol))
 
 
 @needs_torchao

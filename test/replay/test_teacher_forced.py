@@ -8,14 +8,14 @@ import torch
 from vstream_ros.engine.model import embed_stream
 from vstream_ros.engine.template import EOT_ID, SILENT_ID, V_TOKEN_ID
 from vstream_ros.replay.metrics import Utterance
-from vstream_ros.replay.teacher_forced import plan_turns, teacher_forced
+from vstream_ros.engine.teacher_forced import plan_turns, stream_metrics as teacher_forced  # noqa: E402
 
 FPS = 2.0
 
 
 def _direct(model, frames, replies):
     """replies: {frame index: text}. Returns per-turn dicts computed from full-sequence logits."""
-    tpl = model.template
+    tpl = model.protocol
     ids, vis, turns = [], [], []
     cur = {"ends": [], "frames": []}
     after_reply = False
@@ -98,7 +98,7 @@ def test_matches_direct_computation(live_model, seed, scale, ref_times):
     frames = [(i / FPS, tokens[i]) for i in range(11)]
     texts = ["You pick up the cup.", "You open the door.", "A man walks in.", "You sit down."]
     refs = [Utterance(t, texts[i % 4]) for i, t in enumerate(ref_times)]
-    got = teacher_forced(ReferenceBackend(live_model), live_model.template, frames, refs, FPS)
+    got = teacher_forced(ReferenceBackend(live_model), live_model.protocol, frames, refs, FPS)
     turns, _, _ = plan_turns([t for t, _ in frames], refs)
     want = _direct(live_model, frames, {t.frames[-1]: t.text for t in turns})
     assert got["turns"] == len(want) == len(turns)
@@ -118,6 +118,6 @@ def test_empty_references_give_protocol_defaults(live_model):
     from vstream_ros.engine.reference import ReferenceBackend
     from vstream_ros.testing.tiny import random_vision_tokens
     frames = [(i / FPS, t) for i, t in enumerate(random_vision_tokens(3, seed=1))]
-    got = teacher_forced(ReferenceBackend(live_model), live_model.template, frames, [], FPS)
+    got = teacher_forced(ReferenceBackend(live_model), live_model.protocol, frames, [], FPS)
     assert (got["lm_ppl"], got["time_diff_s"], got["fluency"], got["lm_correctness"], got["turns"]) == (1.0, 0.0, 1.0,
                                                                                                       1.0, 0)

@@ -63,14 +63,14 @@ class ScriptedBackend:
     PROACTIVE_TEXT to frames and ANSWER_TEXT to queries, token by token; records frames, queries and resets.
     `gate` (a threading.Event) can hold every forward until set, to simulate a slow model."""
 
-    def __init__(self, template, every=2):
+    def __init__(self, protocol, every=2):
         from vstream_ros.engine.template import TEXT_VOCAB_SIZE
-        self.template, self.every, self.vocab_size = template, every, TEXT_VOCAB_SIZE
+        self.protocol, self.every, self.vocab_size = protocol, every, TEXT_VOCAB_SIZE
         self.prompts, self.resets, self._len = [], 0, 0
         self._ends: list[int] = []                 # cache positions of the frames' last <v> (re-prefill safe)
         self._reply: list[int] = []
         self.gate = None
-        self.proactive, self.answer = list(template.encode(PROACTIVE_TEXT)), list(template.encode(ANSWER_TEXT))
+        self.proactive, self.answer = list(protocol.encode(PROACTIVE_TEXT)), list(protocol.encode(ANSWER_TEXT))
 
     @property
     def length(self):
@@ -111,9 +111,9 @@ class ScriptedBackend:
                 speak = len(self._ends) % self.every == 0
                 rows.append(self._logits({SILENT_ID: 0.3, SPEAK_ID: 0.7} if speak else {SILENT_ID: 0.9, SPEAK_ID: 0.1}))
             else:                                              # a reply or query prompt: the first token
-                proactive = tuple(ids[-len(self.template.reply_prompt_ids):]) == self.template.reply_prompt_ids
+                proactive = tuple(ids[-len(self.protocol.reply_prompt_ids):]) == self.protocol.reply_prompt_ids
                 if not proactive:
-                    self.prompts.append(self.template.decode(list(ids)))
+                    self.prompts.append(self.protocol.decode(list(ids)))
                 self._reply = list(self.proactive if proactive else self.answer) + [EOT_ID]
                 rows.append(self._logits({self._reply.pop(0): 1.0}))
         return torch.stack(rows)
@@ -126,8 +126,9 @@ class ScriptedBackend:
 
 @pytest.fixture(scope="session")
 def scripted_template():
-    from vstream_ros.engine.template import StreamTemplate, load_tokenizer
-    return StreamTemplate.build(load_tokenizer())
+    from vstream_ros.engine.template import load_tokenizer
+    from vstream_ros.engine.protocol import StreamProtocol
+    return StreamProtocol.build(load_tokenizer())
 
 
 @pytest.fixture
@@ -141,7 +142,7 @@ def scripted(scripted_template):
     made = []
 
     def factory(values):
-        model = SimpleNamespace(template=scripted_template, vision=ScriptedVision())
+        model = SimpleNamespace(protocol=scripted_template, vision=ScriptedVision())
         cfg = StreamConfig(fps=values["stream.fps"], threshold=values["stream.threshold"],
                            max_new_tokens=values["stream.max_new_tokens"])
         engine = Engine(model, ScriptedBackend(scripted_template), cfg)

@@ -12,8 +12,8 @@ from vstream_ros.testing.tiny import random_vision_tokens
 TOL = 1e-4
 
 
-def run(backend, template, vision, record=False):
-    s = StreamSession(ForcedLength(backend), template, StreamConfig(max_new_tokens=6), record=record)
+def run(backend, protocol, vision, record=False):
+    s = StreamSession(ForcedLength(backend), protocol, StreamConfig(max_new_tokens=6), record=record)
     s.ask("what is happening?", t=3.25)
     s.ask("and now?", t=5.0)                 # same time as frame 10: answered after it, decision skipped
     events = []
@@ -24,8 +24,8 @@ def run(backend, template, vision, record=False):
 
 def test_same_decisions_replies_and_logits_as_reference(tiny_live, same_events):
     vision = random_vision_tokens(14, seed=11)
-    ref_events, ref_s = run(ReferenceBackend(tiny_live), tiny_live.template, vision, record=True)
-    fast_events, fast_s = run(RuntimeBackend(tiny_live), tiny_live.template, vision, record=True)
+    ref_events, ref_s = run(ReferenceBackend(tiny_live), tiny_live.protocol, vision, record=True)
+    fast_events, fast_s = run(RuntimeBackend(tiny_live), tiny_live.protocol, vision, record=True)
     same_events(ref_events, fast_events)
     decisions = {e.decision for e in ref_events if isinstance(e, FrameDecision)}
     assert {"silent", "respond", None} <= decisions          # every path exercised
@@ -42,7 +42,7 @@ def test_peft_wrapped_model_is_merged_on_a_copy(tiny_live_peft, tiny_live):
     assert before and all(torch.equal(before[k], after[k]) for k in before)   # caller's model untouched
     ref = ReferenceBackend(tiny_live)       # merged at load by the lead's loader
     vision = random_vision_tokens(2, seed=3)
-    t = tiny_live.template
+    t = tiny_live.protocol
     ids = list(t.first_frame_ids) + [128256] * 10 + list(t.silent_ids) + [128256] * 10
     a = ref.prefill(ids, vision, [-12, -1])
     b = fast.prefill(ids, vision, [-12, -1])

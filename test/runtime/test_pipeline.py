@@ -33,7 +33,7 @@ def scripted(live):
 
 def session_run(live, vision):
     """Reference: the synchronous session; asks a timed query during reply 1 and a 'now' query after reply 2."""
-    s = StreamSession(scripted(live), live.template, CFG, emit_chunks=True)
+    s = StreamSession(scripted(live), live.protocol, CFG, emit_chunks=True)
     s.ask("what was that?", t=1.0)
     events, replies = [], 0
     for i in range(len(vision)):
@@ -65,7 +65,7 @@ def test_pipeline_equals_session_with_midbatch_replies_and_queries_during_replie
             elif state["replies"] == 2:
                 pipe.ask("right now?")
 
-    pipe = StreamPipeline(scripted(tiny_live), tiny_live.template, CFG, on_event=on_event, start=False,
+    pipe = StreamPipeline(scripted(tiny_live), tiny_live.protocol, CFG, on_event=on_event, start=False,
                           options=PipelineConfig(max_backlog=FRAMES + 1, vision_batch=FRAMES))
     with pipe:
         pipe.ask("what was that?", t=1.0)
@@ -109,7 +109,7 @@ class Gate:
 def test_frames_faster_than_the_llm_are_thinned_then_dropped_and_counted(tiny_live):
     vision = random_vision_tokens(60, seed=5)
     gate = Gate(RuntimeBackend(tiny_live))
-    pipe = StreamPipeline(gate, tiny_live.template, StreamConfig(fps=10.0, max_new_tokens=2),
+    pipe = StreamPipeline(gate, tiny_live.protocol, StreamConfig(fps=10.0, max_new_tokens=2),
                           options=PipelineConfig(max_backlog=8, thin_fps=2.0, vision_batch=2))
     with pipe:
         pusher = threading.Thread(target=lambda: [pipe.push_tokens(vision[i], i * 0.1) for i in range(60)])
@@ -154,7 +154,7 @@ def test_raw_frames_through_the_vision_worker_equal_the_runner(tiny_live, same_e
     times = [0.0, 0.2, 0.5, 0.7, 1.0, 1.5]                     # 0.2 and 0.7 fall off the 2-fps grid
     runner = StreamRunner(tiny_live, ForcedLength(RuntimeBackend(tiny_live)), StreamConfig(max_new_tokens=3))
     expected = [e for rgb, t in zip(frames, times) for e in runner.push(rgb, t)] + runner.finish()
-    with StreamPipeline(ForcedLength(RuntimeBackend(tiny_live)), tiny_live.template, StreamConfig(max_new_tokens=3),
+    with StreamPipeline(ForcedLength(RuntimeBackend(tiny_live)), tiny_live.protocol, StreamConfig(max_new_tokens=3),
                         vision=tiny_live.vision, options=PipelineConfig(vision_batch=3)) as pipe:
         accepted = [pipe.push(rgb, t) for rgb, t in zip(frames, times)]
         got = pipe.finish(timeout=300)
@@ -166,7 +166,7 @@ def test_raw_frames_through_the_vision_worker_equal_the_runner(tiny_live, same_e
 
 def test_reset_starts_a_fresh_stream(tiny_live):
     vision = random_vision_tokens(3, seed=2)
-    with StreamPipeline(RuntimeBackend(tiny_live), tiny_live.template, StreamConfig(max_new_tokens=2)) as pipe:
+    with StreamPipeline(RuntimeBackend(tiny_live), tiny_live.protocol, StreamConfig(max_new_tokens=2)) as pipe:
         for i in range(3):
             pipe.push_tokens(vision[i], i * 0.5)
         first = pipe.finish(timeout=300)
@@ -181,7 +181,7 @@ def test_reset_starts_a_fresh_stream(tiny_live):
 
 def test_malformed_frames_are_counted_not_raised(tiny_live):
     import numpy as np
-    with StreamPipeline(RuntimeBackend(tiny_live), tiny_live.template, StreamConfig(max_new_tokens=2),
+    with StreamPipeline(RuntimeBackend(tiny_live), tiny_live.protocol, StreamConfig(max_new_tokens=2),
                         vision=tiny_live.vision) as pipe:
         assert not pipe.push(np.zeros((8, 8), np.uint8), 0.0)
         assert not pipe.push(np.zeros((8, 8, 3), np.float32), 0.5)
@@ -199,7 +199,7 @@ def test_pipeline_over_the_bounded_memory_backend_keeps_the_ledger_in_step(tiny_
     bounded = BoundedBackend(RuntimeBackend(tiny_live, capacity=512), cfg)
     vision = random_vision_tokens(24, seed=21)
     lengths = []
-    pipe = StreamPipeline(ForcedLength(ScriptedDecisions(bounded, every=4)), tiny_live.template, CFG,
+    pipe = StreamPipeline(ForcedLength(ScriptedDecisions(bounded, every=4)), tiny_live.protocol, CFG,
                           on_event=lambda e: lengths.append(bounded.length), start=False,
                           options=PipelineConfig(max_backlog=25, vision_batch=24))
     with pipe:
@@ -232,7 +232,7 @@ def test_out_of_memory_in_the_vision_worker_is_an_engine_error_not_a_corrupt_fra
     seen = []
     vision = _VisionThatRunsOutOfMemory(tiny_live.vision, fail_calls={2})
     frames = [np.full((8, 8, 3), 10 * i, np.uint8) for i in range(4)]
-    with StreamPipeline(RuntimeBackend(tiny_live), tiny_live.template, StreamConfig(max_new_tokens=2),
+    with StreamPipeline(RuntimeBackend(tiny_live), tiny_live.protocol, StreamConfig(max_new_tokens=2),
                         vision=vision, options=PipelineConfig.reproducible(), on_error=seen.append) as pipe:
         for i, rgb in enumerate(frames):
             assert pipe.push(rgb, i * 0.5)
@@ -247,7 +247,7 @@ def test_out_of_memory_in_the_vision_worker_is_an_engine_error_not_a_corrupt_fra
 def test_without_an_error_handler_a_model_failure_is_raised_not_counted(tiny_live):
     import numpy as np
     vision = _VisionThatRunsOutOfMemory(tiny_live.vision, fail_calls={1})
-    with StreamPipeline(RuntimeBackend(tiny_live), tiny_live.template, StreamConfig(max_new_tokens=2),
+    with StreamPipeline(RuntimeBackend(tiny_live), tiny_live.protocol, StreamConfig(max_new_tokens=2),
                         vision=vision, options=PipelineConfig.reproducible()) as pipe:
         pipe.push(np.zeros((8, 8, 3), np.uint8), 0.0)
         with pytest.raises(RuntimeError, match="pipeline worker failed: CUDA out of memory") as err:

@@ -3,7 +3,9 @@ import json
 
 import pytest
 
-from vstream_ros.engine.template import StreamState, StreamTemplate, load_tokenizer
+from vstream_ros.engine.template import load_tokenizer
+
+from vstream_ros.engine.protocol import StreamProtocol, StreamState
 from vstream_ros.train.dialogue import (
     IGNORE,
     DialogueError,
@@ -41,7 +43,7 @@ def test_hand_built_sample_token_by_token(tok):
         {"role": "stream", "num_frames": 2, "learn": 1},
         {"role": "assistant", "content": "Done.", "learn": False},
     ])
-    prefix = list(StreamTemplate.build(tok).frame_prefix_ids(StreamState.START))   # BOS system .\n\n [
+    prefix = list(StreamProtocol.build(tok).frame_prefix_ids(StreamState.START))   # BOS system .\n\n [
     # (token, label) pairs; label = target of the NEXT position (pre-shifted), None = ignored
     seq = [(t, None) for t in prefix]
     seq += [(V, None)] * 10                                             # frame 0, learn=False

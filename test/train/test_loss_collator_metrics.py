@@ -15,7 +15,7 @@ from vstream_ros.engine.template import (
 from vstream_ros.train.collator import StreamCollator
 from vstream_ros.train.dialogue import encode_dialogue, validate_conversation
 from vstream_ros.train.loss import sanitize_labels, stream_loss, token_weight_table
-from vstream_ros.train.metrics import aggregate, sample_metrics, split_turns
+from vstream_ros.engine.teacher_forced import aggregate, sample_metrics, split_turns
 
 
 def test_stream_loss_weights_and_normalisation():
@@ -143,18 +143,18 @@ def test_metrics_wrong_text_lowers_correctness(sample):
     assert m.ppl > 1.5
 
 
-def test_parity_with_replay_teacher_forced(tiny_model):
-    """Our label-based metrics equal replay/teacher_forced.py (engine backend) on the same reference stream."""
+def test_sample_and_stream_front_ends_agree(tiny_model):
+    """The label-based front end equals the reference-stream front end (engine backend) on the same stream."""
     from vstream_ros.engine.model import embed_stream
     from vstream_ros.engine.reference import ReferenceBackend
     from vstream_ros.replay.metrics import Utterance
-    from vstream_ros.replay.teacher_forced import teacher_forced
+    from vstream_ros.engine.teacher_forced import stream_metrics
     from vstream_ros.testing.tiny import random_vision_tokens
 
     vision = random_vision_tokens(12, seed=5)                               # frames at t = 0, 0.5, …, 5.5 s
     refs = [Utterance(1.5, "You pick up a knife."), Utterance(4.0, "You cut the onion."),
             Utterance(5.0, "Done.")]
-    theirs = teacher_forced(ReferenceBackend(tiny_model), tiny_model.template,
+    theirs = stream_metrics(ReferenceBackend(tiny_model), tiny_model.protocol,
                             [(i / 2, vision[i]) for i in range(12)], refs, fps=2.0)
     conv = validate_conversation([{"role": "stream", "num_frames": 4}, {"role": "assistant", "content": refs[0].text},
                                   {"role": "stream", "num_frames": 5}, {"role": "assistant", "content": refs[1].text},

@@ -51,7 +51,8 @@ def _live_8b(layers: int | None = None):
 
     from ..engine.checkpoint import LiveModel
     from ..engine.model import LiveLlamaForCausalLM
-    from ..engine.template import StreamTemplate, load_tokenizer
+    from ..engine.template import load_tokenizer
+    from ..engine.protocol import StreamProtocol
     from ..engine.vision import VisionEncoder
 
     cfg = LlamaConfig(vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=layers or 32,
@@ -75,4 +76,4 @@ def _live_8b(layers: int | None = None):
     tower.eval().requires_grad_(False)
     tok = load_tokenizer()
     return LiveModel(llm=llm, vision=VisionEncoder(tower, autocast_fp16=device == "cuda"), tokenizer=tok,
-                     template=StreamTemplate.build(tok), device=device, dtype=torch.bfloat16)
+                     protocol=StreamProtocol.build(tok), device=device, dtype=torch.bfloat16)

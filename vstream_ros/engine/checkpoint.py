@@ -18,7 +18,8 @@ import torch
 from ..console import quiet_model_loading
 from .config import ModelSpec, resolve_device, resolve_dtype
 from .model import LiveLlamaForCausalLM
-from .template import TEXT_VOCAB_SIZE, StreamTemplate, load_tokenizer
+from .template import TEXT_VOCAB_SIZE, load_tokenizer
+from .protocol import StreamProtocol
 from .sources import (ADAPTER_CONFIG, ADAPTER_WEIGHTS, CheckpointError, locate_checkpoint,  # noqa: F401
                       read_adapter_config, resolve_sources)
 from .vision import VisionEncoder, load_vision
@@ -34,7 +35,7 @@ class LiveModel:
     llm: torch.nn.Module            # LiveLlamaForCausalLM, merged, or PEFT-wrapped if merge_lora=False
     vision: VisionEncoder
     tokenizer: object
-    template: StreamTemplate
+    protocol: StreamProtocol
     device: str
     dtype: torch.dtype
     quantize: str = "none"          # none | int8 | int4: the LLM's linears were quantized at load (engine/quantize.py)
@@ -154,7 +155,7 @@ def load_live_model(spec: ModelSpec) -> LiveModel:
         quantize_llm(model, spec.quantize, device=device, dtype=dtype)
     model.to(device)
     tokenizer = load_tokenizer(llm_source)
-    return LiveModel(llm=model, vision=vision, tokenizer=tokenizer, template=StreamTemplate.build(tokenizer),
+    return LiveModel(llm=model, vision=vision, tokenizer=tokenizer, protocol=StreamProtocol.build(tokenizer),
                      device=device, dtype=dtype, quantize=spec.quantize)
 
 

@@ -44,7 +44,6 @@ from .frames import FrameClock, FrameError, letterbox, to_pixels
 from .pipeline_llm import LLMWorker
 from .pipeline_queue import PipelineStats, QueuedFrame, QueryTicket, apply_backpressure
 from .session import StreamSession
-from .template import FRAME_NUM_TOKENS
 
 OVERFLOW = ("drop", "block")
 
@@ -80,7 +79,7 @@ class StreamPipeline(LLMWorker):
     stream is reset and the workers go on (a long-running node never dies on one bad step).
     on_reset: called on the LLM worker thread when a reset marker is executed (after the session reset)."""
 
-    def __init__(self, backend, template, cfg: StreamConfig | None = None, vision=None,
+    def __init__(self, backend, protocol, cfg: StreamConfig | None = None, vision=None,
                  on_event: Callable[[Event], None] | None = None, options: PipelineConfig | None = None,
                  session_id: str = "u", start: bool = True,
                  on_error: Callable[[BaseException], None] | None = None, on_reset: Callable[[], None] | None = None):
@@ -89,9 +88,9 @@ class StreamPipeline(LLMWorker):
         self.vision = vision
         self.user_on_event = on_event
         self.on_error, self.on_reset = on_error, on_reset
-        self.session = StreamSession(backend, template, self.cfg, on_event=self._on_event, session_id=session_id)
+        self.session = StreamSession(backend, protocol, self.cfg, on_event=self._on_event, session_id=session_id)
         self.backend = backend
-        self.template = template
+        self.protocol = protocol
         self.clock = FrameClock(self.cfg.fps)
         self.stats = PipelineStats()
         self._lock = threading.Condition()
@@ -151,8 +150,9 @@ class StreamPipeline(LLMWorker):
 
     def push_tokens(self, tokens: torch.Tensor, t: float) -> bool:
         """Offer already-encoded vision tokens [10, Dv] (tests, benchmarks, feature replay)."""
-        if tokens.ndim != 2 or tokens.shape[0] != FRAME_NUM_TOKENS:
-            raise ValueError(f"expected vision tokens [{FRAME_NUM_TOKENS}, D], got {tuple(tokens.shape)}")
+        n = self.protocol.frame_tokens
+        if tokens.ndim != 2 or tokens.shape[0] != n:
+            raise ValueError(f"expected vision tokens [{n}, D], got {tuple(tokens.shape)}")
         return self._enqueue(QueuedFrame(float(t), time.perf_counter(), tokens=tokens))
 
     def ask(self, text: str, t: float | None = None, on_chunk: Callable[[str], None] | None = None) -> QueryTicket:

@@ -19,13 +19,11 @@ import torch
 from .events import Response
 from .pipeline_queue import QueuedFrame, QueryTicket
 from .session import decide
-from .template import FRAME_NUM_TOKENS, V_TOKEN_ID, StreamState
-
-_V_RUN = [V_TOKEN_ID] * FRAME_NUM_TOKENS
+from .protocol import StreamState
 
 
 class LLMWorker:
-    """Mixin: needs the attributes StreamPipeline.__init__ sets (session, backend, template, cfg, options, stats,
+    """Mixin: needs the attributes StreamPipeline.__init__ sets (session, backend, protocol, cfg, options, stats,
     _lock, _ready, _queries, _now_queries, _closing, _busy, _active, on_error, on_reset)."""
 
     def _llm_loop(self) -> None:
@@ -130,11 +128,8 @@ class LLMWorker:
                     break
         if not batch:
             return frames
-        ids = s.pending + list(self.template.frame_prefix_ids(s.state)) + _V_RUN
-        ends = [len(ids) - 1]
-        for _ in batch[1:]:
-            ids += list(self.template.silent_ids) + _V_RUN
-            ends.append(len(ids) - 1)
+        ids, ends = self.protocol.frames_ids(s.state, len(batch))
+        ids, ends = s.pending + ids, [e + len(s.pending) for e in ends]
         for f in batch:
             if f.ready_event is not None:                      # encoded on the vision stream
                 torch.cuda.current_stream().wait_event(f.ready_event)
@@ -161,7 +156,7 @@ class LLMWorker:
                 # Drop the speculative frames, counted from the END: a bounded-memory wrapper may have
                 # evicted older entries after the prefill (it never evicts the newest chunk).
                 self.backend.truncate(self.backend.length - (len(ids) - ends[i] - 1))
-                self._timed_reply(lambda f=f, p=p_silent: s.reply(list(self.template.reply_prompt_ids),
+                self._timed_reply(lambda f=f, p=p_silent: s.reply(self.protocol.reply_prompt(),
                                                                   "proactive", f.t, p, self._stopper()))
                 rest = frames[i + 1:]
                 self.stats.frames_reprefilled += len(batch) - i - 1

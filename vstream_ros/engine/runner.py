@@ -44,7 +44,7 @@ class StreamRunner:
                  on_event: Callable[[Event], None] | None = None, emit_chunks: bool = False, record: bool = False):
         self.model = model
         self.cfg = cfg or StreamConfig()
-        self.session = StreamSession(backend, model.template, self.cfg, on_event=on_event,
+        self.session = StreamSession(backend, model.protocol, self.cfg, on_event=on_event,
                                      emit_chunks=emit_chunks, record=record)
         self.clock = FrameClock(self.cfg.fps)
         self.stats = RunnerStats()

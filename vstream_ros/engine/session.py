@@ -21,10 +21,8 @@ import torch
 from .backend import LLMBackend
 from .config import StreamConfig
 from .events import Event, FrameDecision, QueryEvent, Response, UtteranceChunk
-from .template import FRAME_NUM_TOKENS, SILENT_ID, STOP_IDS, V_TOKEN_ID, StreamState, StreamTemplate
-
-_V_RUN = (V_TOKEN_ID,) * FRAME_NUM_TOKENS
-
+from .template import SILENT_ID, STOP_IDS
+from .protocol import StreamProtocol, StreamState
 
 def decide(logits: torch.Tensor, threshold: float) -> tuple[float, bool]:
     """(p_silent, respond) from next-token logits [V] at a frame's last `<v>`.
@@ -42,11 +40,11 @@ def decide(logits: torch.Tensor, threshold: float) -> tuple[float, bool]:
 class StreamSession:
     """One stream over one backend. Not thread-safe: drive it from one thread."""
 
-    def __init__(self, backend: LLMBackend, template: StreamTemplate, cfg: StreamConfig | None = None,
+    def __init__(self, backend: LLMBackend, protocol: StreamProtocol, cfg: StreamConfig | None = None,
                  on_event: Callable[[Event], None] | None = None, emit_chunks: bool = False,
                  record: bool = False, session_id: str = "u"):
         self.backend = backend
-        self.template = template
+        self.protocol = protocol
         self.cfg = cfg or StreamConfig()
         self.on_event = on_event
         self.emit_chunks = emit_chunks
@@ -85,13 +83,14 @@ class StreamSession:
 
     def push_frame(self, vision_tokens: torch.Tensor, t: float) -> list[Event]:
         """Feed one frame's vision tokens [10, Dv] captured at time t; return the events it caused."""
-        if vision_tokens.ndim != 2 or vision_tokens.shape[0] != FRAME_NUM_TOKENS:
-            raise ValueError(f"expected vision tokens [{FRAME_NUM_TOKENS}, D], got {tuple(vision_tokens.shape)}")
+        n = self.protocol.frame_tokens
+        if vision_tokens.ndim != 2 or vision_tokens.shape[0] != n:
+            raise ValueError(f"expected vision tokens [{n}, D], got {tuple(vision_tokens.shape)}")
         events: list[Event] = []
         while self._queries and self._queries[0][0] < t:        # queries strictly before this frame
             qt, _, text = self._queries.pop(0)
             events += self.answer(qt, text)
-        ids = self.pending + list(self.template.frame_prefix_ids(self.state)) + list(_V_RUN)
+        ids = self.pending + self.protocol.frames_ids(self.state)[0]
         self.stamp_frame(t)
         logits = self._prefill(ids, vision_tokens.unsqueeze(0))
         self.pending, self.state = [], StreamState.IN_RUN
@@ -108,7 +107,7 @@ class StreamSession:
         p_silent, respond = decide(logits, self.cfg.threshold)
         events.append(self.emit(self.frame_event(index, float(t), p_silent, "respond" if respond else "silent")))
         if respond:
-            events += self.reply(list(self.template.reply_prompt_ids), "proactive", float(t), p_silent)
+            events += self.reply(self.protocol.reply_prompt(), "proactive", float(t), p_silent)
         return events
 
     def flush(self) -> list[Event]:
@@ -161,7 +160,7 @@ class StreamSession:
     def answer(self, t: float, text: str, should_stop: Callable[[], bool] | None = None) -> list[Event]:
         """Answer a query now, stamped `t` (the overlapped pipeline calls this too)."""
         events: list[Event] = [self.emit(QueryEvent(t, text))]
-        prompt = list(self.template.query_ids(self.state, text))
+        prompt = list(self.protocol.query_ids(self.state, text))
         return events + self.reply(prompt, "query", t, float("nan"), should_stop)
 
     def reply(self, prompt: list[int], trigger: str, t: float, p_silent: float,
@@ -187,7 +186,7 @@ class StreamSession:
                 stop = "eos"
                 break
             tokens.append(tok)
-            text = self.template.decode(tokens)
+            text = self.protocol.decode(tokens)
             if len(text) > len(shown) and not text.endswith("\ufffd"):
                 chunks.append(self.emit(UtteranceChunk(uid, len(chunks), t, frame_index, trigger,
                                                         text[len(shown):], False)))
@@ -197,7 +196,7 @@ class StreamSession:
         if stop == "length":
             self.pending = [tokens[-1]]                       # sampled, never fed: owed to the cache
         self.state = StreamState.AFTER_REPLY
-        text = self.template.decode(tokens)
+        text = self.protocol.decode(tokens)
         final = self.emit(UtteranceChunk(uid, len(chunks), t, frame_index, trigger, text[len(shown):], True))
         response = self.emit(Response(t, frame_index, trigger, text.strip(), tuple(tokens), stop, uid, p_silent))
         return (chunks + [final] if self.emit_chunks else []) + [response]

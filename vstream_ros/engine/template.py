@@ -1,7 +1,7 @@
-"""The VideoLLM-online "live1+" stream template: exact strings, pinned token ids, prompt builders.
+"""The VideoLLM-online "live1+" vocabulary: exact strings, pinned Llama-3 token ids, the tokenizer loader.
 
-Contract: ../shared/spec/live-format.md §4–§6. Every prompt is tokenised as ONE string with
-`add_special_tokens=False` (piecewise tokenisation changes ids, e.g. `.\\n\\n[` vs `.\\n` + `\\n[`).
+The grammar built from them (frame, reply and query ids) lives in engine/protocol.py (StreamProtocol).
+Details: docs/design/stream-format.md §4–§6.
 
 Imports: tokenizers/transformers only (never torch models, never ROS).
 """
@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from dataclasses import dataclass
-from enum import Enum
-from typing import Sequence
 
 SYSTEM_PROMPT = (
     "A multimodal AI assistant is helping users with some activities. Below is their conversation, "
@@ -31,42 +28,6 @@ TEXT_VOCAB_SIZE = 128256       # lm_head rows; `<v>` can never be emitted
 
 BOS = "<|begin_of_text|>"
 EOT = "<|eot_id|>"
-
-
-class StreamState(Enum):
-    """Where the token stream stands; decides which prefix the next frame or query needs."""
-
-    START = 0        # nothing fed yet (the cache is empty)
-    IN_RUN = 1       # last fed item was a frame inside an open `[ ... ` run
-    AFTER_REPLY = 2  # an assistant turn just ended; its <|eot_id|> is not in the cache yet
-
-
-def frame_prefix_text(state: StreamState) -> str:
-    """Text fed before a frame's 10 `<v>` embeddings."""
-    if state is StreamState.START:
-        return BOS + SYSTEM_PROMPT + "\n" + "\n["
-    if state is StreamState.IN_RUN:
-        return ","
-    return EOT + "\n["
-
-
-def query_prompt_text(state: StreamState, query: str) -> str:
-    """Text fed for a user query, ending with the generation prompt `\\nAssistant:`.
-
-    IN_RUN uses the demo form `]\\nUser: q`; AFTER_REPLY uses the training form
-    `<|eot_id|>\\nUser: q` (the demo drops the pending EOS: a quirk we fix); START renders
-    the system turn first, exactly as the chat template would.
-    """
-    if state is StreamState.START:
-        head = BOS + SYSTEM_PROMPT + "\n" + "\nUser: "
-    elif state is StreamState.IN_RUN:
-        head = "]\nUser: "
-    else:
-        head = EOT + "\nUser: "
-    return head + query + "\nAssistant:"
-
-
-REPLY_PROMPT_TEXT = "]\nAssistant:"   # proactive reply after a frame decided "speak"
 
 
 def default_tokenizer_file() -> str:
@@ -103,50 +64,3 @@ def load_tokenizer(source: str | None = None):
     tok.pad_token = tok.convert_ids_to_tokens(EOT_ID)
     tok.padding_side = "left"
     return tok
-
-
-@dataclass(frozen=True)
-class StreamTemplate:
-    """Pre-tokenised prompt pieces for one tokenizer. Build once with `StreamTemplate.build(tok)`."""
-
-    tokenizer: object
-    first_frame_ids: tuple[int, ...]
-    silent_ids: tuple[int, ...]
-    after_reply_ids: tuple[int, ...]
-    reply_prompt_ids: tuple[int, ...]
-
-    @classmethod
-    def build(cls, tokenizer) -> "StreamTemplate":
-        enc = cls._encode_with(tokenizer)
-        t = cls(tokenizer=tokenizer,
-                first_frame_ids=enc(frame_prefix_text(StreamState.START)),
-                silent_ids=enc(frame_prefix_text(StreamState.IN_RUN)),
-                after_reply_ids=enc(frame_prefix_text(StreamState.AFTER_REPLY)),
-                reply_prompt_ids=enc(REPLY_PROMPT_TEXT))
-        expected = {"silent_ids": (SILENT_ID,), "after_reply_ids": (EOT_ID, 198, 58),
-                    "reply_prompt_ids": (SPEAK_ID, 72803, 25)}
-        for name, ids in expected.items():
-            if getattr(t, name) != ids:
-                raise ValueError(f"tokenizer gives {name}={getattr(t, name)}, expected {ids}: not Llama-3")
-        if t.first_frame_ids[0] != BOS_ID or t.first_frame_ids[-2:] != (382, 58):
-            raise ValueError(f"tokenizer gives an unexpected stream prefix {t.first_frame_ids}: not Llama-3")
-        return t
-
-    @staticmethod
-    def _encode_with(tokenizer):
-        def enc(text: str) -> tuple[int, ...]:
-            return tuple(tokenizer(text, add_special_tokens=False)["input_ids"])
-        return enc
-
-    def encode(self, text: str) -> tuple[int, ...]:
-        return self._encode_with(self.tokenizer)(text)
-
-    def frame_prefix_ids(self, state: StreamState) -> tuple[int, ...]:
-        return {StreamState.START: self.first_frame_ids, StreamState.IN_RUN: self.silent_ids,
-                StreamState.AFTER_REPLY: self.after_reply_ids}[state]
-
-    def query_ids(self, state: StreamState, query: str) -> tuple[int, ...]:
-        return self.encode(query_prompt_text(state, query))
-
-    def decode(self, ids: Sequence[int]) -> str:
-        return self.tokenizer.decode(list(ids), skip_special_tokens=True, clean_up_tokenization_spaces=False)

@@ -75,7 +75,7 @@ class HostRuntime:
         self._submitted: collections.OrderedDict[float, float] = collections.OrderedDict()
         self._decision_ms: collections.deque = collections.deque(maxlen=self.options.latency_window)
         self._lock = threading.Lock()
-        self.pipeline = StreamPipeline(backend, model.template, self.cfg, vision=getattr(model, "vision", None),
+        self.pipeline = StreamPipeline(backend, model.protocol, self.cfg, vision=getattr(model, "vision", None),
                                        on_event=self._on_event, options=self.options.pipeline, start=False,
                                        on_error=self._on_error, on_reset=self._on_reset)
         self._intro()

@@ -49,7 +49,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 def _teacher(args, refs, stats) -> dict:
     from vstream_ros.replay.cli_replay import build_engine
     from vstream_ros.replay.references import ReferenceError
-    from vstream_ros.replay.teacher_forced import encode_bag_frames, teacher_forced
+    from vstream_ros.engine.teacher_forced import stream_metrics
     if not args.model:
         raise ReferenceError("--teacher-forced needs --model")
     bag = args.frames_bag or (args.ref if Path(args.ref).suffix != ".json" else stats.get("bag"))
@@ -61,9 +61,35 @@ def _teacher(args, refs, stats) -> dict:
     frames, skipped = encode_bag_frames(bag, model, args.fps, args.image_topic or stats.get("image_topic"))
     if not frames:
         raise ReferenceError(f"no decodable frame in {bag} for the teacher-forced metrics ({skipped})")
-    out = teacher_forced(engine.backend, model.template, frames, refs, args.fps)
+    out = stream_metrics(engine.backend, model.protocol, frames, refs, args.fps)
     out["frames_skipped"] = skipped
     return out
+
+
+def encode_bag_frames(bag, model, fps: float, topic: str | None = None) -> tuple[list[tuple[float, "torch.Tensor"]],
+                                                                                  dict[str, int]]:
+    """Frames of the bag's image topic at the model fps as (t, vision tokens [10, Dv]); + skip counters."""
+    import torch
+    from vstream_ros.engine.frames import FrameClock, letterbox, to_pixels
+    from vstream_ros.interfaces.image_codec import ImageDecodeError
+    from vstream_ros.replay.bagio import iter_images
+    from vstream_ros.replay.driver import _decode
+    clock = FrameClock(fps)
+    out, skipped = [], {"undecodable": 0, "off_grid": 0}
+    for m in iter_images(bag, topic):
+        t = m.stamp_ns / 1e9
+        try:
+            rgb = _decode(m)
+        except ImageDecodeError:
+            skipped["undecodable"] += 1
+            continue
+        if not clock.accept(t):
+            skipped["off_grid"] += 1
+            continue
+        with torch.inference_mode():
+            tokens = model.vision.encode(to_pixels([letterbox(rgb, model.vision.image_size)]))[0]
+        out.append((t, tokens))
+    return out, skipped
 
 
 def main(args: argparse.Namespace) -> int:

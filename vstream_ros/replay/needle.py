@@ -25,7 +25,9 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from ..engine.template import FRAME_NUM_TOKENS, V_TOKEN_ID, StreamState
+from ..engine.template import FRAME_NUM_TOKENS
+
+from ..engine.protocol import StreamState
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 60), "blue": (30, 60, 220), "yellow": (235, 220, 40)}
 
@@ -95,13 +97,13 @@ class ColourSource:
         return self._encode(rgb.contiguous())
 
 
-def option_scores(backend, template, question: str, options: Sequence[str]) -> list[float]:
+def option_scores(backend, protocol, question: str, options: Sequence[str]) -> list[float]:
     """Sum log-likelihood of each option after the query prompt; the cache is rolled back after each."""
-    prompt = list(template.query_ids(StreamState.IN_RUN, question))
+    prompt = list(protocol.query_ids(StreamState.IN_RUN, question))
     first = backend.prefill(prompt, None, [-1])[0].float().log_softmax(-1)
     scores = []
     for opt in options:
-        oids = list(template.encode(" " + opt))
+        oids = protocol.content_ids(opt)
         total = float(first[oids[0]])
         if len(oids) > 1:
             logits = backend.prefill(oids, None, list(range(len(oids) - 1))).float().log_softmax(-1)
@@ -116,7 +118,7 @@ def needle_position(n_frames: int, needle_frames: int, depth: float) -> int:
     return int(round(depth * (n_frames - needle_frames)))
 
 
-def run_item(backend, template, source, n_frames: int, needle_frames: int, depth: float, answer: int,
+def run_item(backend, protocol, source, n_frames: int, needle_frames: int, depth: float, answer: int,
              rotation: int, cfg: NeedleConfig, gen: torch.Generator) -> dict:
     backend.reset()
     start = needle_position(n_frames, needle_frames, depth)
@@ -127,19 +129,19 @@ def run_item(backend, template, source, n_frames: int, needle_frames: int, depth
         stamp = getattr(backend, "stamp", None)
         if stamp is not None:
             stamp(k / cfg.fps)
-        ids = list(template.frame_prefix_ids(state)) + [V_TOKEN_ID] * FRAME_NUM_TOKENS
+        ids = protocol.frames_ids(state)[0]
         backend.prefill(ids, tokens[None], [-1])
         state = StreamState.IN_RUN
     n = len(cfg.options)
     order = [(rotation + j) % n for j in range(n)]                    # circular order
     listing = " ".join(f"{chr(65 + j)}. {cfg.options[o]}" for j, o in enumerate(order))
-    scores = option_scores(backend, template, f"{cfg.question} Options: {listing}", cfg.options)
+    scores = option_scores(backend, protocol, f"{cfg.question} Options: {listing}", cfg.options)
     pred = int(np.argmax(scores))
     return {"frames": n_frames, "needle_start": start, "depth": depth, "answer": answer, "pred": pred,
             "correct": pred == answer, "scores": scores, "cache_length": backend.length}
 
 
-def run_needle(backend, template, source, cfg: NeedleConfig,
+def run_needle(backend, protocol, source, cfg: NeedleConfig,
                progress: Callable[[dict], None] | None = None) -> dict:
     """Every (length, depth) cell × items_per_cell items; returns the JSON-able report."""
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -152,7 +154,7 @@ def run_needle(backend, template, source, cfg: NeedleConfig,
             hits = 0
             for j in range(cfg.items_per_cell):
                 answer = j % len(cfg.options)
-                item = run_item(backend, template, source, n_frames, needle_frames, depth, answer, j, cfg, gen)
+                item = run_item(backend, protocol, source, n_frames, needle_frames, depth, answer, j, cfg, gen)
                 item["length_s"] = length
                 hits += item["correct"]
                 items.append(item)

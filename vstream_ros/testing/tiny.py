@@ -25,8 +25,9 @@ import torch
 
 from ..engine.checkpoint import PEFT_TARGET_REGEX
 from ..engine.model import embed_stream, LiveLlamaForCausalLM
-from ..engine.template import (EOT_ID, FRAME_NUM_TOKENS, SILENT_ID, TEXT_VOCAB_SIZE, V_TOKEN_ID, StreamState,
-                               StreamTemplate, default_tokenizer_file, load_tokenizer)
+from ..engine.template import (EOT_ID, FRAME_NUM_TOKENS, SILENT_ID, TEXT_VOCAB_SIZE, V_TOKEN_ID, default_tokenizer_file,
+                               load_tokenizer)
+from ..engine.protocol import StreamProtocol, StreamState
 
 VISION_HIDDEN = 32
 LLM_HIDDEN = 64
@@ -123,7 +124,7 @@ def _calibrate_silence(model, seed: int, image_tokens: torch.Tensor, frames: int
     lm_head = model.get_base_model().lm_head
     captured: list[torch.Tensor] = []
     hook = lm_head.register_forward_hook(lambda mod, inp, out: captured.append(inp[0].detach()))
-    template = StreamTemplate.build(load_tokenizer())
+    protocol = StreamProtocol.build(load_tokenizer())
     gen = torch.Generator().manual_seed(seed + 3)
     ids: list[int] = []
     text_pos: list[int] = []
@@ -131,9 +132,9 @@ def _calibrate_silence(model, seed: int, image_tokens: torch.Tensor, frames: int
     for f in range(frames):
         state = StreamState.START if f == 0 else (StreamState.AFTER_REPLY if f % 4 == 1 and f > 1
                                                   else StreamState.IN_RUN)
-        ids += list(template.frame_prefix_ids(state)) + [V_TOKEN_ID] * FRAME_NUM_TOKENS
+        ids += protocol.frames_ids(state)[0]
         if f % 4 == 0 and f > 0:                              # a reply after this frame
-            ids += list(template.reply_prompt_ids)
+            ids += protocol.reply_prompt()
             prompt_pos.append(len(ids) - 1)
             for _ in range(6):
                 ids.append(int(torch.randint(1000, 100000, (1,), generator=gen)))
@@ -197,13 +198,9 @@ def image_vision_tokens(tower, n: int, seed: int = 0) -> torch.Tensor:
     return VisionEncoder(tower).encode(pixels).float()
 
 
-def stream_ids(template: StreamTemplate, frames: int) -> list[int]:
+def stream_ids(protocol: StreamProtocol, frames: int) -> list[int]:
     """Ids of an all-silent stream of `frames` frames (first prefix, then `,` between frames)."""
-    ids: list[int] = []
-    for f in range(frames):
-        state = StreamState.START if f == 0 else StreamState.IN_RUN
-        ids += list(template.frame_prefix_ids(state)) + [V_TOKEN_ID] * FRAME_NUM_TOKENS
-    return ids
+    return protocol.frames_ids(StreamState.START, frames)[0]
 
 
 def random_vision_tokens(frames: int, seed: int = 0, dim: int = VISION_HIDDEN) -> torch.Tensor:

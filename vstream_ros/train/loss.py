@@ -6,21 +6,17 @@ model learns to read them off the frames) —, summed and divided by the number 
 Labels are pre-shifted (label[i] is the target for logits[i]); −100 is ignored; labels ≥ 128256 (`<v>`,
 which lm_head cannot emit) are rewritten to `<|eot_id|>` as upstream's collator does.
 
-Imports: torch and engine.template only. Never ROS.
+Imports: torch and engine.{template, teacher_forced} only. Never ROS.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-from vstream_ros.engine.template import EOT_ID, TEXT_VOCAB_SIZE, V_TOKEN_ID
+from vstream_ros.engine.teacher_forced import IGNORE, sanitize_labels
+from vstream_ros.engine.template import TEXT_VOCAB_SIZE, V_TOKEN_ID
 
-IGNORE = -100
-
-
-def sanitize_labels(labels: torch.Tensor) -> torch.Tensor:
-    """Rewrite targets the lm_head cannot produce (≥ 128256) to EOS; keeps −100."""
-    return torch.where(labels >= TEXT_VOCAB_SIZE, torch.full_like(labels, EOT_ID), labels)
+__all__ = ["IGNORE", "sanitize_labels", "stream_loss", "token_weight_table"]
 
 
 def token_weight_table(weights: dict[int, float] | None) -> torch.Tensor | None:

@@ -13,7 +13,7 @@ Two modes (`build_model`):
   trained and saved as a whole LiveLlamaForCausalLM folder (config with `vision_hidden_size`, tied
   embeddings stay tied) — for small models trained from scratch such as the demo model (demo.llm_train).
 Loss: train.loss.stream_loss on the labelled positions only (lm_head runs just there via logits_to_keep).
-Eval: eval_loss plus the teacher-forced streaming metrics (train.metrics) on the val split.
+Eval: eval_loss plus the teacher-forced streaming metrics (engine.teacher_forced) on the val split.
 
 Imports: torch, transformers, peft, engine.model/template, train.*. Never ROS.
 """
@@ -31,7 +31,7 @@ from vstream_ros.engine.model import LiveLlamaForCausalLM, embed_stream
 from vstream_ros.engine.template import load_tokenizer
 
 from .loss import IGNORE, stream_loss, token_weight_table
-from .metrics import aggregate, sample_metrics
+from vstream_ros.engine.teacher_forced import aggregate, sample_metrics
 
 UPSTREAM_TARGET_REGEX = r"model.*(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)|lm_head$"
 
