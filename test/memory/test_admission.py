@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from vstream_ros.engine.memory import Kind, MemoryConfig, MemoryManager, Tier, check_ids
-from vstream_ros.engine.memory.simulate import AFTER_REPLY, FRAME_V, REPLY_PROMPT, SINK_IDS
+from vstream_ros.engine.memory.simulate import FRAME_V, SINK_IDS
+from vstream_ros.engine.protocol import AFTER_REPLY_IDS, REPLY_PROMPT_IDS
 from vstream_ros.engine.template import SILENT_ID
 
 
@@ -26,7 +27,7 @@ def feed(mgr, descs, fps=2.0, reply_after=(), events=None):
         if k == 0:
             prefix = SINK_IDS
         elif k - 1 in reply_after:
-            prefix = AFTER_REPLY
+            prefix = list(AFTER_REPLY_IDS)
         else:
             prefix = [SILENT_ID]
         mgr.ledger.stamp(k / fps)
@@ -35,7 +36,7 @@ def feed(mgr, descs, fps=2.0, reply_after=(), events=None):
         if events is not None and ev is not None:
             events.append(ev)
         if k in reply_after:
-            mgr.observe(REPLY_PROMPT + [5000, 5001, 5002])
+            mgr.observe(list(REPLY_PROMPT_IDS) + [5000, 5001, 5002])
             ev = mgr.step()
             if events is not None and ev is not None:
                 events.append(ev)

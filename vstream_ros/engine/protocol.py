@@ -29,6 +29,9 @@ OPEN_RUN_ID = 58            # `[`
 ASSISTANT_ID = 72803        # `Assistant`
 COLON_ID = 25               # `:`
 NEWLINE_ID = 198            # `\n`
+USER_ID = 1502              # `User`
+REPLY_PROMPT_IDS = (SPEAK_ID, ASSISTANT_ID, COLON_ID)       # `]\nAssistant:`
+AFTER_REPLY_IDS = (EOT_ID, NEWLINE_ID, OPEN_RUN_ID)         # `<|eot_id|>\n[`
 
 
 class StreamState(Enum):
@@ -66,6 +69,33 @@ def query_prompt_text(state: StreamState, query: str, system: str = SYSTEM_PROMP
 REPLY_PROMPT_TEXT = "]\nAssistant:"   # proactive reply after a frame decided "speak"
 
 
+# ------------------------------------------------------------------ text: training dialogues (tokenised as one string)
+def system_text(system: str = SYSTEM_PROMPT) -> str:
+    return BOS + system + "\n"
+
+
+def stream_text(n_frames: int, frame_tokens: int = FRAME_NUM_TOKENS) -> str:
+    """A stream message: `\\n[` frame `,` frame … `]` (the closing `]` is followed by `\\n` of the next turn)."""
+    return "\n[" + ",".join([V_TOKEN * frame_tokens] * n_frames) + "]"
+
+
+def user_text(query: str) -> str:
+    return "\nUser: " + query
+
+
+def assistant_text(content: str) -> tuple[str, str]:
+    """(separator, learned span) of an assistant message: `\\n`, then `Assistant: content<|eot_id|>`."""
+    return "\n", "Assistant: " + content + EOT
+
+
+def framed_query_ids(state: StreamState, query_ids: list[int]) -> list[int]:
+    """A query around already-tokenised text, without a tokenizer (synthetic streams: assumes no merge at the
+    edges, which real text may have, e.g. `?\\n`): `]\\nUser:` q `\\nAssistant:` in a run, `<|eot_id|>\\nUser:` …
+    after a reply."""
+    head = [SPEAK_ID, USER_ID, COLON_ID] if state is StreamState.IN_RUN else [EOT_ID, NEWLINE_ID, USER_ID, COLON_ID]
+    return head + list(query_ids) + [NEWLINE_ID, ASSISTANT_ID, COLON_ID]
+
+
 def in_run_frames_ids(n: int, frame_tokens: int = FRAME_NUM_TOKENS, offset: int = 0) -> tuple[list[int], list[int]]:
     """(ids, ends) of n more frames inside an open run (each `,` + `<v>`…); ends = positions of each frame's last
     `<v>`, counted from `offset` (the position of the first id). Needs no tokenizer (the ids are pinned)."""
@@ -96,8 +126,8 @@ class StreamProtocol:
                 silent_ids=enc(frame_prefix_text(StreamState.IN_RUN)),
                 after_reply_ids=enc(frame_prefix_text(StreamState.AFTER_REPLY)),
                 reply_prompt_ids=enc(REPLY_PROMPT_TEXT), frame_tokens=int(frame_tokens))
-        expected = {"silent_ids": (SILENT_ID,), "after_reply_ids": (EOT_ID, NEWLINE_ID, OPEN_RUN_ID),
-                    "reply_prompt_ids": (SPEAK_ID, ASSISTANT_ID, COLON_ID)}
+        expected = {"silent_ids": (SILENT_ID,), "after_reply_ids": AFTER_REPLY_IDS,
+                    "reply_prompt_ids": REPLY_PROMPT_IDS}
         for name, ids in expected.items():
             if getattr(p, name) != ids:
                 raise ValueError(f"tokenizer gives {name}={getattr(p, name)}, expected {ids}: not Llama-3")
@@ -147,26 +177,8 @@ class StreamProtocol:
     def state_after_reply(self) -> StreamState:
         return StreamState.AFTER_REPLY
 
-    # ------------------------------------------------------------------ text: training dialogues (one string)
-    def frame_text(self) -> str:
-        return V_TOKEN * self.frame_tokens
-
     def stream_text(self, n_frames: int) -> str:
-        """A stream message of a training dialogue: `\\n[` frame `,` frame … `]`."""
-        return "\n[" + ",".join([self.frame_text()] * n_frames) + "]"
-
-    @staticmethod
-    def system_text(system: str = SYSTEM_PROMPT) -> str:
-        return BOS + system + "\n"
-
-    @staticmethod
-    def user_text(query: str) -> str:
-        return "\nUser: " + query
-
-    @staticmethod
-    def assistant_text(content: str) -> tuple[str, str]:
-        """(separator, learned span) of an assistant message: `\\n` then `Assistant: content<|eot_id|>`."""
-        return "\n", "Assistant: " + content + EOT
+        return stream_text(n_frames, self.frame_tokens)
 
     # ------------------------------------------------------------------ tokenizer
     def encode(self, text: str) -> tuple[int, ...]:
@@ -182,5 +194,6 @@ def _encoder(tokenizer):
     return enc
 
 
-__all__ = ["StreamProtocol", "StreamState", "in_run_frames_ids", "frame_prefix_text", "query_prompt_text", "REPLY_PROMPT_TEXT",
+__all__ = ["StreamProtocol", "StreamState", "in_run_frames_ids", "system_text", "stream_text", "user_text",
+           "assistant_text", "framed_query_ids", "REPLY_PROMPT_IDS", "AFTER_REPLY_IDS", "USER_ID", "frame_prefix_text", "query_prompt_text", "REPLY_PROMPT_TEXT",
            "OPEN_RUN_ID", "ASSISTANT_ID", "COLON_ID", "NEWLINE_ID"]

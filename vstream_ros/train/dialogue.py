@@ -41,10 +41,10 @@ from vstream_ros.engine.template import (
     V_TOKEN,
     V_TOKEN_ID,
 )
+from vstream_ros.engine.protocol import assistant_text, stream_text, system_text, user_text
+from vstream_ros.engine.teacher_forced import IGNORE
 
-IGNORE = -100
 ROLES = ("system", "stream", "user", "assistant")
-FRAME_TEXT = V_TOKEN * FRAME_NUM_TOKENS
 
 
 class DialogueError(ValueError):
@@ -194,17 +194,18 @@ def render(conv: Sequence[dict]) -> tuple[str, list[tuple[int, int]], list[tuple
     system = SYSTEM_PROMPT
     if body and body[0]["role"] == "system":
         system = body.pop(0)["content"]
-    add(BOS + system + "\n")
+    add(system_text(system))
     for m in body:
         if m["role"] == "stream":
-            add("\n[" + ",".join([FRAME_TEXT] * m["num_frames"]) + "]")
+            add(stream_text(m["num_frames"]))
             streams.append((m["num_frames"], _learn_frames(m)))
         elif m["role"] == "user":
-            add("\nUser: " + m["content"])
+            add(user_text(m["content"]))
         else:
-            add("\n")
+            sep, span = assistant_text(m["content"])
+            add(sep)
             start = pos
-            add("Assistant: " + m["content"] + EOT)
+            add(span)
             if m.get("learn", True):
                 spans.append((start, pos))
     return "".join(parts), spans, streams

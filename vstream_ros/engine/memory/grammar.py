@@ -1,21 +1,20 @@
-"""The cache grammar `SINK run (TURN run)*` (memory-design.md §2.1) and grammar-preserving eviction.
+"""The cache grammar `SINK run (TURN run)*` (memory-design.md §2.1) and grammar-preserving eviction: the parser
+of what engine/protocol.py (StreamProtocol) builds.
 
 run = frame (',' frame)*, frame = 10 × `<v>` (128256), TURN = `]\\n` (933) … `[` (58) with no `<v>`.
 `check_ids` parses an id list; `resolve` closes a set of planned evictions under the §2.1 rules:
 a frame that would follow a frame without its `,` (the first frame after an evicted turn) goes too;
 a turn whose frame (the one it follows) goes, goes too; a frame first in its run loses its `,`.
 
-Imports: stdlib only (and the ledger's types).
+Imports: stdlib, engine.protocol/template (pinned ids) and the ledger's types.
 """
 from __future__ import annotations
 
 from typing import Sequence
 
-from ..template import FRAME_NUM_TOKENS, SILENT_ID, SPEAK_ID, V_TOKEN_ID
+from ..protocol import OPEN_RUN_ID
+from ..template import BOS_ID, FRAME_NUM_TOKENS, SILENT_ID, SPEAK_ID, V_TOKEN_ID
 from .ledger import Kind, Segment, Tier
-
-OPEN_RUN_ID = 58        # `[`
-BOS_ID = 128000
 
 
 class GrammarError(ValueError):

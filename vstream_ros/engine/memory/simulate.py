@@ -14,11 +14,10 @@ from typing import Iterator
 
 import numpy as np
 
-from ..template import BOS_ID, EOT_ID, FRAME_NUM_TOKENS, SILENT_ID, SPEAK_ID, V_TOKEN_ID
+from ..protocol import AFTER_REPLY_IDS, OPEN_RUN_ID, REPLY_PROMPT_IDS, StreamState, framed_query_ids, in_run_frames_ids
+from ..template import BOS_ID, FRAME_NUM_TOKENS, V_TOKEN_ID
 
-SINK_IDS = [BOS_ID] + [32 + k for k in range(29)] + [382, 58]          # 32 ids, ends `.\n\n[`
-REPLY_PROMPT = [SPEAK_ID, 72803, 25]
-AFTER_REPLY = [EOT_ID, 198, 58]
+SINK_IDS = [BOS_ID] + [32 + k for k in range(29)] + [382, OPEN_RUN_ID]          # 32 ids, ends `.\n\n[`
 FRAME_V = [V_TOKEN_ID] * FRAME_NUM_TOKENS
 
 
@@ -56,20 +55,23 @@ def synthetic_stream(n_frames: int, fps: float = 2.0, dim: int = 64, seed: int =
         d = base + noise * rng.standard_normal(dim).astype(np.float32)
         d = (d / np.linalg.norm(d))[None]
         t = k / fps
-        prefix = SINK_IDS if state == "start" else ([SILENT_ID] if state == "run" else AFTER_REPLY)
-        yield Feed(prefix + FRAME_V, d, t, "frame")
+        if state == "run":
+            ids = in_run_frames_ids(1)[0]
+        else:
+            ids = (SINK_IDS if state == "start" else list(AFTER_REPLY_IDS)) + FRAME_V
+        yield Feed(ids, d, t, "frame")
         state = "run"
         if rng.random() < p_query:
             q = [int(x) for x in rng.integers(1000, 20000, size=int(rng.integers(3, 20)))]
-            yield Feed([SPEAK_ID, 1502, 25] + q + [198, 72803, 25], None, t, "query")
+            yield Feed(framed_query_ids(StreamState.IN_RUN, q), None, t, "query")
             yield Feed(_reply(rng, max_reply), None, t, "reply")
             state = "after_reply"
         elif rng.random() < p_reply:
-            yield Feed(REPLY_PROMPT + _reply(rng, max_reply), None, t, "reply")
+            yield Feed(list(REPLY_PROMPT_IDS) + _reply(rng, max_reply), None, t, "reply")
             state = "after_reply"
             if rng.random() < 0.3:           # a query right after the reply (training form)
                 q = [int(x) for x in rng.integers(1000, 20000, size=int(rng.integers(3, 12)))]
-                yield Feed([EOT_ID, 198, 1502, 25] + q + [198, 72803, 25], None, t, "query")
+                yield Feed(framed_query_ids(StreamState.AFTER_REPLY, q), None, t, "query")
                 yield Feed(_reply(rng, max_reply), None, t, "reply")
 
 
