@@ -38,7 +38,7 @@ def llama3_8b_meta():
     import torch  # noqa: PLC0415
     from transformers import LlamaConfig  # noqa: PLC0415
 
-    from vstream_ros.engine.model import LiveLlamaForCausalLM  # noqa: PLC0415
+    from vstream_ros.engine.live_model import LiveLlamaForCausalLM  # noqa: PLC0415
     cfg = LlamaConfig(vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
                       num_attention_heads=32, num_key_value_heads=8, max_position_embeddings=8192,
                       rope_theta=500000.0, rms_norm_eps=1e-5, tie_word_embeddings=False)

@@ -57,7 +57,7 @@ def check_asks_within(asks: list[tuple[float, str]], duration_s: float | None, v
 # ----------------------------------------------------------------------------- memory
 def memory_minimum(policy: str, fps: float = 2.0) -> tuple[int, str]:
     """(least --memory-budget-tokens a bounded policy accepts at `fps`, how it adds up). Imports torch."""
-    from .engine.memory.config import FRAME_TOKENS, SINK_TOKENS, MemoryConfig  # noqa: PLC0415
+    from .engine.memory.budgets import FRAME_TOKENS, SINK_TOKENS, MemoryConfig  # noqa: PLC0415
     cfg = MemoryConfig(policy=policy, cap_tokens=1 << 30, fps=fps)
     frames = cfg.effective_longterm_frames + cfg.window_frames
     parts = f"sink {SINK_TOKENS} + text {cfg.effective_text_tokens} + {frames} frames × {FRAME_TOKENS}"

@@ -38,7 +38,7 @@ def encode(model, rgb):
 
 
 def stream(model, frames, tokens):
-    from vstream_ros.engine.runtime.backend import RuntimeBackend
+    from vstream_ros.engine.runtime.runtime_backend import RuntimeBackend
     from vstream_ros.engine.session import StreamSession
     s = StreamSession(RuntimeBackend(model), model.protocol, StreamConfig(max_new_tokens=32))
     events = []

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from vstream_ros.engine.checkpoint import CheckpointError, load_live_model
-from vstream_ros.engine.model import embed_stream
+from vstream_ros.engine.live_model import embed_stream
 from vstream_ros.testing.tiny import random_vision_tokens, stream_ids
 
 
@@ -39,7 +39,7 @@ def test_merged_and_unmerged_give_the_same_logits(tiny_paths, tiny_model):
 
 def test_adapter_changes_the_model(tiny_paths, tiny_model):
     """Loading the base alone must differ: the LoRA and connector really come from the adapter."""
-    from vstream_ros.engine.model import LiveLlamaForCausalLM
+    from vstream_ros.engine.live_model import LiveLlamaForCausalLM
     base = LiveLlamaForCausalLM.from_pretrained(str(tiny_paths.llm)).eval()
     ids = stream_ids(tiny_model.protocol, 2)
     with torch.no_grad():
@@ -119,7 +119,7 @@ def test_wrong_lora_shape(tiny_paths, broken):
 
 
 def test_wrong_base_model(tiny_paths, tmp_path):
-    from vstream_ros.engine.model import LiveLlamaForCausalLM
+    from vstream_ros.engine.live_model import LiveLlamaForCausalLM
     from vstream_ros.testing.tiny import llm_config
     other = tmp_path / "other_llm"
     LiveLlamaForCausalLM(llm_config(hidden_size=32, intermediate_size=64)).save_pretrained(other)
@@ -128,7 +128,7 @@ def test_wrong_base_model(tiny_paths, tmp_path):
 
 
 def test_base_with_other_vocabulary(tiny_paths, tmp_path):
-    from vstream_ros.engine.model import LiveLlamaForCausalLM
+    from vstream_ros.engine.live_model import LiveLlamaForCausalLM
     from vstream_ros.testing.tiny import llm_config
     other = tmp_path / "small_vocab"
     LiveLlamaForCausalLM(llm_config(vocab_size=1000, bos_token_id=1, eos_token_id=2)).save_pretrained(other)

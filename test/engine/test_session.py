@@ -164,7 +164,7 @@ def test_reset_starts_a_new_stream(protocol):
 
 # ---------------------------------------------------------------- tiny model: incremental == teacher forced
 def test_incremental_streaming_equals_one_teacher_forced_forward(tiny_model):
-    from vstream_ros.engine.model import embed_stream
+    from vstream_ros.engine.live_model import embed_stream
     from vstream_ros.engine.reference import ReferenceBackend
     from vstream_ros.testing.tiny import random_vision_tokens
 

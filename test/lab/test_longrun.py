@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import torch
 
 from vstream_ros.engine.memory import BoundedBackend, MemoryConfig, kv_bytes
-from vstream_ros.engine.model import LiveLlamaForCausalLM
-from vstream_ros.engine.runtime.backend import RuntimeBackend
+from vstream_ros.engine.live_model import LiveLlamaForCausalLM
+from vstream_ros.engine.runtime.runtime_backend import RuntimeBackend
 from vstream_lab.longrun import Shapes, simulate, write
 from vstream_ros.testing.tiny import llm_config
 

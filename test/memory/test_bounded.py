@@ -13,8 +13,8 @@ import torch
 
 from vstream_ros.engine.memory import BoundedBackend, MemoryConfig, check_ids, kv_bytes
 from vstream_ros.engine.memory.simulate import synthetic_stream
-from vstream_ros.engine.model import LiveLlamaForCausalLM, embed_stream
-from vstream_ros.engine.runtime.backend import RuntimeBackend
+from vstream_ros.engine.live_model import LiveLlamaForCausalLM, embed_stream
+from vstream_ros.engine.runtime.runtime_backend import RuntimeBackend
 from vstream_ros.testing.tiny import VISION_HIDDEN, llm_config
 
 transformers = pytest.importorskip("transformers")

@@ -9,8 +9,8 @@ import torch
 from vstream_ros.engine.config import StreamConfig
 from vstream_ros.engine.events import FrameDecision, Response
 from vstream_ros.engine.memory import BoundedBackend, MemoryConfig, check_ids
-from vstream_ros.engine.model import LiveLlamaForCausalLM
-from vstream_ros.engine.runtime.backend import RuntimeBackend
+from vstream_ros.engine.live_model import LiveLlamaForCausalLM
+from vstream_ros.engine.runtime.runtime_backend import RuntimeBackend
 from vstream_ros.engine.session import StreamSession
 from vstream_ros.engine.template import load_tokenizer
 from vstream_ros.engine.protocol import StreamProtocol

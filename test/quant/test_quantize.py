@@ -19,7 +19,7 @@ from vstream_ros.engine.accounting import memory_report, module_bytes, tensor_by
 from vstream_ros.engine.agreement import agreement
 from vstream_ros.engine.config import ModelSpec, StreamConfig
 from vstream_ros.engine.reference import ReferenceBackend
-from vstream_ros.engine.runtime.backend import RuntimeBackend
+from vstream_ros.engine.runtime.runtime_backend import RuntimeBackend
 from vstream_ros.engine.session import StreamSession
 from vstream_ros.testing.tiny import random_vision_tokens
 
@@ -107,7 +107,7 @@ def test_targets_skip_connector_and_a_tied_lm_head(tiny_model):
     names = set(Q.linear_targets(tiny_model.llm))
     assert "lm_head" in names and not any(n.startswith("connector") for n in names)
     assert len(names) == 2 * 7 + 1                                # 2 layers × (q k v o gate up down) + lm_head
-    from vstream_ros.engine.model import LiveLlamaForCausalLM
+    from vstream_ros.engine.live_model import LiveLlamaForCausalLM
     from vstream_ros.testing.tiny import llm_config
     tied = LiveLlamaForCausalLM(llm_config(tie_word_embeddings=True, vocab_size=512))
     assert tied.lm_head.weight is tied.model.embed_tokens.weight

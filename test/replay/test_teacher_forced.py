@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from vstream_ros.engine.model import embed_stream
+from vstream_ros.engine.live_model import embed_stream
 from vstream_ros.engine.template import EOT_ID, SILENT_ID, V_TOKEN_ID
 from vstream_ros.replay.metrics import Utterance
 from vstream_ros.engine.teacher_forced import plan_turns, stream_metrics as teacher_forced  # noqa: E402

@@ -5,7 +5,7 @@ from vstream_ros.bench.wrappers import ForcedLength
 from vstream_ros.engine.config import StreamConfig
 from vstream_ros.engine.events import FrameDecision, Response
 from vstream_ros.engine.reference import ReferenceBackend
-from vstream_ros.engine.runtime.backend import RuntimeBackend
+from vstream_ros.engine.runtime.runtime_backend import RuntimeBackend
 from vstream_ros.engine.session import StreamSession
 from vstream_ros.testing.tiny import random_vision_tokens
 

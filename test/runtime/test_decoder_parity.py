@@ -15,7 +15,7 @@ from transformers import (
 from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
 from vstream_ros.engine.runtime import steps
-from vstream_ros.engine.runtime.backend import decoder_from_hf
+from vstream_ros.engine.runtime.runtime_backend import decoder_from_hf
 from vstream_ros.engine.runtime.kv_cache import KVCache
 
 TOL = 1e-4
@@ -147,7 +147,7 @@ def test_gather_matches_gather_reference():
 
 
 def test_rope_shift_invariance_of_scores():
-    from vstream_ros.engine.runtime.model import apply_rope, rope_table
+    from vstream_ros.engine.runtime.decoder import apply_rope, rope_table
     dec, _ = fresh(tiny_llama())
     cos, sin = rope_table(dec.cfg, 200)
     q, k = torch.randn(1, 1, 16), torch.randn(1, 1, 16)

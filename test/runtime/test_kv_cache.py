@@ -63,8 +63,8 @@ def test_grow_keeps_entries_and_backend_grows_when_eager():
 def test_eager_steps_grow_a_full_cache_with_exact_logits():
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from vstream_ros.engine.runtime.backend import decoder_from_hf
-    from vstream_ros.engine.runtime.compile import Steps
+    from vstream_ros.engine.runtime.runtime_backend import decoder_from_hf
+    from vstream_ros.engine.runtime.compiled_steps import Steps
     torch.manual_seed(0)
     hf = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
                                       num_attention_heads=2, num_key_value_heads=1,

@@ -19,7 +19,7 @@ from vstream_ros.engine.pipeline import (
     StreamPipeline,
     apply_backpressure,
 )
-from vstream_ros.engine.runtime.backend import RuntimeBackend
+from vstream_ros.engine.runtime.runtime_backend import RuntimeBackend
 from vstream_ros.engine.session import StreamSession
 from vstream_ros.testing.tiny import random_vision_tokens
 

@@ -156,7 +156,7 @@ def test_train_save_load_resume(features, tiny_paths, tmp_path, monkeypatch):
         next(h for h in trainer.state.log_history if "eval_loss" in h)) | set(evals[0])
     # published layout, loadable by the engine, same logits as the in-memory model
     from vstream_ros.engine.checkpoint import load_live_model
-    from vstream_ros.engine.model import embed_stream
+    from vstream_ros.engine.live_model import embed_stream
     adapter = json.loads((out / "adapter_config.json").read_text())
     assert adapter["modules_to_save"] == ["connector"] and adapter["r"] == 8
     assert adapter["base_model_name_or_path"] == str(tiny_paths.llm)

@@ -76,7 +76,7 @@ def full_config(data: Path, *overrides: str) -> dict:
 def test_full_training_trains_saves_reloads_resumes(data_dir):
     from safetensors import safe_open
 
-    from vstream_ros.engine.model import LiveLlamaForCausalLM, embed_stream
+    from vstream_ros.engine.live_model import LiveLlamaForCausalLM, embed_stream
     from vstream_ros.train.trainer import TrainableLiveLlama
     cfg = full_config(data_dir)
     assert cfg["lora"] is False
@@ -186,7 +186,7 @@ def _demo_samples(n: int = 2, dv: int = 16) -> list[dict]:
 
 
 def _stream_ce(model, samples) -> float:
-    from vstream_ros.engine.model import embed_stream
+    from vstream_ros.engine.live_model import embed_stream
     from vstream_ros.train.loss import stream_loss
     got = []
     with torch.no_grad():
@@ -229,7 +229,7 @@ def test_demo_train_llm_learns_and_respects_budget(tmp_path, capsys):
 
 def _word_ce(model, samples, token: int) -> float:
     """Mean teacher-forced cross-entropy at the reply positions whose target is `token`."""
-    from vstream_ros.engine.model import embed_stream
+    from vstream_ros.engine.live_model import embed_stream
     got = []
     with torch.no_grad():
         for s in samples:

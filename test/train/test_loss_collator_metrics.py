@@ -145,7 +145,7 @@ def test_metrics_wrong_text_lowers_correctness(sample):
 
 def test_sample_and_stream_front_ends_agree(tiny_model):
     """The label-based front end equals the reference-stream front end (engine backend) on the same stream."""
-    from vstream_ros.engine.model import embed_stream
+    from vstream_ros.engine.live_model import embed_stream
     from vstream_ros.engine.reference import ReferenceBackend
     from vstream_ros.replay.metrics import Utterance
     from vstream_ros.engine.teacher_forced import stream_metrics

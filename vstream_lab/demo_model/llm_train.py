@@ -123,7 +123,7 @@ def object_word_picks(model, samples: list[dict], word_ids: dict[str, list[int]]
     """Teacher-forced: yields (kind, target id, picked id) at every reply position whose target is an object word
     of that kind ("colour" / "shape"), picked = the model's most likely word among that kind's ids.
     first_only: only the first such position of each kind per sample (the first object of a narration clip)."""
-    from vstream_ros.engine.model import embed_stream  # noqa: PLC0415
+    from vstream_ros.engine.live_model import embed_stream  # noqa: PLC0415
     tables = {k: torch.tensor(ids) for k, ids in word_ids.items()}
     for smp in samples:
         labels = smp["labels"]

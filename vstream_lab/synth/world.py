@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vstream_lab.synth import catalog as C
-from vstream_lab.synth.needle import make_needle
+from vstream_lab.synth.needle_object import make_needle
 from vstream_lab.synth.script import RNG_CAMERA, SynthConfig, make_script
 
 VIEW_W = 1.72     # world units seen across the image width at zoom 1

@@ -161,7 +161,7 @@ def run_reference(live, frames, cfg: BenchConfig) -> dict:
 def run_pipeline(live, frames, cfg: BenchConfig, runtime_backend=None) -> dict:
     """(b) the product path: RuntimeBackend under the host runtime (what the node runs)."""
     from ..engine.pipeline import PipelineConfig
-    from ..engine.runtime.backend import RuntimeBackend
+    from ..engine.runtime.runtime_backend import RuntimeBackend
     from ..host.build import Engine
     from ..host.runtime import HostOptions, HostRuntime
     fps = cfg.camera_fps or cfg.model_fps
@@ -201,7 +201,7 @@ def run_pipeline(live, frames, cfg: BenchConfig, runtime_backend=None) -> dict:
 
 def run_bench(cfg: BenchConfig, log=print) -> dict:
     """Run (a) and (b) `repeats` times each (alternating); return {'reference', 'pipeline', 'ratio', ...}."""
-    from ..engine.runtime.backend import RuntimeBackend
+    from ..engine.runtime.runtime_backend import RuntimeBackend
     from .presets import PRESETS, build_live_model
     preset = PRESETS[cfg.preset]
     live = build_live_model(cfg.preset, cfg.layers)

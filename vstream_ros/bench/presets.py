@@ -50,7 +50,7 @@ def _live_8b(layers: int | None = None):
     from transformers import LlamaConfig, SiglipVisionConfig, SiglipVisionModel
 
     from ..engine.checkpoint import LiveModel
-    from ..engine.model import LiveLlamaForCausalLM
+    from ..engine.live_model import LiveLlamaForCausalLM
     from ..engine.template import load_tokenizer
     from ..engine.protocol import StreamProtocol
     from ..engine.vision import VisionEncoder

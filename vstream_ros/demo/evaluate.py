@@ -69,7 +69,7 @@ def run_model(model, frames: Iterable[tuple[float, object]], cfg: StreamConfig |
     from vstream_ros.engine.reference import ReferenceBackend  # noqa: PLC0415
     from vstream_ros.engine.runner import StreamRunner  # noqa: PLC0415
     if backend == "runtime":
-        from vstream_ros.engine.runtime.backend import RuntimeBackend  # noqa: PLC0415
+        from vstream_ros.engine.runtime.runtime_backend import RuntimeBackend  # noqa: PLC0415
         llm = RuntimeBackend(model)
     else:
         llm = ReferenceBackend(model)

@@ -17,7 +17,7 @@ import torch
 
 from ..console import quiet_model_loading
 from .config import ModelSpec, resolve_device, resolve_dtype
-from .model import LiveLlamaForCausalLM
+from .live_model import LiveLlamaForCausalLM
 from .template import TEXT_VOCAB_SIZE, load_tokenizer
 from .protocol import StreamProtocol
 from .sources import (ADAPTER_CONFIG, ADAPTER_WEIGHTS, CheckpointError, locate_checkpoint,  # noqa: F401

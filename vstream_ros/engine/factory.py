@@ -29,7 +29,7 @@ def build_backend(model: LiveModel, backend: str = DEFAULT_BACKEND, memory_polic
     if backend == "reference":
         from .reference import ReferenceBackend  # noqa: PLC0415
         return ReferenceBackend(model)
-    from .runtime.backend import RuntimeBackend  # noqa: PLC0415
+    from .runtime.runtime_backend import RuntimeBackend  # noqa: PLC0415
     if memory_policy == "full":
         rt = RuntimeBackend(model)
         if not rt.steps.grow:

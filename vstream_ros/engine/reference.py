@@ -13,7 +13,7 @@ import torch
 from transformers import DynamicCache, LlamaForCausalLM
 
 from .checkpoint import LiveModel
-from .model import embed_stream
+from .live_model import embed_stream
 
 # transformers renamed the forward's `past_key_values` to `cache` (5.2x; the old name warns, then goes away):
 # use whichever name this transformers' Llama takes, for the input and for the output field alike.

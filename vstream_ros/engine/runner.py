@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .backend import LLMBackend
+from .llm_backend import LLMBackend
 from .checkpoint import LiveModel
 from .config import StreamConfig
 from .events import Event

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from .backend import LLMBackend
+from .llm_backend import LLMBackend
 from .config import StreamConfig
 from .events import Event, FrameDecision, QueryEvent, Response, UtteranceChunk
 from .template import SILENT_ID, STOP_IDS

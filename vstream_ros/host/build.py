@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from vstream_ros.engine.config import (BACKENDS, DEFAULT_BACKEND, DEFAULT_BUDGET_TOKENS, DEFAULT_MEMORY_POLICY,
                                         MEMORY_CHOICES, ModelSpec, StreamConfig,
                                        resolve_memory_policy)
-from vstream_ros.engine.memory.config import MemoryConfig
+from vstream_ros.engine.memory.budgets import MemoryConfig
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from ..engine.checkpoint import PEFT_TARGET_REGEX
-from ..engine.model import embed_stream, LiveLlamaForCausalLM
+from ..engine.live_model import embed_stream, LiveLlamaForCausalLM
 from ..engine.template import (EOT_ID, FRAME_NUM_TOKENS, SILENT_ID, TEXT_VOCAB_SIZE, V_TOKEN_ID, default_tokenizer_file,
                                load_tokenizer)
 from ..engine.protocol import StreamProtocol, StreamState

@@ -1,6 +1,6 @@
 """Batch stream samples: right-pad ids with `<|eot_id|>` (labels −100, attention 0), explicit position ids
 (0… per sample, so padding never shifts RoPE), and the frames of all samples concatenated in batch order —
-the order in which `engine.model.embed_stream` fills `<v>` rows of the [B, L] ids.
+the order in which `engine.live_model.embed_stream` fills `<v>` rows of the [B, L] ids.
 
 Imports: torch, engine.template. Never ROS.
 """

@@ -15,7 +15,7 @@ Two modes (`build_model`):
 Loss: train.loss.stream_loss on the labelled positions only (lm_head runs just there via logits_to_keep).
 Eval: eval_loss plus the teacher-forced streaming metrics (engine.teacher_forced) on the val split.
 
-Imports: torch, transformers, peft, engine.model/template, train.*. Never ROS.
+Imports: torch, transformers, peft, engine.live_model/template, train.*. Never ROS.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from transformers import Trainer
 
-from vstream_ros.engine.model import LiveLlamaForCausalLM, embed_stream
+from vstream_ros.engine.live_model import LiveLlamaForCausalLM, embed_stream
 from vstream_ros.engine.template import load_tokenizer
 
 from .loss import IGNORE, stream_loss, token_weight_table

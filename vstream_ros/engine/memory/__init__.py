@@ -5,7 +5,7 @@ parser and eviction closure) · tiers (policies full/window/keyframes, MemoryMan
 (BoundedBackend around the runtime) · simulate (synthetic id streams). Imports no ROS.
 """
 from .bounded import BoundedBackend
-from .config import POLICIES, MemoryConfig, kv_bytes
+from .budgets import POLICIES, MemoryConfig, kv_bytes
 from .grammar import GrammarError, check_ids
 from .ledger import Kind, Ledger, Segment, Tier
 from .tiers import Eviction, MemoryManager

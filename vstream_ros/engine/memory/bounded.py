@@ -14,12 +14,12 @@ from typing import Callable, Sequence
 
 import torch
 
-from .config import MemoryConfig
+from .budgets import MemoryConfig
 from .tiers import Eviction, MemoryManager
 
 
 class BoundedBackend:
-    """LLMBackend protocol around `inner` (e.g. runtime.backend.RuntimeBackend)."""
+    """LLMBackend protocol around `inner` (e.g. runtime.runtime_backend.RuntimeBackend)."""
 
     def __init__(self, inner, cfg: MemoryConfig | None = None,
                  on_event: Callable[[Eviction], None] | None = None):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .config import FRAME_TOKENS, MemoryConfig
+from .budgets import FRAME_TOKENS, MemoryConfig
 from .grammar import Conflict, is_anchor, resolve
 from .ledger import Kind, Ledger, Tier
 

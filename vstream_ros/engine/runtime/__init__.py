@@ -2,7 +2,7 @@
 
 Imports: torch only (transformers is touched only through a loaded model's config/state dict).
 """
-from .config import DecoderConfig
+from .decoder_config import DecoderConfig
 from .kv_cache import CacheFullError, KVCache
 
 __all__ = ["CacheFullError", "DecoderConfig", "KVCache"]

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import torch
 
 from .kv_cache import KVCache
-from .model import Decoder
+from .decoder import Decoder
 
 
 def normalise_offsets(logits_at: Sequence[int], n: int) -> list[int]:

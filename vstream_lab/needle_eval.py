@@ -10,10 +10,10 @@ Frame sources give vision tokens [10, Dv]: `SyntheticSource` (random tokens; plu
 or `ColourSource` (a real vision encoder on noise images vs full-screen colour frames; real models).
 The memory policy is whatever the backend does (wrap it in engine.memory.BoundedBackend).
 
-    report = run_needle(backend, template, source, NeedleConfig(lengths_s=(300, 900), depths=(0.1, 0.5)))
+    report = run_needle(backend, protocol, source, NeedleConfig(lengths_s=(300, 900), depths=(0.1, 0.5)))
     write_report(report, "needle.json")
 
-Imports: torch, numpy, engine modules. Never ROS.
+Imports: torch, numpy, vstream_ros.engine modules. Never ROS; the product never imports this (lab).
 """
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from ..engine.template import FRAME_NUM_TOKENS
+from vstream_ros.engine.template import FRAME_NUM_TOKENS
 
-from ..engine.protocol import StreamState
+from vstream_ros.engine.protocol import StreamState
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 60), "blue": (30, 60, 220), "yellow": (235, 220, 40)}
 

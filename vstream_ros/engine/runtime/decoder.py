@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import DecoderConfig
+from .decoder_config import DecoderConfig
 from .kv_cache import KVCache
 
 

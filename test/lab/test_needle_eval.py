@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from vstream_ros.engine.memory import BoundedBackend, MemoryConfig
-from vstream_ros.engine.model import LiveLlamaForCausalLM
-from vstream_ros.engine.runtime.backend import RuntimeBackend
+from vstream_ros.engine.live_model import LiveLlamaForCausalLM
+from vstream_ros.engine.runtime.runtime_backend import RuntimeBackend
 from vstream_ros.engine.template import load_tokenizer
 from vstream_ros.engine.protocol import StreamProtocol
-from vstream_ros.replay.needle import (NeedleConfig, SyntheticSource, needle_position, option_scores, run_needle,
+from vstream_lab.needle_eval import (NeedleConfig, SyntheticSource, needle_position, option_scores, run_needle,
                                        write_report)
 from vstream_ros.testing.tiny import VISION_HIDDEN, llm_config
 

@@ -1,4 +1,4 @@
-"""`RuntimeBackend`: the fast LLMBackend (engine/backend.py) over the compact decoder + static KV cache.
+"""`RuntimeBackend`: the fast LLMBackend (engine/llm_backend.py) over the compact decoder + static KV cache.
 
 Built from a loaded LiveModel (`live_model.llm` = LiveLlamaForCausalLM, possibly PEFT-wrapped: a copy
 is merged, the caller's model is left untouched). Weights are shared with the source model when no
@@ -20,10 +20,10 @@ from collections.abc import Sequence
 import torch
 
 from ..template import V_TOKEN_ID
-from .compile import Steps
-from .config import DecoderConfig
+from .compiled_steps import Steps
+from .decoder_config import DecoderConfig
 from .kv_cache import KVCache
-from .model import Decoder, flash_attn_available, load_hf_state_dict
+from .decoder import Decoder, flash_attn_available, load_hf_state_dict
 
 
 def merged_llm(llm: torch.nn.Module) -> torch.nn.Module:

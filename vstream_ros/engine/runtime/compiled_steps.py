@@ -23,7 +23,7 @@ import torch
 
 from . import steps
 from .kv_cache import CacheFullError, KVCache
-from .model import Decoder
+from .decoder import Decoder
 
 DECODE_SPANS = (512, 1024, 2048, 4096, 8192)   # attention spans with a captured decode graph
 
