@@ -23,7 +23,7 @@ import numpy as np
 
 from vstream_ros.atomic import atomic_path, write_json_atomic
 
-from vstream_ros.engine.memory import MemoryConfig, MemoryManager, kv_bytes
+from vstream_ros.engine.memory import POLICIES, MemoryConfig, MemoryManager, kv_bytes
 from vstream_ros.engine.memory.simulate import synthetic_stream
 
 
@@ -38,7 +38,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 def add_arguments(p) -> None:
     p.add_argument("--duration-s", type=float, default=3600.0, help="simulated stream length (default 1 h)")
     p.add_argument("--fps", type=float, nargs="+", default=[2.0, 10.0], help="model fps values to run (default 2 10)")
-    p.add_argument("--policy", choices=("full", "window", "keyframes"), default="keyframes", help="memory policy")
+    p.add_argument("--policy", choices=POLICIES, default="keyframes", help="memory policy")
     p.add_argument("--log-every-s", type=float, default=10.0, help="trace bucket length in simulated seconds")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic stream (replies, queries)")
     p.add_argument("--out", default="out/longrun", help="folder for longrun.json and longrun.png")

@@ -1,95 +1,99 @@
-"""Options shared by `vstream` subcommands that load a model (run, replay, eval, bench, demo).
+"""Command-line adapter of the engine options (engine/options.py): the argparse arguments shared by `vstream`
+subcommands that load a model (run, replay, eval, bench), generated from the one declaration, and the checked
+EngineConfig of the parsed arguments.
 
-Builds the frozen engine configs from parsed arguments once; imports nothing heavy.
+Imports: argparse, engine.config/options. Nothing heavy (`--help` stays fast).
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-from .engine.config import DEFAULT_CHECKPOINT, ModelSpec, StreamConfig
+from .engine.config import ModelSpec, StreamConfig
+from .engine.options import CLI_NAMES, MIN_BUDGET_HELP, OPTIONS, BY_KEY, EngineConfig, Option
 
-# What the bounded policies need at the default 2 fps (preflight.memory_minimum; a test keeps these equal). Stated
-# here, not computed, so that `--help` does not import torch.
-MIN_BUDGET_HELP = "2672 for window, 5808 for keyframes at 2 fps"
+__all__ = ["add_model_args", "add_stream_args", "add_backend_args", "add_quantize_arg", "engine_config",
+           "model_spec", "stream_config", "fail", "MIN_BUDGET_HELP"]
+GROUP_TITLES = {"model": "model", "stream": "stream", "memory": "backend and memory"}
+
+
+def _checked(option: Option):
+    """argparse type: parse as the option's type, then its declared range (one message, the declared one)."""
+    kind = type(option.default)
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        problem = option.problem(value, option.flag)
+        if problem:
+            raise argparse.ArgumentTypeError(problem.removeprefix(option.flag + " "))
+        return value
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def add_option(g, option: Option, require_model: bool = True) -> None:
+    """One declared engine option as a command-line argument."""
+    kw = {"help": option.describe(CLI_NAMES)}
+    if option.negated_flag:
+        g.add_argument(option.flag, action="store_true", **kw)
+        return
+    if option.choices:
+        kw["choices"] = option.choices
+    elif isinstance(option.default, (int, float)) and not isinstance(option.default, bool):
+        kw["type"] = _checked(option)
+    default = None if option.default == "" else option.default
+    if option.key == "model.checkpoint":
+        kw.update(required=require_model, default=None if require_model else default)
+    else:
+        kw["default"] = default
+        if default is not None and "(default" not in kw["help"]:
+            kw["help"] += f" (default: {default})"
+    if option.metavar:
+        kw["metavar"] = option.metavar
+    g.add_argument(option.flag, **kw)
+
+
+def _add_group(p: argparse.ArgumentParser, group: str, require_model: bool = True) -> None:
+    g = p.add_argument_group(GROUP_TITLES[group])
+    for option in OPTIONS:
+        if option.group == group:
+            add_option(g, option, require_model)
 
 
 def add_model_args(p: argparse.ArgumentParser, require_model: bool = True) -> None:
-    g = p.add_argument_group("model")
-    g.add_argument("--model", required=require_model, default=None if require_model else DEFAULT_CHECKPOINT,
-                   metavar="CKPT", help="`demo` (the shipped demo model), a model root (e.g. models/demo), a "
-                   f"VideoLLM-online checkpoint folder or a hub id (e.g. {DEFAULT_CHECKPOINT})")
-    g.add_argument("--llm", metavar="ID_OR_DIR", help="base LLM (default: the model root's llm/, else the one named "
-                   "in the adapter config, a relative path there read from the adapter folder)")
-    g.add_argument("--vision", metavar="ID_OR_DIR", help="SigLIP tower (default: the model root's vision/, else "
-                   "google/siglip-large-patch16-384)")
-    g.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N (default: auto)")
-    g.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
-                   help="auto = bfloat16 on CUDA, float32 on CPU")
-    g.add_argument("--no-merge", action="store_true", help="keep LoRA unmerged (slower; for checks)")
-    add_quantize_arg(g)
+    _add_group(p, "model", require_model)
 
 
 def add_quantize_arg(g) -> None:
-    """--quantize none|int8|int4 (same meaning as the node's model.quantize; docs/quantization.md)."""
-    from .engine.config import QUANTIZE_CHOICES  # noqa: PLC0415
-    g.add_argument("--quantize", default="none", choices=QUANTIZE_CHOICES,
-                   help="weight-only LLM quantization after the LoRA merge (needs torchao: pip install "
-                   "'vstream_ros[quant]'): int8 ~8.6 GB, int4 ~5.3 GB for Llama-3-8B; none (default) = the load dtype")
+    """--quantize alone (vstream bench builds its own models)."""
+    add_option(g, BY_KEY["model.quantize"])
 
 
 def add_stream_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("stream")
-    g.add_argument("--fps", type=float, default=2.0, help="model fps (default 2)")
-    g.add_argument("--threshold", type=float, default=0.725, help="silence threshold on P(',') (default 0.725)")
-    g.add_argument("--max-new-tokens", type=int, default=100, help="reply cap (default 100)")
+    _add_group(p, "stream")
 
 
 def add_backend_args(p: argparse.ArgumentParser) -> None:
-    """The backend / bounded-memory choice (same meaning as the node's model.backend and memory.* parameters)."""
-    from .engine.config import BACKENDS, DEFAULT_BACKEND, DEFAULT_BUDGET_TOKENS, DEFAULT_MEMORY_POLICY, MEMORY_CHOICES
-    g = p.add_argument_group("backend and memory")
-    g.add_argument("--backend", default=DEFAULT_BACKEND, choices=BACKENDS,
-                   help="runtime = fast static-cache decoder (default); reference = transformers oracle, exactly "
-                   "the original loop")
-    g.add_argument("--memory-policy", default=DEFAULT_MEMORY_POLICY, choices=MEMORY_CHOICES,
-                   help="KV memory: keyframes / window bound it for hour-long streams (need --backend runtime); full "
-                   "never evicts (the original: past Llama-3's 8k positions after ~6 min at 2 fps); auto (default) "
-                   "= keyframes with --backend runtime, full with --backend reference")
-    g.add_argument("--memory-budget-tokens", type=int, default=DEFAULT_BUDGET_TOKENS,
-                   help=f"bounded policies: cache cap in tokens (default {DEFAULT_BUDGET_TOKENS}; minimum "
-                   f"{MIN_BUDGET_HELP})")
+    """The backend / bounded-memory choice (the node's model.backend and memory.* parameters)."""
+    _add_group(p, "memory")
 
 
-def engine_choice(args: argparse.Namespace):
-    """The host.build.EngineChoice of parsed run/replay/bench arguments (checked: ValueError, nothing loaded)."""
-    from .host.build import EngineChoice  # noqa: PLC0415
-    choice = EngineChoice(model_spec(args), stream_config(args), args.backend, args.memory_policy,
-                          args.memory_budget_tokens)
-    choice.check()
-    return choice
-
-
-def check_backend_args(args: argparse.Namespace) -> None:
-    """ValueError for an impossible backend/memory choice, before any model is loaded (vstream_ros/preflight.py)."""
-    from .preflight import check_memory  # noqa: PLC0415
-    check_memory(args.backend, args.memory_policy, args.memory_budget_tokens, args.fps)
-
-
-def build_backend_from_args(model, args: argparse.Namespace):
-    """The LLM backend chosen by add_backend_args (ValueError for an impossible combination)."""
-    from .engine.factory import build_backend  # noqa: PLC0415
-    return build_backend(model, args.backend, args.memory_policy, args.memory_budget_tokens, args.fps)
+def engine_config(args: argparse.Namespace) -> EngineConfig:
+    """The EngineConfig of parsed run/replay/eval arguments, checked (ValueError, nothing loaded)."""
+    config = EngineConfig.from_args(args)
+    config.check(CLI_NAMES)
+    return config
 
 
 def model_spec(args: argparse.Namespace) -> ModelSpec:
-    return ModelSpec(checkpoint=args.model, llm=args.llm, vision=args.vision, device=args.device,
-                     dtype=args.dtype, merge_lora=not getattr(args, "no_merge", False),
-                     quantize=getattr(args, "quantize", "none"))
+    return EngineConfig.from_args(args).model
 
 
 def stream_config(args: argparse.Namespace) -> StreamConfig:
-    return StreamConfig(fps=args.fps, threshold=args.threshold, max_new_tokens=args.max_new_tokens)
+    return EngineConfig.from_args(args).stream
 
 
 def fail(message: str, code: int = 2) -> int:

@@ -37,9 +37,8 @@ def main(args: argparse.Namespace) -> int:
         plan = preflight_run(args)       # every option checked before anything heavy is imported or loaded
     except ValueError as e:
         return fail(e)
-    asks, cfg = plan.asks, plan.stream
-    from .host.build import EngineChoice
-    choice = EngineChoice(plan.spec, cfg, args.backend, args.memory_policy, args.memory_budget_tokens)
+    asks, choice = plan.asks, plan.config
+    cfg = choice.stream
     from .engine.frames import DecodeStats, VideoError, iter_video_frames, probe_video
     try:
         probe_video(args.video)

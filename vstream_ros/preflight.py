@@ -8,8 +8,9 @@ length (PyAV only); then memory budgets against the memory policy at the model f
 torch (still nothing is loaded).
 
 Used by `vstream run` (all of it), `vstream replay` / `vstream eval --teacher-forced` (model, memory, device,
-outputs) and the node's configure step (memory, via ros/params.cross_check).
-Imports: stdlib, vstream_ros.engine.config/sources at module level; PyAV and torch inside functions. Never ROS.
+outputs). The memory minimum itself is stated in engine/options.py (budget_problem), which the node's configure
+step uses too. Imports: stdlib, vstream_ros.engine.config/options/sources at module level; PyAV and torch inside
+functions. Never ROS.
 """
 from __future__ import annotations
 
@@ -19,10 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .engine.config import ModelSpec, StreamConfig
+from .engine.options import CLI_NAMES, EngineConfig
 from .engine.sources import ModelSources, resolve_sources
 
-CLI_NAMES = ("--backend", "--memory-policy", "--memory-budget-tokens")
-NODE_NAMES = ("model.backend", "memory.policy", "memory.budget_tokens")
 ASK_END_SLACK_S = 0.05
 
 
@@ -55,36 +55,9 @@ def check_asks_within(asks: list[tuple[float, str]], duration_s: float | None, v
 
 
 # ----------------------------------------------------------------------------- memory
-def memory_minimum(policy: str, fps: float = 2.0) -> tuple[int, str]:
-    """(least --memory-budget-tokens a bounded policy accepts at `fps`, how it adds up). Imports torch."""
-    from .engine.memory.budgets import FRAME_TOKENS, SINK_TOKENS, MemoryConfig  # noqa: PLC0415
-    cfg = MemoryConfig(policy=policy, cap_tokens=1 << 30, fps=fps)
-    frames = cfg.effective_longterm_frames + cfg.window_frames
-    parts = f"sink {SINK_TOKENS} + text {cfg.effective_text_tokens} + {frames} frames × {FRAME_TOKENS}"
-    return cfg.budget_tokens, parts
-
-
-def memory_problem(backend: str, policy: str, budget: int, fps: float, names: tuple[str, str, str] = CLI_NAMES
-                   ) -> str | None:
-    """Why this backend / memory choice cannot run (None when it can). `names` spell the options in the message."""
-    b_name, p_name, t_name = names
-    from .engine.config import resolve_memory_policy  # noqa: PLC0415
-    policy = resolve_memory_policy(backend, policy)
-    if policy == "full":
-        return None
-    if backend != "runtime":
-        return f"{p_name} {policy} needs {b_name} runtime (the reference backend only keeps the full cache)"
-    need, parts = memory_minimum(policy, fps)
-    if budget < need:
-        return (f"{t_name} {budget} is below the minimum of {p_name} {policy} at {fps:g} fps: {need} tokens "
-                f"({parts}); pass {t_name} {need} or more, or {p_name} full")
-    return None
-
-
-def check_memory(backend: str, policy: str, budget: int, fps: float) -> None:
-    problem = memory_problem(backend, policy, budget, fps)
-    if problem:
-        raise ValueError(problem)
+def check_memory(config: EngineConfig) -> None:
+    """The backend × memory policy × budget at the model fps (engine/options.py states the minimum)."""
+    config.check(CLI_NAMES)
 
 
 # ----------------------------------------------------------------------------- model, device, outputs
@@ -143,8 +116,7 @@ class RunPlan:
     """What `vstream run` will do, every option checked."""
 
     asks: list[tuple[float, str]]
-    spec: ModelSpec
-    stream: StreamConfig
+    config: EngineConfig
     sources: ModelSources
     video_frames: int | None
     video_duration: float | None
@@ -152,23 +124,23 @@ class RunPlan:
 
 def model_options(args) -> tuple[ModelSpec, StreamConfig, ModelSources]:
     """Shared by run/replay/eval: the model spec, stream config, model folders, memory and device, in that order."""
-    from .cli_common import model_spec, stream_config  # noqa: PLC0415
-    spec, cfg = model_spec(args), stream_config(args)
+    config = EngineConfig.from_args(args)
+    spec, cfg = config.model, config.stream
     sources = check_model(spec)
-    check_memory(args.backend, args.memory_policy, args.memory_budget_tokens, cfg.fps)
+    check_memory(config)
     check_device(spec.device)
     return spec, cfg, sources
 
 
 def preflight_run(args) -> RunPlan:
     """Every `vstream run` option, cheapest first; ValueError with one line for the first bad one."""
-    from .cli_common import model_spec, stream_config  # noqa: PLC0415
     asks = parse_asks(args.ask)
-    spec, cfg = model_spec(args), stream_config(args)
+    config = EngineConfig.from_args(args)
+    spec = config.model
     sources = check_model(spec)                                   # before any heavy import
     check_output_file(args.events_jsonl, "--events-jsonl")
     frames, duration = video_length(args.video)
     check_asks_within(asks, duration, args.video)
-    check_memory(args.backend, args.memory_policy, args.memory_budget_tokens, cfg.fps)
+    check_memory(config)
     check_device(spec.device)
-    return RunPlan(asks, spec, cfg, sources, frames, duration)
+    return RunPlan(asks, config, sources, frames, duration)

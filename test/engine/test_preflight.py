@@ -47,8 +47,7 @@ def test_budget_below_the_minimum_is_one_line_with_the_minimum(tiny_paths, tmp_p
 
 
 def test_help_states_the_budget_minimums_the_check_uses():
-    from vstream_ros.cli_common import MIN_BUDGET_HELP
-    from vstream_ros.preflight import memory_minimum
+    from vstream_ros.engine.options import MIN_BUDGET_HELP, budget_minimum as memory_minimum
     r = subprocess.run([sys.executable, "-m", "vstream_ros.cli", "run", "--help"], capture_output=True, text=True,
                        timeout=60, cwd=ROOT)
     assert " ".join(MIN_BUDGET_HELP.split()) in " ".join(r.stdout.split())
@@ -57,7 +56,7 @@ def test_help_states_the_budget_minimums_the_check_uses():
 
 
 def test_budget_at_the_minimum_is_accepted():
-    from vstream_ros.preflight import memory_minimum, memory_problem
+    from vstream_ros.engine.options import budget_minimum as memory_minimum, budget_problem as memory_problem
     need, _ = memory_minimum("window", 2.0)
     assert memory_problem("runtime", "window", need, 2.0) is None
     assert "or more" in memory_problem("runtime", "window", need - 1, 2.0)

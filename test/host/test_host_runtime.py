@@ -11,7 +11,8 @@ from vstream_ros.engine.events import FrameDecision, Response
 from vstream_ros.engine.factory import build_backend
 from vstream_ros.engine.pipeline import PipelineConfig
 from vstream_ros.engine.runner import StreamRunner
-from vstream_ros.host.build import Engine, EngineChoice
+from vstream_ros.engine.options import NODE_NAMES, EngineConfig
+from vstream_ros.host.build import Engine
 from vstream_ros.host.runtime import HostOptions, HostRuntime
 from vstream_ros.testing.tiny import calibration_images
 
@@ -165,15 +166,17 @@ def test_a_failing_step_is_reported_once_and_the_stream_goes_on(tiny_model):
     assert [lvl for lvl, _ in logs] == ["error"] and "out of memory" in logs[0][1]
 
 
-def test_engine_choice_is_checked_before_anything_loads():
-    EngineChoice().check()                                           # defaults: runtime + keyframes + 6144
-    assert EngineChoice().policy == "keyframes" and EngineChoice(backend="reference").policy == "full"
-    with pytest.raises(ValueError, match="at least 5808"):
-        EngineChoice(memory_budget_tokens=4096).check()
-    with pytest.raises(ValueError, match="at least 2672"):
-        EngineChoice(memory_policy="window", memory_budget_tokens=256).check()
-    with pytest.raises(ValueError, match="needs the runtime backend"):
-        EngineChoice(backend="reference", memory_policy="window").check()
+def test_engine_config_is_checked_before_anything_loads():
+    EngineConfig().check()                                           # defaults: runtime + keyframes + 6144
+    assert EngineConfig().policy == "keyframes" and EngineConfig(backend="reference").policy == "full"
+    with pytest.raises(ValueError, match="pass --memory-budget-tokens 5808 or more"):
+        EngineConfig(memory_budget_tokens=4096).check()
+    with pytest.raises(ValueError, match="pass memory.budget_tokens 2672 or more"):
+        EngineConfig(memory_policy="window", memory_budget_tokens=256).check(NODE_NAMES)
+    with pytest.raises(ValueError, match="needs --backend runtime"):
+        EngineConfig(backend="reference", memory_policy="window").check()
+    with pytest.raises(ValueError, match=r"must be in \[256, 131072\]"):
+        EngineConfig(memory_policy="full", memory_budget_tokens=100).check()
 
 
 def test_submit_decodes_only_the_frames_the_model_clock_wants(tiny_model):

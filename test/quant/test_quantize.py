@@ -99,7 +99,7 @@ def test_node_parameter_model_quantize():
     assert P.validate("model.quantize", "int4") is None
     assert "none, int8, int4" in P.validate("model.quantize", "fp8")
     values = {p.name: p.default for p in P.PARAMS}
-    assert P.engine_choice({**values, "model.quantize": "int8"}).spec.quantize == "int8"
+    assert P.engine_config({**values, "model.quantize": "int8"}).model.quantize == "int8"
     assert "merge" in P.cross_check({**values, "model.quantize": "int8", "model.merge_lora": False})
 
 

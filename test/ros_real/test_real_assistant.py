@@ -32,8 +32,9 @@ def demo_args(params) -> list[str]:
 
 def demo_engine():
     from vstream_ros.engine.config import ModelSpec
-    from vstream_ros.host.build import EngineChoice, load_engine
-    return load_engine(EngineChoice(ModelSpec(checkpoint=str(DEMO / "checkpoint"), llm=str(DEMO / "llm"),
+    from vstream_ros.engine.options import EngineConfig
+    from vstream_ros.host.build import load_engine
+    return load_engine(EngineConfig(ModelSpec(checkpoint=str(DEMO / "checkpoint"), llm=str(DEMO / "llm"),
                                               vision=str(DEMO / "vision"), device="cpu", dtype="float32")))
 
 

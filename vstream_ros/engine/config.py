@@ -13,7 +13,8 @@ DEFAULT_LLM = "meta-llama/Meta-Llama-3-8B-Instruct"
 DEFAULT_VISION = "google/siglip-large-patch16-384"
 DEFAULT_CHECKPOINT = "chenjoya/videollm-online-8b-v1plus"
 BACKENDS = ("runtime", "reference")
-MEMORY_CHOICES = ("auto", "keyframes", "window", "full")   # auto: keyframes on runtime, full on reference
+POLICIES = ("keyframes", "window", "full")               # memory policies (engine/memory); bounds: options.py
+MEMORY_CHOICES = ("auto", *POLICIES)                     # auto: keyframes on runtime, full on reference
 DEFAULT_BACKEND, DEFAULT_MEMORY_POLICY, DEFAULT_BUDGET_TOKENS = "runtime", "auto", 6144
 QUANTIZE_CHOICES = ("none", "int8", "int4")                # LLM weight-only quantization (engine/quantize.py)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from .checkpoint import LiveModel
 
 from .config import (BACKENDS, DEFAULT_BACKEND, DEFAULT_BUDGET_TOKENS, DEFAULT_MEMORY_POLICY,  # noqa: F401
-                     MEMORY_CHOICES, resolve_memory_policy)
+                     resolve_memory_policy)
 ANSWER_HEADROOM = 2048   # cache positions above the memory cap for a query + answer (docs/memory.md)
 
 

@@ -2,7 +2,7 @@
 
 runtime.py  HostRuntime: stamps → model clock at ingest → engine pipeline → events → outputs
 routing.py  OutputRouter: events → Narration chunks / narration_text / StepGuidance (the one copy)
-build.py    EngineChoice → loaded model + backend (the one mapping from options to the engine)
+build.py    EngineConfig (engine/options.py) → loaded model + backend
 
 Must not import rclpy.
 """

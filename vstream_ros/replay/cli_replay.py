@@ -55,9 +55,9 @@ def default_out(bag: str) -> str:
 
 def build_engine(args: argparse.Namespace):
     """The host.build.Engine of the arguments, loaded like the assistant node's (host.build.load_engine)."""
-    from vstream_ros.cli_common import engine_choice
+    from vstream_ros.cli_common import engine_config
     from vstream_ros.host.build import load_engine
-    return load_engine(engine_choice(args))
+    return load_engine(engine_config(args))
 
 
 def main(args: argparse.Namespace) -> int:

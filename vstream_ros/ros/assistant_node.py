@@ -27,7 +27,6 @@ import rclpy
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.clock import Clock, ClockType
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rcl_interfaces.msg import SetParametersResult
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from sensor_msgs.msg import CompressedImage, Image
@@ -39,22 +38,9 @@ from vstream_ros.engine.pipeline import PipelineConfig
 from vstream_ros.host.runtime import HostOptions, HostRuntime
 from vstream_ros.ros import params as P
 from vstream_ros.ros.conversions import compressed_to_rgb, fill, image_to_rgb, stamp_of
+from vstream_ros.ros.qos import GUIDANCE_QOS, NARRATION_QOS, TEXT_QOS, image_qos
 
 ASK_TIMEOUT_S = 300.0
-TEXT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE,
-                      durability=DurabilityPolicy.VOLATILE)
-NARRATION_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE,
-                           durability=DurabilityPolicy.VOLATILE)
-GUIDANCE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
-
-
-
-
-def image_qos(depth: int) -> QoSProfile:
-    """BEST_EFFORT matches both reliable and best-effort cameras (and `ros2 bag play`)."""
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=ReliabilityPolicy.BEST_EFFORT,
-                      durability=DurabilityPolicy.VOLATILE)
 
 
 def vstream_msgs():
@@ -73,7 +59,7 @@ def vstream_msgs():
 def default_engine_factory(values: dict):
     """The engine the parameters describe, loaded exactly like `vstream run` loads it (host.build)."""
     from vstream_ros.host.build import load_engine  # noqa: PLC0415 - torch at configure only
-    return load_engine(P.engine_choice(values))
+    return load_engine(P.engine_config(values))
 
 
 class AssistantNode(LifecycleNode):

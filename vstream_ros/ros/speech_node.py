@@ -13,20 +13,16 @@ import threading
 
 import rclpy
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 
 from vstream_ros.interfaces.narration import speech_audio
 from vstream_ros.interfaces.stamps import stamp_to_sec
 from vstream_ros.ros.conversions import fill
+from vstream_ros.ros.qos import GUIDANCE_QOS, SPEECH_QOS
 from vstream_ros.speech.chunker import SentenceChunker, StalePolicy
 from vstream_ros.speech.queue import SpeechQueue
 from vstream_ros.speech.tts import TTSError, make_backend
 
-SPEECH_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE,
-                        durability=DurabilityPolicy.VOLATILE)
-GUIDANCE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
 PARAMS = (("backend", "espeak-ng", "espeak-ng (offline) or chattts (optional, GPU)"),
           ("voice", "en-us", "espeak-ng voice"),
           ("rate_wpm", 175, "espeak-ng words per minute"),

@@ -1,12 +1,13 @@
 """MemoryConfig: token budgets of the bounded KV cache (memory-design.md §2–§3), validated once.
 
-Also `kv_bytes`, the one formula for KV size. Imports: stdlib only.
+Also `kv_bytes`, the one formula for KV size. Imports: stdlib and engine.config (the policy list).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-POLICIES = ("full", "window", "keyframes")
+from ..config import POLICIES
+
 SINK_TOKENS = 32          # BOS + system prompt + `.\n\n[` (memory-design §2, [ran])
 FRAME_TOKENS = 11         # `,` + 10 `<v>`
 

@@ -1,0 +1,203 @@
+"""The engine's options, declared once: what to load (model), how to sample and speak (stream), which LLM backend and
+which memory (bounded or full), with defaults, choices and ranges; and `EngineConfig`, the frozen choice built from
+them and checked before anything loads.
+
+    OPTIONS ──► cli_common.add_*_args    (argparse: `--model`, `--fps`, `--memory-budget-tokens` …)
+            └─► ros/params.PARAMS        (ROS parameter descriptors: `model.checkpoint`, `stream.fps` …)
+    parsed arguments ─► EngineConfig.from_args      node parameters ─► EngineConfig.from_params
+    EngineConfig.check()  (one line that names the option to change, spelled as the user spelled it)
+    host/build.load_engine(config) ─► Engine
+
+Help texts name the other options through `{backend}`, `{policy}` and `{budget}` so each adapter spells them its
+own way (`--backend` on the command line, `model.backend` for the node). The memory minimum of a bounded policy
+(budgets.MemoryConfig at the model fps) is stated in `budget_problem` and nowhere else.
+
+Imports: stdlib and engine.config; engine.memory.budgets (torch-free) inside functions. Never ROS, never torch.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .config import (BACKENDS, DEFAULT_BACKEND, DEFAULT_BUDGET_TOKENS, DEFAULT_CHECKPOINT, DEFAULT_MEMORY_POLICY,
+                     MEMORY_CHOICES, QUANTIZE_CHOICES, ModelSpec, StreamConfig, resolve_memory_policy)
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+MIN_BUDGET_TOKENS, MAX_BUDGET_TOKENS = 256, 131072
+# What the bounded policies need at the default 2 fps (budget_minimum; a test keeps them equal). Stated, not computed,
+# so that `--help` imports nothing.
+MIN_BUDGET_HELP = "2672 for window, 5808 for keyframes at 2 fps"
+CLI_NAMES = {"backend": "--backend", "policy": "--memory-policy", "budget": "--memory-budget-tokens"}
+NODE_NAMES = {"backend": "model.backend", "policy": "memory.policy", "budget": "memory.budget_tokens"}
+
+
+@dataclass(frozen=True)
+class Option:
+    key: str                 # the node parameter name; also the EngineConfig.from_values key
+    default: object
+    help: str                # may name other options as {backend}, {policy}, {budget}
+    flag: str                # the command-line flag
+    group: str               # model | stream | memory (argparse groups)
+    choices: tuple = ()
+    lo: float | None = None
+    hi: float | None = None
+    dynamic: bool = False    # the node applies it while active (else at the next configure)
+    metavar: str | None = None
+    negated_flag: bool = False   # a bool spelled `--no-x` on the command line (store_true → value False)
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+    def describe(self, names: dict[str, str]) -> str:
+        return self.help.format(**names)
+
+    def problem(self, value, name: str | None = None) -> str | None:
+        """Why `value` is not acceptable (None when it is); `name` spells the option in the message."""
+        name = name or self.key
+        d = self.default
+        if isinstance(d, bool):
+            return None if isinstance(value, bool) else f"{name} must be a bool"
+        if isinstance(d, (int, float)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return f"{name} must be a number"
+            if isinstance(d, int) and not isinstance(value, int):
+                return f"{name} must be an integer"
+            if value != value:
+                return f"{name} must not be NaN"
+            if self.lo is not None and not (self.lo <= value <= self.hi):
+                return f"{name} must be in [{self.lo:g}, {self.hi:g}], got {value:g}"
+            return None
+        if not isinstance(value, str):
+            return f"{name} must be a string"
+        if self.choices and value not in self.choices:
+            return f"{name} must be one of {', '.join(self.choices)}; got {value!r}"
+        if self.key == "model.device" and not (value in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", value)):
+            return f"{name} must be auto, cpu, cuda or cuda:N; got {value!r}"
+        if self.key == "model.checkpoint" and not value.strip():
+            return f"{name} must not be empty"
+        return None
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("model.checkpoint", DEFAULT_CHECKPOINT, "`demo` (the shipped demo model), a model root (checkpoint/ + "
+           f"llm/ + vision/, e.g. models/demo), a VideoLLM-online checkpoint folder or a hub id (e.g. "
+           f"{DEFAULT_CHECKPOINT})", "--model", "model", metavar="CKPT"),
+    Option("model.llm", "", "base LLM folder or hub id (default: the model root's llm/, else the one named in the "
+           "adapter config, a relative path there read from the adapter folder)", "--llm", "model",
+           metavar="ID_OR_DIR"),
+    Option("model.vision", "", "SigLIP vision tower folder or hub id (default: the model root's vision/, else "
+           "google/siglip-large-patch16-384)", "--vision", "model", metavar="ID_OR_DIR"),
+    Option("model.device", "auto", "auto | cpu | cuda | cuda:N (auto = cuda when available)", "--device", "model"),
+    Option("model.dtype", "auto", "auto = bfloat16 on CUDA, float32 on CPU", "--dtype", "model", choices=DTYPES),
+    Option("model.merge_lora", True, "merge the LoRA adapter into the weights at load (unmerged: slower; for "
+           "checks)", "--no-merge", "model", negated_flag=True),
+    Option("model.quantize", "none", "weight-only LLM quantization after the LoRA merge (torchao: pip install "
+           "'vstream_ros[quant]'): int8 ~8.6 GB (16 GB GPUs), int4 ~5.3 GB for Llama-3-8B (8-12 GB, sm_80+); "
+           "none = the load dtype", "--quantize", "model", choices=QUANTIZE_CHOICES),
+    Option("model.backend", DEFAULT_BACKEND, "LLM backend: runtime = fast static-cache decoder (default); reference "
+           "= transformers oracle, exactly the original loop", "--backend", "memory", choices=BACKENDS),
+    Option("memory.policy", DEFAULT_MEMORY_POLICY, "KV memory: keyframes / window bound it for hour-long streams "
+           "(need {backend} runtime); full never evicts (the original: past Llama-3's 8k positions after ~6 min at "
+           "2 fps); auto (default) = keyframes on runtime, full on reference", "--memory-policy", "memory",
+           choices=MEMORY_CHOICES),
+    Option("memory.budget_tokens", DEFAULT_BUDGET_TOKENS, "bounded policies: cache cap in tokens (the runtime "
+           f"reserves 2048 more for a query and its answer; minimum {MIN_BUDGET_HELP})", "--memory-budget-tokens",
+           "memory", lo=MIN_BUDGET_TOKENS, hi=MAX_BUDGET_TOKENS),
+    Option("stream.fps", 2.0, "model fps: frames fed to the model per second of capture time", "--fps", "stream",
+           lo=0.1, hi=60.0),
+    Option("stream.threshold", 0.725, "silence threshold on P(',') (higher = talks more)", "--threshold", "stream",
+           lo=0.0, hi=1.0, dynamic=True),
+    Option("stream.max_new_tokens", 100, "reply length cap in tokens", "--max-new-tokens", "stream", lo=1, hi=4096),
+)
+BY_KEY = {o.key: o for o in OPTIONS}
+DEFAULTS = {o.key: o.default for o in OPTIONS}
+
+
+# ----------------------------------------------------------------------------- memory minimum
+def budget_minimum(policy: str, fps: float = 2.0) -> tuple[int, str]:
+    """(least budget a bounded policy accepts at `fps`, how it adds up)."""
+    from .memory.budgets import FRAME_TOKENS, SINK_TOKENS, MemoryConfig  # noqa: PLC0415
+    cfg = MemoryConfig(policy=policy, cap_tokens=1 << 30, fps=fps)
+    frames = cfg.effective_longterm_frames + cfg.window_frames
+    parts = f"sink {SINK_TOKENS} + text {cfg.effective_text_tokens} + {frames} frames × {FRAME_TOKENS}"
+    return cfg.budget_tokens, parts
+
+
+def budget_problem(backend: str, policy: str, budget: int, fps: float, names: dict[str, str] = CLI_NAMES
+                   ) -> str | None:
+    """Why this backend / memory choice cannot run (None when it can)."""
+    b, p, t = names["backend"], names["policy"], names["budget"]
+    policy = resolve_memory_policy(backend, policy)
+    if policy == "full":
+        return None
+    if backend != "runtime":
+        return f"{p} {policy} needs {b} runtime (the reference backend only keeps the full cache)"
+    need, parts = budget_minimum(policy, fps)
+    if budget < need:
+        return (f"{t} {budget} is below the minimum of {p} {policy} at {fps:g} fps: {need} tokens ({parts}); "
+                f"pass {t} {need} or more, or {p} full")
+    return None
+
+
+# ----------------------------------------------------------------------------- the engine configuration
+@dataclass(frozen=True)
+class EngineConfig:
+    """What engine to build: the model, the stream settings, the backend and its memory."""
+
+    model: ModelSpec = field(default_factory=ModelSpec)
+    stream: StreamConfig = field(default_factory=StreamConfig)
+    backend: str = DEFAULT_BACKEND
+    memory_policy: str = DEFAULT_MEMORY_POLICY
+    memory_budget_tokens: int = DEFAULT_BUDGET_TOKENS
+
+    @property
+    def policy(self) -> str:
+        """The memory policy in force ('auto' resolved for the backend)."""
+        return resolve_memory_policy(self.backend, self.memory_policy)
+
+    def check(self, names: dict[str, str] = CLI_NAMES) -> None:
+        """ValueError (one line, says what to change) for a choice that cannot work; loads nothing."""
+        for key, value in (("model.backend", self.backend), ("memory.policy", self.memory_policy),
+                           ("memory.budget_tokens", self.memory_budget_tokens)):
+            problem = BY_KEY[key].problem(value, _spelled(key, names))
+            if problem:
+                raise ValueError(problem)
+        problem = budget_problem(self.backend, self.memory_policy, self.memory_budget_tokens, self.stream.fps, names)
+        if problem:
+            raise ValueError(problem)
+
+    @classmethod
+    def from_values(cls, values: dict) -> EngineConfig:
+        """From {option key: value} (missing keys take their defaults). ValueError for an invalid value."""
+        v = {**DEFAULTS, **{k: values[k] for k in BY_KEY if k in values and values[k] is not None}}
+        spec = ModelSpec(checkpoint=v["model.checkpoint"], llm=v["model.llm"] or None,
+                         vision=v["model.vision"] or None, device=v["model.device"], dtype=v["model.dtype"],
+                         merge_lora=bool(v["model.merge_lora"]), quantize=v["model.quantize"])
+        stream = StreamConfig(fps=float(v["stream.fps"]), threshold=float(v["stream.threshold"]),
+                              max_new_tokens=int(v["stream.max_new_tokens"]))
+        return cls(spec, stream, v["model.backend"], v["memory.policy"], int(v["memory.budget_tokens"]))
+
+    @classmethod
+    def from_params(cls, values: dict) -> EngineConfig:
+        """From the node's parameter values (ros/params.read_all)."""
+        return cls.from_values(values)
+
+    @classmethod
+    def from_args(cls, args) -> EngineConfig:
+        """From parsed command-line arguments (options a subcommand does not have take their defaults)."""
+        values = {}
+        for o in OPTIONS:
+            if hasattr(args, o.dest):
+                value = getattr(args, o.dest)
+                values[o.key] = (not value) if o.negated_flag else value
+        return cls.from_values(values)
+
+
+def _spelled(key: str, names: dict[str, str]) -> str:
+    return names.get({"model.backend": "backend", "memory.policy": "policy",
+                      "memory.budget_tokens": "budget"}.get(key, ""), key)
+
+
+__all__ = ["Option", "OPTIONS", "BY_KEY", "DEFAULTS", "EngineConfig", "budget_minimum", "budget_problem",
+           "MIN_BUDGET_TOKENS", "MAX_BUDGET_TOKENS", "MIN_BUDGET_HELP", "CLI_NAMES", "NODE_NAMES", "DTYPES"]
