@@ -1,4 +1,4 @@
-"""Template token ids match live-format.md byte for byte with the real Llama-3 tokenizer."""
+"""Template token ids match docs/design/stream-format.md byte for byte with the real Llama-3 tokenizer."""
 import json
 
 import pytest

@@ -1,6 +1,6 @@
 """BoundedBackend over the fast runtime on a tiny random Llama (CPU, float32).
 
-Exactness after eviction is checked against the gather reference of memory-design §10: the retained
+Exactness after eviction is checked against the gather reference of docs/design/memory.md §10: the retained
 pre-RoPE K/V, rotated by transformers' own RoPE at contiguous positions 0..m-1, fed to the HF model
 through a DynamicCache. A fresh re-prefill is NOT the reference (retained KV carries evicted context).
 """

@@ -24,7 +24,7 @@ def drive(mgr, feeds, every=None):
 
 
 def test_kv_bytes_formula():
-    assert kv_bytes(1, **LLAMA3_8B) == 131072                      # 128 KiB per token (memory-design §1.1)
+    assert kv_bytes(1, **LLAMA3_8B) == 131072                      # 128 KiB per token (docs/design/memory.md §1.1)
     assert kv_bytes(6144, **LLAMA3_8B) == 768 * 2 ** 20
 
 

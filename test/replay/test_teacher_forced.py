@@ -1,4 +1,4 @@
-"""Teacher-forced metrics (live-format.md §9) on the tiny model match a direct computation: one plain
+"""Teacher-forced metrics (docs/design/stream-format.md §9) on the tiny model match a direct computation: one plain
 transformers forward over the whole reference stream, labels and metrics worked out here independently."""
 import math
 

@@ -1,7 +1,7 @@
 """Fast decoder + pre-RoPE static cache vs transformers (float32, tiny random configs).
 
 Covers: incremental prefill/decode parity, truncate + re-prefill exactness, gather exactness against the
-memory-design.md §10 "gather reference" (retained pre-RoPE K/V, standard RoPE at contiguous positions).
+docs/design/memory.md §10 "gather reference" (retained pre-RoPE K/V, standard RoPE at contiguous positions).
 """
 import pytest
 import torch

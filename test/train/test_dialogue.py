@@ -1,4 +1,4 @@
-"""Label placement of live-format.md §7, token by token, with the real Llama-3 tokenizer."""
+"""Label placement of docs/design/stream-format.md §7, token by token, with the real Llama-3 tokenizer."""
 import json
 
 import pytest

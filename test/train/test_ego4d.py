@@ -1,4 +1,4 @@
-"""Ego4D narration / GoalStep builders on fixture files in the official schemas (ego4d-formats.md)."""
+"""Ego4D narration / GoalStep builders on fixture files in the official schemas (docs/design/ego4d-data.md)."""
 import pytest
 
 from vstream_ros.train.ego4d_goalstep import (

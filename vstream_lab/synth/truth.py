@@ -2,7 +2,7 @@
 
 - `ground_truth(world)`: everything (config, objects, events with intervals, tasks, distractors,
   needle + question, narration points) — the file evaluation tools read.
-- `narration_json(worlds)`: Ego4D `narration.json` (official schema, ego4d-formats.md §2).
+- `narration_json(worlds)`: Ego4D `narration.json` (official schema, docs/design/ego4d-data.md §2).
 - `all_narrations_redacted(worlds)`: the file VideoLLM-online reads (§3, with `_map_errs`).
 - `goalstep_json(worlds, split)`: GoalStep file (§6): one goal per video, one step per task, the
   pick/place events as substeps.
@@ -151,7 +151,7 @@ def ego4d_metadata(worlds) -> dict:
 def stream_dialogue(world: World, fps: float = 2.0):
     """Narration dialogue at model `fps` (None when vstream_ros.train.dialogue is not importable).
 
-    Grid rule (ego4d-formats.md §5): a narration at t is answered at frame k = ceil(t·fps); the first
+    Grid rule (docs/design/ego4d-data.md §5): a narration at t is answered at frame k = ceil(t·fps); the first
     frame (index 0) is unlearned and followed by the instruction; a trailing stream learns silence to
     the end of the video.
     """

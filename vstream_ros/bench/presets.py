@@ -2,7 +2,7 @@
 
 * tiny    — the tiny VideoLLM-online test checkpoint (vstream_ros.testing.tiny), CPU float32.
 * live-8b — Llama-3-8B-Instruct + SigLIP-L/16-384 SHAPES with random weights (speed does not depend on
-            weight values, docs/performance.md), bf16 LLM on CUDA, SigLIP fp32 under fp16 autocast as upstream.
+            weight values, docs/design/performance.md), bf16 LLM on CUDA, SigLIP fp32 under fp16 autocast as upstream.
             `layers=N` keeps every width, the vocabulary and the image size but only N decoder / encoder layers:
             the same code path runs on a CPU (slowly) to check a GPU run end to end before spending GPU time.
 

@@ -1,7 +1,7 @@
 """Backend wrappers that make benchmark runs comparable (used by both loops alike).
 
 * `ForcedLength(backend)`: stop ids can never be argmax, so every reply runs to max_new_tokens
-  (the "20-token utterance, forced length" of performance.md).
+  (the "20-token utterance, forced length" of docs/design/performance.md).
 * `ScriptedDecisions(backend, every)`: the speak/silent decision at a frame's last `<v>` is set by the
   frame's content (a hash of its vision tokens: about one frame in `every` speaks), identical for any
   loop and for re-prefilled frames — random-weight models would otherwise speak at every frame.

@@ -1,5 +1,5 @@
 """Load (and save) VideoLLM-online checkpoints: a PEFT LoRA adapter + a fully-saved `connector` over a
-Llama-3 base, plus the SigLIP tower (live-format.md §1). What to load is decided by engine/sources.py (the
+Llama-3 base, plus the SigLIP tower (docs/design/stream-format.md §1). What to load is decided by engine/sources.py (the
 `demo` name, model roots, adapter-relative base paths, hub ids); the folder is validated before PEFT sees it, so
 a malformed checkpoint fails with one clear `CheckpointError` naming the problem.
 

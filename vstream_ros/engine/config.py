@@ -62,7 +62,7 @@ class StreamConfig:
     """How a stream is sampled and when the model speaks."""
 
     fps: float = 2.0                 # model fps: frames fed to the LLM per second of capture time
-    threshold: float = 0.725         # silence threshold θ on P(`,`) (live-format.md §6.1)
+    threshold: float = 0.725         # silence threshold θ on P(`,`) (docs/design/stream-format.md §6.1)
     max_new_tokens: int = 100        # reply cap
     frame_size: int = 384            # letterbox side
 

@@ -15,7 +15,7 @@ from .checkpoint import LiveModel
 
 from .config import (BACKENDS, DEFAULT_BACKEND, DEFAULT_BUDGET_TOKENS, DEFAULT_MEMORY_POLICY,  # noqa: F401
                      resolve_memory_policy)
-ANSWER_HEADROOM = 2048   # cache positions above the memory cap for a query + answer (docs/memory.md)
+ANSWER_HEADROOM = 2048   # cache positions above the memory cap for a query + answer (docs/design/memory.md)
 
 
 def build_backend(model: LiveModel, backend: str = DEFAULT_BACKEND, memory_policy: str = DEFAULT_MEMORY_POLICY,

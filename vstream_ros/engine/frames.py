@@ -1,6 +1,6 @@
 """Frames in: video decoding (PyAV), resampling to the model fps by capture time, letterbox, normalise.
 
-Letterbox (live-format.md §3, upstream ffmpeg `scale` + `pad`): long side → `size` with bicubic
+Letterbox (docs/design/stream-format.md §3, upstream ffmpeg `scale` + `pad`): long side → `size` with bicubic
 (antialiased, like swscale when shrinking), short side = aspect-preserving, rounded to the nearest even
 number; padded to size×size, centred (offset rounded down to even, as ffmpeg's pad does for yuv420p),
 black. Pixels: x/127.5 − 1 (mean 0.5, std 0.5), so the black pad is −1.

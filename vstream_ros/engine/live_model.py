@@ -2,7 +2,7 @@
 
 Module names match the published checkpoint so PEFT's target regex
 `model.*(q_proj|…|down_proj)|lm_head$` and the `connector` key in `modules_to_save` resolve exactly as
-upstream (live-format.md §1.1–§2). The vision tower is NOT a submodule (its q/k/v_proj would match).
+upstream (docs/design/stream-format.md §1.1–§2). The vision tower is NOT a submodule (its q/k/v_proj would match).
 
 Imports: torch, transformers. Never ROS, replay or training code.
 """

@@ -7,7 +7,7 @@
     the head of the ready queue and are re-prefilled (none lost, none seen twice).
 
 With nothing dropped the events equal StreamSession's (decisions, replies, query ordering of
-docs/stream-format.md); only p_silent may differ by float rounding (batched vs single forwards).
+docs/design/stream-format.md); only p_silent may differ by float rounding (batched vs single forwards).
 Reply decoding and query answering reuse the session's own code (`StreamSession.reply`, `.answer`).
 
 Queries: `ask(text, t)` is ordered by capture time exactly like the session; `ask(text)` (t=None)

@@ -1,7 +1,7 @@
 """StreamSession: the synchronous streaming loop (one frame at a time), the behaviour contract.
 
 Per frame: feed the right prefix + 10 `<v>`; take the silence decision at the last `<v>`
-(live-format.md §6.1); on "respond" feed `]\\nAssistant:` and decode greedily until <|eot_id|> (pinned)
+(docs/design/stream-format.md §6.1); on "respond" feed `]\\nAssistant:` and decode greedily until <|eot_id|> (pinned)
 or `max_new_tokens`. Queries follow the original ordering (§6.2): a query earlier than a frame is
 answered before it; a query at or before the just-fed frame's time is answered right after it, and that
 frame's decision is skipped. Fixes of upstream quirks: any non-`,` argmax means "speak" (no crash);

@@ -1,5 +1,5 @@
 """SigLIP vision tower → 10 tokens per frame: pooled (MAP head) token first, then a 3×3 average pool of
-the patch grid, row-major (live-format.md §3). Token 0 doubles as the frame descriptor for memory.
+the patch grid, row-major (docs/design/stream-format.md §3). Token 0 doubles as the frame descriptor for memory.
 
 Imports: torch, transformers. Never ROS.
 """

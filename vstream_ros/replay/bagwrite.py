@@ -5,7 +5,7 @@
 - `write_bag(path, records, storage=..., version=8)`: writes into a temporary sibling folder, then renames
   it into place (an existing bag at `path` is replaced only after the new one is complete), so an
   interrupted run never leaves a half-written bag under the final name. `version=8` keeps the QoS
-  metadata string-shaped, which Humble's rosbag2 reads (ros-interfaces.md §7).
+  metadata string-shaped, which Humble's rosbag2 reads (docs/design/ros-interfaces.md §7).
 - `narration_msg`, `string_msg`, `guidance_msg`, `time_msg`: message instances of the Humble typestore
   with vstream_msgs registered (`vstream_ros.interfaces.typestore`).
 
@@ -98,7 +98,7 @@ def _storage_plugin(storage: str):
 
 
 def _qos(msgtype_topic: str):
-    """Offered QoS recorded for a topic (what the live node offers, ros-interfaces.md §3)."""
+    """Offered QoS recorded for a topic (what the live node offers, docs/design/ros-interfaces.md §3)."""
     from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
     durable = msgtype_topic.endswith("guidance")
     inf = QosTime(0x7FFFFFFF, 0xFFFFFFFF)

@@ -37,7 +37,7 @@ _TAGS = ("#Unsure", "#unsure", "#C", "#c", "@c", "#O", "#o")
 
 
 def clean_narration(text: str) -> str | None:
-    """Upstream-style cleaning (ego4d-formats.md §4); None when fewer than 2 words remain."""
+    """Upstream-style cleaning (docs/design/ego4d-data.md §4); None when fewer than 2 words remain."""
     for tag in _TAGS:
         text = text.replace(tag, "")
     text = text.replace("#", "")

@@ -110,7 +110,7 @@ def markdown(result: EvalResult, run: dict[str, Any], command: str, teacher: dic
                 v = ", ".join(f"{kk} {_fmt(vv, 1)}" for kk, vv in v.items())
             out.append(f"| {k} | {_fmt(v, 2)} |")
     if teacher:
-        out += ["", "## Teacher-forced metrics (VideoLLM-online protocol, live-format.md §9)", "",
+        out += ["", "## Teacher-forced metrics (VideoLLM-online protocol, docs/design/stream-format.md §9)", "",
                 "| metric | value |", "|---|---|"]
         out += [f"| {k} | {_fmt(v, 4)} |" for k, v in teacher.items()]
     out += ["", "## Timeline", "", f"![timeline]({images[0]})", "", "## Latency", "", f"![latency]({images[1]})"]

@@ -1,6 +1,6 @@
 """Stream dialogues: our JSONL format and the conversation → (input ids, labels, frames) builder.
 
-A stream dialogue is one video interval plus a conversation of three roles (live-format.md §5, §7):
+A stream dialogue is one video interval plus a conversation of three roles (docs/design/stream-format.md §5, §7):
 
     {"role": "stream", "num_frames": N, "learn": true | false | k}   N frames of 10 `<v>` each
     {"role": "user", "content": "..."}
@@ -174,7 +174,7 @@ def write_dialogues(path: str, dialogues: Iterable[StreamDialogue]) -> int:
 # --------------------------------------------------------------------------------------------------
 
 def render(conv: Sequence[dict]) -> tuple[str, list[tuple[int, int]], list[tuple[int, int]]]:
-    """Render a validated conversation to the exact template text (live-format.md §5).
+    """Render a validated conversation to the exact template text (docs/design/stream-format.md §5).
 
     Returns (text, assistant_spans, stream_learn) where assistant_spans are char ranges
     `Assistant…<|eot_id|>` of learned assistants and stream_learn is (frames in message, learned frames)

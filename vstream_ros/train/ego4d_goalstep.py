@@ -1,4 +1,4 @@
-"""Ego4D GoalStep → "livechat" stream dialogues (ego4d-formats.md §6–§7).
+"""Ego4D GoalStep → "livechat" stream dialogues (docs/design/ego4d-data.md §6–§7).
 
 Three steps, each usable alone:
   1. `goalstep_units(data)`: goalstep_{train,val}.json → units (one per goal with its steps, one per step with

@@ -1,4 +1,4 @@
-"""Ego4D narration stream builder (ego4d-formats.md §2–§5): narrations → stream dialogues.
+"""Ego4D narration stream builder (docs/design/ego4d-data.md §2–§5): narrations → stream dialogues.
 
 Sources: `all_narrations_redacted.json` ({"videos": {uid: {"narrations": [{time, text, _annotation_uid}]}}},
 what VideoLLM-online reads) or the official `narration.json` ({uid: {narration_pass_1/2: {narrations: [
@@ -241,7 +241,7 @@ def build_narration_dialogues(data: dict, num_frames: dict, fps: float = 2.0, va
 
 
 def split_video_uids(benchmark_files: dict[str, dict]) -> set[str]:
-    """Union of video uids over benchmark annotation files ({name: parsed json}) for the split rule of §5.1."""
+    """Union of video uids over benchmark annotation files ({name: parsed json}) for the split rule of docs/design/ego4d-data.md §5 (step 1)."""
     uids: set[str] = set()
     for data in benchmark_files.values():
         for key in ("videos", "clips", "annotations"):

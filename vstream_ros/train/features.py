@@ -4,7 +4,7 @@ Our layout (written by `vstream extract-features`):
     DIR/<video_uid>.safetensors   tensor "frames" [T, 10, D] bfloat16 (pre-connector tokens; row i = time i/fps)
     DIR/manifest.json             {"format", "fps", "encoder", "frame_size", "tokens_per_frame", "token_layout",
                                    "hidden_size", "dtype", "videos": {uid: {"frames", "source", "file", ...}}}
-The original layout is read too (live-format.md §8): DIR/<video_uid>.pt = torch.save of a bf16 [T, 10, 1024]
+The original layout is read too (docs/design/stream-format.md §8): DIR/<video_uid>.pt = torch.save of a bf16 [T, 10, 1024]
 tensor, with optional `{DIR}_metadata.json` = {uid: {"duration": (T−1)/2, "path"}}.
 
 Frames come from engine/frames.py (PyAV decode → FrameClock at the model fps → letterbox → x/127.5−1) and

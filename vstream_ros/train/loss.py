@@ -1,4 +1,4 @@
-"""The stream loss of live-format.md §7: per-token cross-entropy on pre-shifted labels, weighted by
+"""The stream loss of docs/design/stream-format.md §7: per-token cross-entropy on pre-shifted labels, weighted by
 `stream_loss_weight` where the INPUT token is `<v>` (frame-end decisions) and 1 elsewhere (LM tokens) — or, for
 LM tokens, a per-target-token weight when `token_weights` is given (e.g. object words up-weighted so a small
 model learns to read them off the frames) —, summed and divided by the number of labelled positions.

@@ -1,4 +1,4 @@
-"""Narration-stream video splits as VideoLLM-online builds them (ego4d-formats.md §5 step 1).
+"""Narration-stream video splits as VideoLLM-online builds them (docs/design/ego4d-data.md §5 step 1).
 
     python -m vstream_ros.train.splits --annotations datasets/ego4d/v2/annotations --out datasets/ego4d/dialogues
 

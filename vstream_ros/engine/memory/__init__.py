@@ -1,4 +1,4 @@
-"""Bounded memory: a tiered, grammar-preserving KV-cache policy for unbounded streams (memory-design.md).
+"""Bounded memory: a tiered, grammar-preserving KV-cache policy for unbounded streams (docs/design/memory.md).
 
 Modules: config (MemoryConfig, kv_bytes) · ledger (what each cache position holds) · grammar (§2.1
 parser and eviction closure) · tiers (policies full/window/keyframes, MemoryManager) · bounded

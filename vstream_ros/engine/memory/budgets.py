@@ -1,4 +1,4 @@
-"""MemoryConfig: token budgets of the bounded KV cache (memory-design.md §2–§3), validated once.
+"""MemoryConfig: token budgets of the bounded KV cache (docs/design/memory.md §2–§3), validated once.
 
 Also `kv_bytes`, the one formula for KV size. Imports: stdlib and engine.config (the policy list).
 """
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ..config import POLICIES
 
-SINK_TOKENS = 32          # BOS + system prompt + `.\n\n[` (memory-design §2, [ran])
+SINK_TOKENS = 32          # BOS + system prompt + `.\n\n[` (docs/design/memory.md §2, [ran])
 FRAME_TOKENS = 11         # `,` + 10 `<v>`
 
 
@@ -82,7 +82,7 @@ class MemoryConfig:
 
     @classmethod
     def stress(cls, **kw) -> "MemoryConfig":
-        """Small budgets for tests (memory-design §2: W 60, L 48): eviction starts early."""
+        """Small budgets for tests (docs/design/memory.md §2: W 60, L 48): eviction starts early."""
         base = dict(cap_tokens=2048, window_frames=60, longterm_frames=48, text_tokens=512,
                     text_pinned_tokens=128)
         base.update(kw)

@@ -1,4 +1,4 @@
-"""The cache grammar `SINK run (TURN run)*` (memory-design.md §2.1) and grammar-preserving eviction: the parser
+"""The cache grammar `SINK run (TURN run)*` (docs/design/memory.md §2.1) and grammar-preserving eviction: the parser
 of what engine/protocol.py (StreamProtocol) builds.
 
 run = frame (',' frame)*, frame = 10 × `<v>` (128256), TURN = `]\\n` (933) … `[` (58) with no `<v>`.

@@ -1,4 +1,4 @@
-"""Eviction policies over the ledger: `full`, `window`, `keyframes` (memory-design.md §2–§3).
+"""Eviction policies over the ledger: `full`, `window`, `keyframes` (docs/design/memory.md §2–§3).
 
 `MemoryManager.step()` runs between forwards. When the recent window W overflows it releases its
 oldest frames in blocks of E: each goes to the text tier if a kept turn follows it, else (keyframes)

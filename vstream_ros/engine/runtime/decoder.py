@@ -5,7 +5,7 @@ Module names mirror transformers' Llama (`embed_tokens`, `layers.N.self_attn.q_p
 stripping the `model.` prefix (`load_hf_state_dict`).
 
 Attention reads keys PRE-RoPE from the cache and rotates them at contiguous positions 0..kv_len-1 on
-every forward (memory-design.md §4): eviction and crops need no key fix-up. Two shapes:
+every forward (docs/design/memory.md §4): eviction and crops need no key fix-up. Two shapes:
   * eager (`pos` an int): attend over cache slots 0..kv_len-1 (exact, cheapest on CPU);
   * static (`pos` a LongTensor): attend over a fixed span `kv_len` (None = whole capacity) with a
     position mask — fixed shapes for CUDA graphs, one graph per span bucket.

@@ -2,7 +2,7 @@
 
 Layout: `k`, `v` = [layers, kv_heads, capacity, head_dim] in the model dtype, allocated once.
 Positions are implicit: the entry at slot i has position i. The model rotates keys at contiguous
-positions 0..length-1 on every forward (memory-design.md §4), so any re-indexing — `truncate(n)`,
+positions 0..length-1 on every forward (docs/design/memory.md §4), so any re-indexing — `truncate(n)`,
 `gather(keep)` — is exact: after a gather the kept entries simply take positions 0..m-1.
 
 API for the bounded-memory manager (call only between forwards):
@@ -94,7 +94,7 @@ class KVCache:
         """Keep only slots `keep` (strictly increasing, < length), compacted to 0..m-1 in that order.
 
         Because keys are pre-RoPE, the next forward sees them at contiguous positions 0..m-1: this is
-        exactly the "gather reference" of memory-design.md §10.
+        exactly the "gather reference" of docs/design/memory.md §10.
         """
         idx = torch.as_tensor(keep, dtype=torch.long).reshape(-1)
         m = idx.numel()
