@@ -18,6 +18,8 @@ def test_md_paths_cited_by_the_code_exist():
     pat = re.compile(r"(?<![\w/.:-])((?:[\w.-]+/)*[\w.-]+\.md)\b")
     missing = []
     for f in tracked(".py", ".sh", ".yaml"):
+        if f.name == Path(__file__).name:
+            continue                  # names the old notes on purpose
         for m in pat.finditer(f.read_text()):
             ref = m.group(1)
             if ref in OUTPUT_NAMES or ref.split("/")[-1] in OUTPUT_NAMES:
