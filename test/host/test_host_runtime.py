@@ -209,3 +209,23 @@ def test_on_frame_sees_exactly_the_frames_the_model_decides_on(tiny_model):
     decided = [e.time for e in rec.events if isinstance(e, FrameDecision)]
     assert [t for t, _ in seen] == decided and len(decided) == 6
     assert all(rgb is images[int(round((t - 100) / 0.25))] for t, rgb in seen)
+
+
+def test_narration_window_is_what_the_bounded_memory_holds(tiny_model):
+    """frames_in_window / window_start describe the model's context: past the window they stop growing."""
+    from vstream_ros.engine.options import budget_minimum
+    need, _ = budget_minimum("window", 2.0)
+    backend = build_backend(tiny_model, "runtime", "window", need, 2.0)
+    rec = Recorder()
+    host = HostRuntime(Engine(tiny_model, backend, CFG), rec, HostOptions(pipeline=PipelineConfig.reproducible()))
+    host.start()
+    images = calibration_images(8, seed=4)
+    for i in range(300):                                     # 150 s at 2 fps; the window holds fewer frames
+        host.submit(images[i % 8], 100 + i * 0.5)
+    host.finish(timeout=300)
+    host.stop()
+    held = backend.occupancy()["frames_recent"] + backend.occupancy()["frames_long"]
+    assert held < 300 and host.router.frames_in_window == held
+    assert host.router.window_start == pytest.approx(100 + (300 - held) * 0.5)
+    late = [n for n in rec.narrations if n["header"]["stamp"]["sec"] >= 100 + 150 - 10]
+    assert all(n["frames_in_window"] <= held + 1 and n["window_start"]["sec"] > 100 for n in late)

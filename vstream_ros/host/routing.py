@@ -68,9 +68,15 @@ class OutputRouter:
         if self._raw is not None:
             self._raw(ev)
         if isinstance(ev, FrameDecision):
+            cache = ev.extra.get("cache") or {}
+            if "frames_recent" in cache:              # bounded memory: what the model holds now
+                self.frames_in_window = int(cache["frames_recent"] + cache.get("frames_long", 0))
+                if cache.get("oldest_frame_t") is not None:
+                    self.window_start = float(cache["oldest_frame_t"])
+            else:                                     # full cache: every frame since the stream started
+                self.frames_in_window += 1
             if self.window_start is None:
                 self.window_start = ev.time
-            self.frames_in_window = int(ev.extra.get("frames_in_window", self.frames_in_window + 1))
             self.counters["decisions"] += 1
             self.counters["responses"] += ev.decision == "respond"
         latency = float("nan")

@@ -101,6 +101,8 @@ class Ledger:
         occ["total"] = self.length
         occ["frames_long"] = sum(1 for s in self.segs if s.kind is Kind.FRAME and s.tier is Tier.LONG)
         occ["frames_recent"] = self.n_recent
+        times = [s.time for s in self.segs if s.kind is Kind.FRAME and s.time is not None]
+        occ["oldest_frame_t"] = min(times) if times else None        # the context's first frame (Narration)
         return occ
 
     # ---- writing (mirrors backend.prefill / decode)
