@@ -100,9 +100,10 @@ def _storage_plugin(storage: str):
 def _qos(msgtype_topic: str):
     """Offered QoS recorded for a topic (what the live node offers, docs/design/ros-interfaces.md §3)."""
     from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
-    durable = msgtype_topic.endswith("guidance")
+    from vstream_ros.interfaces.topic_qos import topic_qos
+    depth, durable = topic_qos(msgtype_topic)
     inf = QosTime(0x7FFFFFFF, 0xFFFFFFFF)
-    return [Qos(QosHistory.KEEP_LAST, 1 if durable else 10, QosReliability.RELIABLE,
+    return [Qos(QosHistory.KEEP_LAST, depth, QosReliability.RELIABLE,
                 QosDurability.TRANSIENT_LOCAL if durable else QosDurability.VOLATILE,
                 inf, inf, QosLiveliness.AUTOMATIC, inf, False)]
 

@@ -1,22 +1,26 @@
 """The QoS profiles of every vstream topic, in one place (docs/design/ros-interfaces.md §3): both nodes and their
 tests take them from here, so a publisher and its subscriber can never disagree.
 
-Imports: rclpy.qos only.
+Imports: rclpy.qos and interfaces.topic_qos (the ROS-free table).
 """
 from __future__ import annotations
 
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+from vstream_ros.interfaces.topic_qos import topic_qos
 
-def _reliable(depth: int, latched: bool = False) -> QoSProfile:
+
+def reliable_qos(topic: str) -> QoSProfile:
+    """The RELIABLE profile of one of our topics (depth and durability from interfaces/topic_qos.py)."""
+    depth, latched = topic_qos(topic)
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=ReliabilityPolicy.RELIABLE,
                       durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE)
 
 
-TEXT_QOS = _reliable(10)                       # narration_text (std_msgs/String)
-NARRATION_QOS = _reliable(50)                  # narration chunks: a burst of chunks must not be lost
-GUIDANCE_QOS = _reliable(1, latched=True)      # the latest StepGuidance, for late joiners
-SPEECH_QOS = _reliable(50)                     # SpeechAudio
+TEXT_QOS = reliable_qos("narration_text")
+NARRATION_QOS = reliable_qos("narration")
+GUIDANCE_QOS = reliable_qos("guidance")
+SPEECH_QOS = reliable_qos("speech")
 
 
 def image_qos(depth: int) -> QoSProfile:
