@@ -1,0 +1,78 @@
+"""OverlayFeed: a host runtime's frames and events → overlay images (the frame the model saw, drawn on), off the
+inference thread.
+
+    HostRuntime(on_frame=feed.on_frame) + sink.on_event → feed.on_event
+        ─► viz.OverlayTracker (LLM thread: O(1) bookkeeping, one job per FrameDecision)
+        ─► viz.OverlayWorker (its own thread, bounded queue, drops the oldest pending job under load)
+        ─► the engine's own letterbox at the model's input size (engine/frames.py) ─► render_overlay
+        ─► on_image(t, rgb)
+
+Used by the ROS overlay topic (ros/overlay_publisher.py), `vstream run --overlay-dir` and bench/overlay_cost.py.
+Imports: stdlib, numpy, vstream_ros.viz, vstream_ros.engine.frames (torch). Never rclpy.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from vstream_ros.engine.frames import letterbox
+from vstream_ros.viz.overlay import OverlayState, OverlayTracker, OverlayWorker, render_overlay
+
+
+def model_input_size(engine) -> int:
+    """The side the engine letterboxes frames to (its vision tower's input size)."""
+    size = getattr(getattr(engine.model, "vision", None), "image_size", None)
+    return int(size) if size else int(getattr(engine.stream, "frame_size", 384))
+
+
+def memory_capacity(backend) -> int | None:
+    """The token cap of a bounded-memory backend (None when memory is not bounded)."""
+    cap = getattr(getattr(backend, "cfg", None), "cap_tokens", None)
+    return int(cap) if cap else None
+
+
+def model_view(frame, size: int) -> np.ndarray:
+    """The [size, size, 3] uint8 frame exactly as the engine letterboxes it for the vision tower."""
+    with torch.inference_mode():
+        return letterbox(frame, size).permute(1, 2, 0).contiguous().numpy()
+
+
+class OverlayFeed:
+    """`on_image(t, rgb)` gets each rendered overlay (drawing thread). `threshold`: number or callable (the live
+    one). `overflow` "drop" (live: never waits; the default) or "block" (files: every frame drawn)."""
+
+    def __init__(self, on_image: Callable[[float, np.ndarray], None], size: int,
+                 threshold: float | Callable[[], float] = 0.725, memory_capacity: int | None = None,
+                 capacity: int = 2, overflow: str = "drop", hold_s: float = 3.0,
+                 log: Callable[[str], None] | None = None):
+        self.size = int(size)
+        self.worker = OverlayWorker(on_image, render=self._render, capacity=capacity, overflow=overflow, log=log)
+        self.tracker = OverlayTracker(self.worker.submit, threshold=threshold, memory_capacity=memory_capacity,
+                                      hold_s=hold_s)
+
+    @classmethod
+    def for_engine(cls, engine, on_image, threshold=None, **kw) -> "OverlayFeed":
+        return cls(on_image, model_input_size(engine),
+                   threshold=threshold if threshold is not None else engine.stream.threshold,
+                   memory_capacity=memory_capacity(engine.backend), **kw)
+
+    def _render(self, frame, state: OverlayState) -> np.ndarray:
+        return render_overlay(model_view(frame, self.size), state)
+
+    # HostRuntime hooks (must return at once)
+    def on_frame(self, t: float, rgb) -> None:
+        self.tracker.on_frame(t, rgb)
+
+    def on_event(self, ev) -> None:
+        self.tracker.on_event(ev)
+
+    def drain(self, timeout: float | None = None) -> bool:
+        return self.worker.drain(timeout)
+
+    def close(self, timeout: float = 5.0, drain: bool = True) -> None:
+        self.worker.close(timeout, drain)
+
+    def stats(self) -> dict:
+        return {**self.worker.stats(), "overlay_missing_frames": self.tracker.missing_frames}
