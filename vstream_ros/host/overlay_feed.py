@@ -76,3 +76,27 @@ class OverlayFeed:
 
     def stats(self) -> dict:
         return {**self.worker.stats(), "overlay_missing_frames": self.tracker.missing_frames}
+
+
+class PngDir:
+    """on_image for OverlayFeed: writes each overlay as DIR/overlay-<capture time, ms>.png, atomically (a temporary
+    name renamed into place, so a reader never sees a half-written file); `written` counts them."""
+
+    def __init__(self, directory):
+        from pathlib import Path  # noqa: PLC0415
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.written = 0
+
+    def path(self, t: float):
+        return self.dir / f"overlay-{max(0, int(round(t * 1000))):09d}ms.png"
+
+    def __call__(self, t: float, rgb) -> None:
+        import os  # noqa: PLC0415
+
+        from PIL import Image  # noqa: PLC0415
+        final = self.path(t)
+        tmp = final.with_name(f".{final.name}.tmp")
+        Image.fromarray(rgb).save(tmp, format="PNG")
+        os.replace(tmp, final)
+        self.written += 1
