@@ -65,6 +65,7 @@ def main(args: argparse.Namespace) -> int:
         from .host.overlay_feed import OverlayFeed, PngDir
         try:
             overlay = OverlayFeed.for_engine(engine, PngDir(args.overlay_dir), overflow="block",
+                                             max_backlog=PipelineConfig.reproducible().max_backlog,
                                              log=lambda m: print(f"vstream: {m}", file=sys.stderr))
         except OSError as e:
             return fail(f"--overlay-dir {args.overlay_dir}: {e}")
@@ -110,7 +111,9 @@ def main(args: argparse.Namespace) -> int:
     print(f"vstream: {stats.frames} frames decoded, {s['frames_decided']} fed at {choice.stream.fps:g} fps, "
           f"{stats.corrupt + s['corrupt_frames']} corrupt skipped, {printer.replies} replies", file=sys.stderr)
     if overlay is not None:
-        print(f"vstream: {overlay.worker.drawn} overlay PNGs in {args.overlay_dir}", file=sys.stderr)
+        missed = overlay.stats()["overlay_missing_frames"] + overlay.worker.failed
+        print(f"vstream: {overlay.worker.drawn} overlay PNGs in {args.overlay_dir}"
+              + (f" ({missed} model frames not drawn)" if missed else ""), file=sys.stderr)
     return 0
 
 

@@ -42,6 +42,7 @@ class OverlayPublisher:
         self.host = None
         self.pub_raw = self.pub_jpeg = None
         self.feed = OverlayFeed.for_engine(engine, self._publish, threshold=self._threshold,
+                                           max_backlog=int(values.get("stream.max_backlog", 32)),
                                            log=lambda m: node.get_logger().warning(m))
 
     def create(self, node) -> list:
