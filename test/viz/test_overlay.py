@@ -268,3 +268,19 @@ def test_worker_counts_failures_logs_once_and_keeps_going():
     w.close()
     assert (w.failed, w.drawn) == (2, 2) and images == [(16, 16, 3)] * 2
     assert len(logs) == 1 and "ValueError" in logs[0]
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "getpriority"), reason="no per-thread priorities here")
+def test_worker_nice_lowers_only_the_drawing_threads_priority():
+    import os
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    render = GatedRender()
+    w = OverlayWorker(lambda t, img: None, render=render, nice=5)
+    try:
+        w.submit(0.0, np.zeros((8, 8, 3), np.uint8), OverlayState(t=0.0, p_silent=0.5, threshold=0.5))
+        assert render.started.wait(30)                               # the thread has set its priority by now
+        assert os.getpriority(os.PRIO_PROCESS, w._thread.native_id) == min(19, base + 5)
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base     # this thread unchanged
+    finally:
+        render.gate.set()
+        w.close()

@@ -15,7 +15,9 @@ own function when it has it; `letterbox_rgb` is the same geometry in PIL for cal
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -65,8 +67,7 @@ def font(size: int):
 
 
 def _line_height(f) -> int:
-    left, top, right, bottom = f.getbbox("Ag|")
-    return int(bottom) + 2
+    return int(f.getbbox("Ag|")[3]) + 2
 
 
 def wrap_text(text: str, f, width: int) -> list[str]:
@@ -303,19 +304,21 @@ class OverlayWorker:
     `submit` never waits (with the default overflow "drop"): when `capacity` jobs are already pending the oldest
     pending one is dropped and counted in `dropped`. overflow "block" waits for room instead (file runs that want
     every frame, never a live camera). `render(frame, state) -> rgb` defaults to render_overlay at `size`. A failing
-    render or on_image is counted in `failed` and reported once through `log(message)`; the worker keeps going."""
+    render or on_image is counted in `failed` and reported once through `log(message)`; the worker keeps going.
+    `nice`: raise the drawing thread's nice value by this much (Linux: per thread), so that under CPU contention the
+    model's threads run first; None leaves it."""
 
     def __init__(self, on_image: Callable[[float, np.ndarray], None],
                  render: Callable[[np.ndarray, OverlayState], np.ndarray] | None = None, size: int | None = None,
                  capacity: int = 2, overflow: str = "drop", log: Callable[[str], None] | None = None,
-                 name: str = "overlay-draw"):
+                 name: str = "overlay-draw", nice: int | None = None):
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
         if overflow not in ("drop", "block"):
             raise ValueError(f"overflow must be drop or block, got {overflow!r}")
         self.on_image = on_image
         self.render = render or (lambda frame, state: render_overlay(frame, state, size))
-        self.capacity, self.overflow, self.log = capacity, overflow, log
+        self.capacity, self.overflow, self.log, self.nice = capacity, overflow, log, nice
         self.submitted = self.drawn = self.dropped = self.failed = 0
         self.first_error = ""
         self._pending: collections.deque = collections.deque()
@@ -340,6 +343,12 @@ class OverlayWorker:
             self._cond.notify_all()
 
     def _run(self) -> None:
+        if self.nice:
+            try:                   # Linux applies a thread id's priority to that thread only
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(),
+                               min(19, os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) + self.nice))
+            except (AttributeError, OSError):
+                pass
         while True:
             with self._cond:
                 while not self._pending and not self._closed:
@@ -355,7 +364,8 @@ class OverlayWorker:
                 ok = True
             except Exception as e:  # noqa: BLE001 - a bad frame or a failing viewer must not stop the worker
                 ok = False
-                self._fail(e)
+                with contextlib.suppress(Exception):          # a failing log must not stop the worker either
+                    self._fail(e)
             with self._cond:
                 self.drawn += ok
                 self._busy = False
@@ -366,10 +376,7 @@ class OverlayWorker:
         if not self.first_error:
             self.first_error = " ".join(f"{type(e).__name__}: {e}".split())[:300]
             if self.log is not None:
-                try:
-                    self.log(f"overlay render failed (counted in overlay_failed; reported once): {self.first_error}")
-                except Exception:  # noqa: BLE001
-                    pass
+                self.log(f"overlay render failed (counted in overlay_failed; reported once): {self.first_error}")
 
     def drain(self, timeout: float | None = None) -> bool:
         """Wait until every pending job is drawn (or dropped); False on timeout."""
@@ -397,5 +404,5 @@ class OverlayWorker:
                     "overlay_dropped": self.dropped, "overlay_failed": self.failed}
 
 
-__all__ = ["OverlayState", "Layout", "overlay_layout", "render_overlay", "letterbox_rgb", "wrap_text",
-           "bar_fill_rows", "threshold_row", "status_line", "OverlayTracker", "OverlayWorker"]
+__all__ = ["OverlayState", "Layout", "overlay_layout", "render_overlay", "letterbox_rgb", "wrap_text", "bar_fill_rows",
+           "threshold_row", "status_line", "OverlayTracker", "OverlayWorker"]
