@@ -284,3 +284,17 @@ def test_worker_nice_lowers_only_the_drawing_threads_priority():
     finally:
         render.gate.set()
         w.close()
+
+
+def test_viz_imports_numpy_pil_and_the_stdlib_only():
+    """Every import in vstream_ros/viz (module level and lazy): never rclpy, torch or the engine."""
+    import ast
+    import sys as _sys
+    allowed = {"numpy", "PIL", "__future__"} | set(_sys.stdlib_module_names)
+    for path in (Path(__file__).resolve().parents[2] / "vstream_ros" / "viz").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        assert ast.get_docstring(tree), f"{path.name} needs a module docstring"
+        names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module and not n.level}
+        bad = {m for m in names if m.split(".")[0] not in allowed}
+        assert not bad, f"{path.name} imports {sorted(bad)}"
