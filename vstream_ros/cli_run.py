@@ -29,6 +29,8 @@ def register(sub) -> None:
                    help="a user query at a stream time, e.g. --ask '12.5:What is on the table?' (repeatable)")
     p.add_argument("--events-jsonl", metavar="PATH", help="write frame/query/response events, one JSON per line")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument("--overlay-dir", metavar="DIR", help="write one PNG per model frame into DIR (created): the frame "
+                   "the model saw with the utterance, P(silent) vs the threshold and memory drawn on it")
     p.set_defaults(func=main)
 
 
@@ -57,6 +59,15 @@ def main(args: argparse.Namespace) -> int:
         engine = load_engine(choice)
     except (CheckpointError, FileNotFoundError, ValueError) as e:
         return fail(e)
+    overlay = None
+    if args.overlay_dir:                 # a file run wants every frame: the drawing worker waits for room
+        from .host.overlay_feed import OverlayFeed, PngDir
+        try:
+            overlay = OverlayFeed.for_engine(engine, PngDir(args.overlay_dir), overflow="block",
+                                             max_backlog=PipelineConfig.reproducible().max_backlog,
+                                             log=lambda m: print(f"vstream: {m}", file=sys.stderr))
+        except OSError as e:
+            return fail(f"--overlay-dir {args.overlay_dir}: {e}")
     writer = JsonlWriter(args.events_jsonl, header=run_header(command_of(args), plan.sources, cfg))
     printer = ReplyPrinter()
 
@@ -67,12 +78,15 @@ def main(args: argparse.Namespace) -> int:
         def on_event(event) -> None:
             writer.write(event)
             printer(event)
+            if overlay is not None:
+                overlay.on_event(event)
             if bar is not None and type(event).__name__ == "FrameDecision":   # the model's progress, not decoding's
                 bar.update(1)
                 bar.set_postfix(t=f"{event.time:.1f}s", replies=printer.replies, refresh=False)
 
     # a file is read faster than real time: never drop, outputs independent of timing
-    host = HostRuntime(engine, Sink(), HostOptions(pipeline=PipelineConfig.reproducible()))
+    host = HostRuntime(engine, Sink(), HostOptions(pipeline=PipelineConfig.reproducible()),
+                       on_frame=overlay.on_frame if overlay is not None else None)
     for t, text in asks:
         host.ask(text, t)
     stats = DecodeStats()
@@ -90,9 +104,15 @@ def main(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
         writer.close(ok)
+        if overlay is not None:
+            overlay.close(timeout=60)
     s = host.stats()
     print(f"vstream: {stats.frames} frames decoded, {s['frames_decided']} fed at {choice.stream.fps:g} fps, "
           f"{stats.corrupt + s['corrupt_frames']} corrupt skipped, {printer.replies} replies", file=sys.stderr)
+    if overlay is not None:
+        missed = overlay.stats()["overlay_missing_frames"] + overlay.worker.failed
+        print(f"vstream: {overlay.worker.drawn} overlay PNGs in {args.overlay_dir}"
+              + (f" ({missed} model frames not drawn)" if missed else ""), file=sys.stderr)
     return 0
 
 

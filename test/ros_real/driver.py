@@ -3,7 +3,8 @@
 Run by test/ros_real tests in a subprocess whose environment has ROS 2 Humble and the built workspace sourced
 (the pytest process itself never imports rclpy). Writes one JSON file with what it saw.
 
-    python driver.py stream --world 0 --duration 30 --hz 10 [--compressed] [--bad] [--loop-at S] [--clock] --out f
+    python driver.py stream --world 0 --duration 30 --hz 10 [--compressed] [--bad] [--loop-at S] [--clock] [--overlay]
+        --out f
     python driver.py ask --question "what is this?" [--cancel-after 3] --out f
 
 Imports rclpy, vstream_msgs and ROS message packages (test code of the ROS tier), plus vstream_lab.synth.
@@ -67,14 +68,29 @@ def bad_messages(rgb: np.ndarray, t: float, compressed: bool) -> list:
 
 
 class Recorder:
-    def __init__(self, node):
+    def __init__(self, node, overlay: bool = False):
         from vstream_msgs.msg import Narration
         self.lock = threading.Lock()
         self.narration, self.texts, self.diag, self.statuses = [], [], {}, []
+        self.overlay, self.overlay_jpeg = [], []
         qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
         self.subs = [node.create_subscription(Narration, "/vstream/narration", self._narr, qos),
                      node.create_subscription(String, "/vstream/narration_text", self._text, qos),
                      node.create_subscription(DiagnosticArray, "/diagnostics", self._diag, 10)]
+        if overlay:                                      # the overlay images: header and shape, not the pixels
+            self.subs += [node.create_subscription(Image, "/vstream/overlay", self._overlay, qos),
+                          node.create_subscription(CompressedImage, "/vstream/overlay/compressed", self._jpeg, qos)]
+
+    def _overlay(self, m):
+        with self.lock:
+            self.overlay.append({"sec": m.header.stamp.sec, "nanosec": m.header.stamp.nanosec, "height": m.height,
+                                 "width": m.width, "encoding": m.encoding, "frame_id": m.header.frame_id,
+                                 "bytes": len(m.data), "wall": time.monotonic()})
+
+    def _jpeg(self, m):
+        with self.lock:
+            self.overlay_jpeg.append({"sec": m.header.stamp.sec, "nanosec": m.header.stamp.nanosec,
+                                      "format": m.format, "jpeg": bytes(m.data[:2]) == b"\xff\xd8"})
 
     def _narr(self, m):
         with self.lock:
@@ -98,7 +114,8 @@ class Recorder:
     def dump(self) -> dict:
         with self.lock:
             return {"narration": list(self.narration), "texts": list(self.texts), "diagnostics": dict(self.diag),
-                    "statuses": list(self.statuses)}
+                    "statuses": list(self.statuses), "overlay": list(self.overlay),
+                    "overlay_jpeg": list(self.overlay_jpeg)}
 
 
 def wait_for(cond, timeout: float, what: str) -> None:
@@ -110,7 +127,7 @@ def wait_for(cond, timeout: float, what: str) -> None:
 
 
 def stream(node, args) -> dict:
-    rec = Recorder(node)
+    rec = Recorder(node, overlay=args.overlay)
     qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
     if args.compressed:
         pub = node.create_publisher(CompressedImage, "/camera/image_raw/compressed", qos)
@@ -220,6 +237,7 @@ def main() -> int:
     s.add_argument("--bad", action="store_true")
     s.add_argument("--loop-at", type=float)
     s.add_argument("--clock", action="store_true", help="also publish /clock = the frames' stamps (sim time)")
+    s.add_argument("--overlay", action="store_true", help="also record /vstream/overlay (+ /compressed) headers")
     s.add_argument("--tail", type=float, default=20.0)
     s.add_argument("--base-sec", default=str(BASE_SEC), help="stamp of t = 0 (seconds), or 'now'")
     a = sub.add_parser("ask")

@@ -117,6 +117,30 @@ def test_raw_bad_frames_over_dds_are_counted_by_reason(ros_env, demo_params, tmp
     assert got["statuses"][-1] == [1, "camera stalled"]          # and a WARN once it stopped
 
 
+def test_overlay_topics_publish_each_model_frame_with_its_capture_stamp(ros_env, demo_params, tmp_path):
+    """`overlay:=true` (+ overlay.compressed in the params file): one 384 x 384 rgb8 overlay and one JPEG per model
+    frame (2 fps by capture time of a 10 Hz camera), each carrying that frame's exact header stamp."""
+    from vstream_ros.engine.frames import FrameClock
+    params = tmp_path / "overlay.yaml"
+    params.write_text(demo_params.read_text() + "    overlay:\n      compressed: true\n")
+    with launched(ros_env, tmp_path, f"params_file:={params}", f"model:={DEMO / 'checkpoint'}", "overlay:=true"):
+        got = drive(ros_env, tmp_path, "stream", "--world", "0", "--duration", "8", "--hz", "10", "--overlay")
+    d = got["diagnostics"]
+    clock, want = FrameClock(2.0), []
+    for _, t in got["published"]:
+        ns = BASE * 1_000_000_000 + int(round(t * 1e9))                     # the driver's stamp of frame t
+        if clock.accept(ns // 1_000_000_000 + (ns % 1_000_000_000) * 1e-9):
+            want.append([ns // 1_000_000_000, ns % 1_000_000_000])
+    assert len(want) == 16 and int(d["frames_decided"]) == 16 and d["frames_lost"] == "0", d
+    ov = got["overlay"]
+    assert [[m["sec"], m["nanosec"]] for m in ov] == want                 # one per model frame, in order, exact
+    assert all((m["height"], m["width"], m["encoding"], m["frame_id"], m["bytes"]) == (384, 384, "rgb8", "camera",
+                                                                                       384 * 384 * 3) for m in ov)
+    assert [[m["sec"], m["nanosec"]] for m in got["overlay_jpeg"]] == want
+    assert all(m["jpeg"] and "jpeg" in m["format"] for m in got["overlay_jpeg"])
+    assert d["overlay_drawn"] == "16" and d["overlay_dropped"] == "0" and d["overlay_failed"] == "0", d
+
+
 def test_a_bag_loop_resets_the_stream_and_sim_time_follows_clock(ros_env, demo_params, tmp_path):
     with launched(ros_env, tmp_path, *demo_args(demo_params), "use_sim_time:=true"):
         got = drive(ros_env, tmp_path, "stream", "--world", "0", "--duration", "20", "--hz", "10",

@@ -12,6 +12,8 @@ TOPIC_QOS: dict[str, tuple[int, bool]] = {
     "narration_text": (10, False),
     "guidance": (1, True),          # the latest StepGuidance, for late joiners
     "speech": (50, False),
+    "overlay": (2, False),          # overlay images (and overlay/compressed)
+    "compressed": (2, False),
 }
 DEFAULT_QOS = (10, False)
 

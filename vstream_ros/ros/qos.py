@@ -21,6 +21,7 @@ TEXT_QOS = reliable_qos("narration_text")
 NARRATION_QOS = reliable_qos("narration")
 GUIDANCE_QOS = reliable_qos("guidance")
 SPEECH_QOS = reliable_qos("speech")
+OVERLAY_QOS = reliable_qos("overlay")          # images: a short queue, a slow viewer must not hold many
 
 
 def image_qos(depth: int) -> QoSProfile:
