@@ -16,6 +16,7 @@ from .cli_common import add_backend_args, add_model_args, add_stream_args, fail
 from .eventlog import JsonlWriter, run_header
 from .invocation import command_of
 from .preflight import parse_asks, preflight_run  # noqa: F401 - parse_asks: public here since the first release
+from .viz.options import add_viz_args, check_viz
 
 
 def register(sub) -> None:
@@ -29,12 +30,14 @@ def register(sub) -> None:
                    help="a user query at a stream time, e.g. --ask '12.5:What is on the table?' (repeatable)")
     p.add_argument("--events-jsonl", metavar="PATH", help="write frame/query/response events, one JSON per line")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_viz_args(p)
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
     try:
         plan = preflight_run(args)       # every option checked before anything heavy is imported or loaded
+        viz_plan = check_viz(args)       # --foxglove / --mcap: SDK installed, port free, file creatable
     except ValueError as e:
         return fail(e)
     asks, cfg = plan.asks, plan.stream
@@ -58,6 +61,11 @@ def main(args: argparse.Namespace) -> int:
         engine = load_engine(choice)
     except (CheckpointError, FileNotFoundError, ValueError) as e:
         return fail(e)
+    from .viz.session import start_viz
+    try:
+        viz = start_viz(viz_plan, engine, command_of(args))       # Foxglove view / MCAP recording (or nothing)
+    except OSError as e:
+        return fail(e)
     writer = JsonlWriter(args.events_jsonl, header=run_header(command_of(args), plan.sources, cfg))
     printer = ReplyPrinter()
 
@@ -68,12 +76,13 @@ def main(args: argparse.Namespace) -> int:
         def on_event(event) -> None:
             writer.write(event)
             printer(event)
+            viz.on_event(event)
             if bar is not None and type(event).__name__ == "FrameDecision":   # the model's progress, not decoding's
                 bar.update(1)
                 bar.set_postfix(t=f"{event.time:.1f}s", replies=printer.replies, refresh=False)
 
     # a file is read faster than real time: never drop, outputs independent of timing
-    host = HostRuntime(engine, Sink(), HostOptions(pipeline=PipelineConfig.reproducible()))
+    host = HostRuntime(engine, Sink(), HostOptions(pipeline=PipelineConfig.reproducible()), on_frame=viz.on_frame)
     for t, text in asks:
         host.ask(text, t)
     stats = DecodeStats()
@@ -91,6 +100,7 @@ def main(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
         writer.close(ok)
+        viz.close(ok)
     s = host.stats()
     print(f"vstream: {stats.frames} frames decoded, {s['frames_decided']} fed at {choice.stream.fps:g} fps, "
           f"{stats.corrupt + s['corrupt_frames']} corrupt skipped, {printer.replies} replies", file=sys.stderr)
