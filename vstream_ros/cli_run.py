@@ -31,6 +31,8 @@ def register(sub) -> None:
     p.add_argument("--events-jsonl", metavar="PATH", help="write frame/query/response events, one JSON per line")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     add_viz_args(p)
+    p.add_argument("--overlay-dir", metavar="DIR", help="write one PNG per model frame into DIR (created): the frame "
+                   "the model saw with the utterance, P(silent) vs the threshold and memory drawn on it")
     p.set_defaults(func=main)
 
 
@@ -61,11 +63,20 @@ def main(args: argparse.Namespace) -> int:
         engine = load_engine(choice)
     except (CheckpointError, FileNotFoundError, ValueError) as e:
         return fail(e)
-    from .viz.session import start_viz
+    from .viz.session import frame_hooks, start_viz
     try:
         viz = start_viz(viz_plan, engine, command_of(args))       # Foxglove view / MCAP recording (or nothing)
     except OSError as e:
         return fail(e)
+    overlay = None
+    if args.overlay_dir:                 # a file run wants every frame: the drawing worker waits for room
+        from .host.overlay_feed import OverlayFeed, PngDir
+        try:
+            overlay = OverlayFeed.for_engine(engine, PngDir(args.overlay_dir), overflow="block",
+                                             max_backlog=PipelineConfig.reproducible().max_backlog,
+                                             log=lambda m: print(f"vstream: {m}", file=sys.stderr))
+        except OSError as e:
+            return fail(f"--overlay-dir {args.overlay_dir}: {e}")
     writer = JsonlWriter(args.events_jsonl, header=run_header(command_of(args), plan.sources, cfg))
     printer = ReplyPrinter()
 
@@ -77,12 +88,15 @@ def main(args: argparse.Namespace) -> int:
             writer.write(event)
             printer(event)
             viz.on_event(event)
+            if overlay is not None:
+                overlay.on_event(event)
             if bar is not None and type(event).__name__ == "FrameDecision":   # the model's progress, not decoding's
                 bar.update(1)
                 bar.set_postfix(t=f"{event.time:.1f}s", replies=printer.replies, refresh=False)
 
     # a file is read faster than real time: never drop, outputs independent of timing
-    host = HostRuntime(engine, Sink(), HostOptions(pipeline=PipelineConfig.reproducible()), on_frame=viz.on_frame)
+    host = HostRuntime(engine, Sink(), HostOptions(pipeline=PipelineConfig.reproducible()),
+                       on_frame=frame_hooks(viz.on_frame, overlay.on_frame if overlay is not None else None))
     for t, text in asks:
         host.ask(text, t)
     stats = DecodeStats()
@@ -101,9 +115,15 @@ def main(args: argparse.Namespace) -> int:
             bar.close()
         writer.close(ok)
         viz.close(ok)
+        if overlay is not None:
+            overlay.close(timeout=60)
     s = host.stats()
     print(f"vstream: {stats.frames} frames decoded, {s['frames_decided']} fed at {choice.stream.fps:g} fps, "
           f"{stats.corrupt + s['corrupt_frames']} corrupt skipped, {printer.replies} replies", file=sys.stderr)
+    if overlay is not None:
+        missed = overlay.stats()["overlay_missing_frames"] + overlay.worker.failed
+        print(f"vstream: {overlay.worker.drawn} overlay PNGs in {args.overlay_dir}"
+              + (f" ({missed} model frames not drawn)" if missed else ""), file=sys.stderr)
     return 0
 
 

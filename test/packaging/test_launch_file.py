@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-ARGS = {"params_file", "image_topic", "compressed", "namespace", "use_sim_time", "speech", "model"}
+ARGS = {"params_file", "image_topic", "compressed", "namespace", "use_sim_time", "speech", "model", "overlay"}
 
 
 @pytest.fixture

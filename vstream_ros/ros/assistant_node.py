@@ -9,7 +9,8 @@ the model.
 
 Topics (relative, node namespace `vstream` in the launch file): sub `image` | `image/compressed` (sensor-data QoS),
 `query` (std_msgs/String); pub `narration` (vstream_msgs/Narration), `narration_text` (std_msgs/String),
-`guidance` (vstream_msgs/StepGuidance, transient-local, assist mode), `/diagnostics`; service `reset`
+`guidance` (vstream_msgs/StepGuidance, transient-local, assist mode), `/diagnostics`, `overlay` (+ `overlay/compressed`)
+when overlay.enabled (ros/overlay_publisher.py); service `reset`
 (std_srvs/Trigger); action `ask` (vstream_msgs/action/Ask, cancellable; goals rejected while inactive) when
 vstream_msgs is installed.
 
@@ -39,6 +40,7 @@ from vstream_ros.engine.pipeline import PipelineConfig
 from vstream_ros.host.runtime import HostOptions, HostRuntime
 from vstream_ros.ros import params as P
 from vstream_ros.ros.conversions import compressed_to_rgb, fill, image_to_rgb, stamp_of
+from vstream_ros.ros.overlay_publisher import make_overlay
 
 ASK_TIMEOUT_S = 300.0
 TEXT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE,
@@ -89,6 +91,7 @@ class AssistantNode(LifecycleNode):
             self.get_logger().warning("vstream_msgs not found (build it: colcon build --base-paths src "
                                       "src/vstream_ros/vstream_msgs); publishing narration_text only")
         self.host: HostRuntime | None = None
+        self.overlay = None
         self.active = False
         self.inactive_frames = 0
         self._ents: list = []
@@ -113,11 +116,17 @@ class AssistantNode(LifecycleNode):
             engine = self._engine_factory(values)
             options = HostOptions(pipeline=PipelineConfig(max_backlog=values["stream.max_backlog"]),
                                   frame_id=values["image.frame_id"], language=values["language"])
+            self.overlay = make_overlay(self, engine, values)
             self.host = HostRuntime(engine, self, options, tracker=tracker, goal=goal, now=self._now,
-                                    log=self.log_worker)
+                                    log=self.log_worker, on_frame=getattr(self.overlay, "on_frame", None))
+            if self.overlay is not None:
+                self.overlay.bind(self.host)
         except Exception as e:  # noqa: BLE001 - any load failure leaves us unconfigured with a clear message
             self.get_logger().error(f"model load failed ({type(e).__name__}): {' '.join(str(e).split())[:400]}")
             self.host = None
+            if self.overlay is not None:
+                self.overlay.close()
+            self.overlay = None
             return TransitionCallbackReturn.FAILURE
         self._create_entities(values)
         self.get_logger().info(f"configured: mode={values['mode']} transport={values['image.transport']} "
@@ -153,8 +162,10 @@ class AssistantNode(LifecycleNode):
         """Stop the workers, destroy the entities and drop the engine (model weights freed)."""
         if self.host is not None:
             self.host.stop()
+        if self.overlay is not None:
+            self.overlay.close()
         self._destroy_entities()
-        self.host = None
+        self.host, self.overlay = None, None
         import gc  # noqa: PLC0415
         gc.collect()
         torch = sys.modules.get("torch")
@@ -183,6 +194,8 @@ class AssistantNode(LifecycleNode):
                              if self.msgs is not None and v["mode"] == "assist" else None)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._lifecycle_pubs = [p for p in (self.pub_text, self.pub_narration, self.pub_guidance) if p is not None]
+        if self.overlay is not None:
+            self._lifecycle_pubs += self.overlay.create(self)
         self._ents = [sub, self.pub_diag,
                       self.create_subscription(String, "query", self._on_query, 10),
                       self.create_service(Trigger, "reset", self._on_reset),
@@ -295,6 +308,10 @@ class AssistantNode(LifecycleNode):
         return SetParametersResult(successful=True, reason="")
 
     # ---------------------------------------------------------------- sink (LLM worker thread)
+    def on_event(self, ev) -> None:
+        if self.overlay is not None:
+            self.overlay.on_event(ev)
+
     def publish_narration(self, fields: dict) -> None:
         if self.pub_narration is not None:
             self.pub_narration.publish(fill(self.msgs.Narration(), fields))
@@ -328,6 +345,8 @@ class AssistantNode(LifecycleNode):
         self._last_diag = (now, frames)
         kv["ingest_fps"] = f"{(frames - before) / max(now - then, 1e-6):.2f}"
         kv["dropped_inactive"] = str(self.inactive_frames)
+        if self.overlay is not None:
+            kv.update({k: str(v) for k, v in self.overlay.stats().items()})
         status = DiagnosticStatus()
         status.name = f"{self.get_name()}: stream"
         status.hardware_id = self.values["model.device"]

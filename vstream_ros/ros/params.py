@@ -63,6 +63,9 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("image.frame_id", "", "frame_id for outputs; empty = the camera's"),
     ParamSpec("language", "en", "BCP-47 language tag written into Narration"),
     ParamSpec("diagnostics_period_s", 1.0, "period of /diagnostics", lo=0.1, hi=60.0),
+    ParamSpec("overlay.enabled", False, "publish `overlay` (sensor_msgs/Image rgb8): each model frame as the model saw "
+              "it, with the utterance, P(silent) vs the threshold and memory occupancy drawn on it"),
+    ParamSpec("overlay.compressed", False, "with overlay.enabled: also publish `overlay/compressed` (JPEG)"),
 )
 BY_NAME = {p.name: p for p in PARAMS}
 

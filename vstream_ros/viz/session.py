@@ -10,13 +10,15 @@
     viz.close(ok)                                drains the overlay worker, finishes the MCAP (FILE, or FILE.partial
                                                 when not ok), stops the server; prints where the recording went
 
-The overlay is drawn by OverlayWorker (vstream_ros/viz/overlay.py) on its own thread, never on the inference thread.
+The overlay is drawn by OverlayWorker (vstream_ros/viz/overlay.py; fed through host/overlay_feed.py when an engine
+is at hand, on the frame as the engine letterboxes it) on its own thread, never on the inference thread.
 When an MCAP is recorded the worker blocks at 8 pending frames instead of dropping (a file run's recording holds one
 overlay per decision); live-only it drops the oldest pending frame. The live view and the recording use two SDK
 contexts with the same channels (viz/channels.py): the recording gets everything, the live view what clients
 subscribe to.
 
-Imports: stdlib, vstream_ros.viz.* (foxglove, numpy, PIL, cv2 lazily in start_viz). Never ROS or torch.
+Imports: stdlib, vstream_ros.viz.* (foxglove, numpy, PIL, cv2: lazily); start_viz also host.overlay_feed (torch,
+lazily: the engine is loaded by then). Never ROS.
 """
 from __future__ import annotations
 
@@ -45,12 +47,12 @@ class VizSession:
     """Fan-out of one run's frames and events to the live view and/or the MCAP recording (see the module docstring)."""
 
     def __init__(self, plan: VizPlan, threshold: float, capacity: int | None = None, metadata: dict | None = None,
-                 say: Callable[[str], None] = _say):
+                 say: Callable[[str], None] = _say, make_overlay: Callable | None = None):
         self.plan, self.threshold, self.capacity, self.say = plan, float(threshold), capacity, say
         self.channels: list = []
         self.server = self.recording = None
         self.on_frame = None
-        self.worker = self.tracker = None
+        self.overlay = None
         self.counts: dict[str, int] = {}
         self._closed = False
         if not plan.wanted:
@@ -58,7 +60,6 @@ class VizSession:
         import foxglove  # noqa: PLC0415 - the [viz] extra; checked by options.check_viz before the model loaded
 
         from vstream_ros.viz.channels import VizChannels  # noqa: PLC0415
-        from vstream_ros.viz.overlay import OverlayTracker, OverlayWorker  # noqa: PLC0415
         try:
             if plan.mcap is not None:
                 from vstream_ros.viz.mcap_file import AtomicMcap  # noqa: PLC0415
@@ -75,13 +76,21 @@ class VizSession:
             self.close(False, quiet=True)
             raise
         overflow = "block" if plan.mcap is not None else "drop"
-        self.worker = OverlayWorker(self._overlay_image, capacity=OVERLAY_BACKLOG if overflow == "block" else 2,
-                                    overflow=overflow, log=lambda m: say(f"Foxglove: {m}"))
-        self.tracker = OverlayTracker(self.worker.submit, threshold=self.threshold, memory_capacity=capacity)
+        kw = dict(overflow=overflow, capacity=OVERLAY_BACKLOG if overflow == "block" else 2,
+                  log=lambda m: say(f"Foxglove: {m}"))
+        self.overlay = (make_overlay or self._plain_overlay)(self._overlay_image, **kw)
         self.on_frame = self._on_frame
         if self.server is not None:
             say(f"Foxglove live view on {self.server.url} (in Foxglove: Open connection → Foxglove WebSocket → "
                 f"{self.server.url}; panels: import docs/foxglove-layout.json)")
+
+    def _plain_overlay(self, on_image, overflow: str, capacity: int, log):
+        """The overlay drawn on the frame as it came (no engine at hand); start_viz uses the engine's view."""
+        from vstream_ros.viz.overlay import OverlayTracker, OverlayWorker  # noqa: PLC0415
+        worker = OverlayWorker(on_image, capacity=capacity, overflow=overflow, log=log)
+        tracker = OverlayTracker(worker.submit, threshold=self.threshold, memory_capacity=self.capacity)
+        tracker.close = worker.close
+        return tracker
 
     # ------------------------------------------------------------------ inputs
     def wait_for_client(self) -> None:
@@ -96,13 +105,13 @@ class VizSession:
         for ch in self.channels:
             ch.image(CAMERA, t, jpeg)
         self._count(CAMERA)
-        self.tracker.on_frame(t, rgb)
+        self.overlay.on_frame(t, rgb)
 
     def on_event(self, ev) -> None:
-        if self.tracker is None:
+        if self.overlay is None:
             return
         from vstream_ros.viz.channels import LOG, event_messages  # noqa: PLC0415
-        self.tracker.on_event(ev)
+        self.overlay.on_event(ev)
         for topic, t, msg in event_messages(ev, self.threshold, self.capacity):
             for ch in self.channels:
                 if topic == LOG:
@@ -113,7 +122,7 @@ class VizSession:
 
     def chain(self, other: Callable | None) -> Callable | None:
         """An on_event callable feeding `other` (may be None) and this session."""
-        if self.tracker is None:
+        if self.overlay is None:
             return other
         if other is None:
             return self.on_event
@@ -143,8 +152,8 @@ class VizSession:
         self._closed = True
         path = None
         try:
-            if self.worker is not None:
-                self.worker.close(timeout=30.0, drain=True)
+            if self.overlay is not None:
+                self.overlay.close(timeout=60.0, drain=True)
             for ch in self.channels:
                 ch.close()
             if self.recording is not None:
@@ -158,12 +167,36 @@ class VizSession:
         return path
 
 
-def start_viz(plan: VizPlan, engine, command: str = "") -> VizSession:
-    """The session for `plan` once the engine is loaded (threshold and memory cap from it); waits for a client when
-    the plan says so. OSError when the server cannot start (the port was taken since the check)."""
+def frame_hooks(*hooks: Callable | None) -> Callable | None:
+    """One HostRuntime on_frame hook calling each given hook in order (None when none is given)."""
+    live = [h for h in hooks if h is not None]
+    if len(live) <= 1:
+        return live[0] if live else None
+
+    def each(t: float, rgb) -> None:
+        for h in live:
+            h(t, rgb)
+    return each
+
+
+def start_viz(plan: VizPlan, engine, command: str = "", max_backlog: int | None = None) -> VizSession:
+    """The session for `plan` once the engine is loaded (threshold and memory cap from it; the overlay drawn on the
+    frame as the engine letterboxes it, host/overlay_feed.py, the same view as the node's overlay topic and
+    `--overlay-dir`); waits for a client when the plan says so. `max_backlog`: the pipeline's (default: the
+    reproducible file/bag pipeline's). OSError when the server cannot start (the port was taken since the check)."""
     stream = getattr(engine, "stream", None)
+    make_overlay = None
+    if plan.wanted:
+        from vstream_ros.host.overlay_feed import OverlayFeed  # noqa: PLC0415 - torch: the engine is loaded anyway
+        if max_backlog is None:
+            from vstream_ros.engine.pipeline import PipelineConfig  # noqa: PLC0415
+            max_backlog = PipelineConfig.reproducible().max_backlog
+
+        def make_overlay(on_image, **kw):
+            return OverlayFeed.for_engine(engine, on_image, max_backlog=max_backlog, **kw)
     session = VizSession(plan, threshold=getattr(stream, "threshold", 0.725), capacity=memory_capacity(engine),
-                         metadata={"command": command, "fps": getattr(stream, "fps", "")} if plan.wanted else None)
+                         metadata={"command": command, "fps": getattr(stream, "fps", "")} if plan.wanted else None,
+                         make_overlay=make_overlay)
     if plan.wait:
         try:
             session.wait_for_client()
