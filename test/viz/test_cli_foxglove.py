@@ -194,3 +194,45 @@ def test_replay_with_images_writes_one_frame_per_model_decision_at_its_stamp(tin
     assert decode_compressed("jpeg", images[0].msg.data).shape == (48, 64, 3)
     _, view = mcap_messages(tmp_path / "view.mcap")
     assert len(view[C.CAMERA]) == len(view[C.P_SILENT]) == 6
+
+
+def test_ctrl_c_leaves_a_complete_recording_under_file_partial(tiny_paths, tmp_path):
+    """Interrupted once the first decision reached the live client: 200 model frames are far from done by then."""
+    import signal
+
+    from websockets.exceptions import ConnectionClosed
+    video = write_test_video(tmp_path / "long.mp4", n=1000, fps=10)
+    port, rec = free_port(), tmp_path / "run.mcap"
+    proc = subprocess.Popen([sys.executable, "-m", "vstream_ros.cli", "run", str(video), *model_args(tiny_paths),
+                             "--max-new-tokens", "4", "--no-progress", "--foxglove", "--foxglove-port", str(port),
+                             "--foxglove-wait", "--mcap", str(rec)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    try:
+        with _connect(f"ws://127.0.0.1:{port}", proc) as ws:
+            advertised: dict[str, dict] = {}
+            while C.P_SILENT not in advertised:
+                msg = json.loads(ws.recv(timeout=60))
+                if msg["op"] == "advertise":
+                    advertised.update({c["topic"]: c for c in msg["channels"]})
+            ws.send(json.dumps({"op": "subscribe", "subscriptions": [{"id": 0,
+                                                                      "channelId": advertised[C.P_SILENT]["id"]}]}))
+            while not isinstance(data := ws.recv(timeout=120), bytes):
+                pass
+            proc.send_signal(signal.SIGINT)
+            try:
+                while True:
+                    ws.recv(timeout=120)
+            except ConnectionClosed:
+                pass
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert data[:1] == b"\x01" and proc.returncode == 130, err
+    partial = tmp_path / "run.mcap.partial"
+    assert not rec.exists() and f"interrupted: complete up to there): {partial}" in err
+    _, messages = mcap_messages(partial)                   # the summary is there: a finished, valid MCAP
+    assert 1 <= len(messages[C.P_SILENT]) < 200
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4", "run.mcap.partial"]
