@@ -65,11 +65,14 @@ setup(
                  # the training tests run the HF Trainer and check DeepSpeed configs with DeepSpeed's own classes
                  "accelerate>=1.0,<2", "deepspeed>=0.16",
                  # the quantization tests (test/quant, test/demo/test_demo_quantized.py)
-                 "torchao==0.18.0"],
+                 "torchao==0.18.0",
+                 # the Foxglove / MCAP views (test/viz): the [viz] extra plus a WebSocket client
+                 "foxglove-sdk>=0.30,<1", "websockets>=12"],
         "train": ["accelerate>=1.0,<2", "deepspeed>=0.16"],
         "gpu": ["flash-attn>=2.5"],
         "quant": ["torchao>=0.18"],          # --quantize int8|int4 (docs/quantization.md)
         "tts": ["ChatTTS>=0.2"],
+        "viz": ["foxglove-sdk>=0.30,<1", "mcap>=1.1"],   # --foxglove live view, --mcap recordings (README "Watching it")
     },
     zip_safe=True,
     maintainer="vstream_ros developers",

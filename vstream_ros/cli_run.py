@@ -16,6 +16,7 @@ from .cli_common import add_backend_args, add_model_args, add_stream_args, fail
 from .eventlog import JsonlWriter, run_header
 from .invocation import command_of
 from .preflight import parse_asks, preflight_run  # noqa: F401 - parse_asks: public here since the first release
+from .viz.options import add_viz_args, check_viz
 
 
 def register(sub) -> None:
@@ -29,6 +30,7 @@ def register(sub) -> None:
                    help="a user query at a stream time, e.g. --ask '12.5:What is on the table?' (repeatable)")
     p.add_argument("--events-jsonl", metavar="PATH", help="write frame/query/response events, one JSON per line")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_viz_args(p)
     p.add_argument("--overlay-dir", metavar="DIR", help="write one PNG per model frame into DIR (created): the frame "
                    "the model saw with the utterance, P(silent) vs the threshold and memory drawn on it")
     p.set_defaults(func=main)
@@ -37,6 +39,7 @@ def register(sub) -> None:
 def main(args: argparse.Namespace) -> int:
     try:
         plan = preflight_run(args)       # every option checked before anything heavy is imported or loaded
+        viz_plan = check_viz(args)       # --foxglove / --mcap: SDK installed, port free, file creatable
     except ValueError as e:
         return fail(e)
     asks, choice = plan.asks, plan.config
@@ -59,6 +62,11 @@ def main(args: argparse.Namespace) -> int:
         engine = load_engine(choice)
     except (CheckpointError, FileNotFoundError, ValueError) as e:
         return fail(e)
+    from .viz.session import frame_hooks, start_viz
+    try:
+        viz = start_viz(viz_plan, engine, command_of(args))       # Foxglove view / MCAP recording (or nothing)
+    except OSError as e:
+        return fail(e)
     overlay = None
     if args.overlay_dir:                 # a file run wants every frame: the drawing worker waits for room
         from .host.overlay_feed import OverlayFeed, PngDir
@@ -78,6 +86,7 @@ def main(args: argparse.Namespace) -> int:
         def on_event(event) -> None:
             writer.write(event)
             printer(event)
+            viz.on_event(event)
             if overlay is not None:
                 overlay.on_event(event)
             if bar is not None and type(event).__name__ == "FrameDecision":   # the model's progress, not decoding's
@@ -86,7 +95,7 @@ def main(args: argparse.Namespace) -> int:
 
     # a file is read faster than real time: never drop, outputs independent of timing
     host = HostRuntime(engine, Sink(), HostOptions(pipeline=PipelineConfig.reproducible()),
-                       on_frame=overlay.on_frame if overlay is not None else None)
+                       on_frame=frame_hooks(viz.on_frame, overlay.on_frame if overlay is not None else None))
     for t, text in asks:
         host.ask(text, t)
     stats = DecodeStats()
@@ -104,6 +113,7 @@ def main(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
         writer.close(ok)
+        viz.close(ok)
         if overlay is not None:
             overlay.close(timeout=60)
     s = host.stats()

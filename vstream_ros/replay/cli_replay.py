@@ -17,6 +17,7 @@ from pathlib import Path
 
 from vstream_ros.invocation import command_of
 from vstream_ros.replay.replay_log import check_replay_options, save_event_stats, open_event_log
+from vstream_ros.viz.options import add_viz_args, check_viz
 
 
 def add_model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -43,6 +44,9 @@ def register(subparsers) -> argparse.ArgumentParser:
                                         "the user turn; proactive replies then also produce StepGuidance")
     p.add_argument("--task-steps", help="assist mode: ordered steps separated by ';'")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--with-images", action="store_true", help="also write the frames the model decided on into the "
+                   "output bag (JPEG sensor_msgs/CompressedImage on <camera topic>/compressed, capture stamps)")
+    add_viz_args(p)
     p.set_defaults(func=main)
     return p
 
@@ -71,10 +75,15 @@ def main(args: argparse.Namespace) -> int:
                 raise BagError(f"bag {args.bag} has no topic {args.ask_topic!r} (--ask-topic)")
         choose_image_topic(args.bag, args.image_topic)          # fail on the bag before loading a model
         sources = check_replay_options(args)                    # model folders, memory, device, outputs
+        if args.with_images and not args.out and args.events_jsonl:
+            raise ValueError("--with-images writes the frames into the output bag: add --out BAG")
+        viz_plan = check_viz(args)                              # --foxglove / --mcap, before the model loads
         engine = build_engine(args)
+        from vstream_ros.viz.session import start_viz
+        viz = start_viz(viz_plan, engine, command_of(args))      # Foxglove view / MCAP recording (or nothing)
         log = open_event_log(args.events_jsonl, command_of(args), sources, engine.stream)   # durable, line by line
         opts = ReplayOptions(image_topic=args.image_topic, ask_topic=args.ask_topic, rate=rate,
-                             progress=not args.quiet and sys.stderr.isatty())
+                             progress=not args.quiet and sys.stderr.isatty(), with_images=args.with_images)
         tracker = goal = None
         if args.task_goal:
             from vstream_ros.guidance.tracker import StepTracker, goal_prompt
@@ -83,10 +92,11 @@ def main(args: argparse.Namespace) -> int:
         done = False
         try:
             result = replay(args.bag, engine, opts, tracker=tracker, goal=goal,
-                            on_event=log.write if args.events_jsonl else None)
+                            on_event=viz.chain(log.write if args.events_jsonl else None), on_frame=viz.on_frame)
             done = True
         finally:
             log.close(done)
+            viz.close(done)
         out = args.out or (None if args.events_jsonl else default_out(args.bag))
         written = save_outputs(result, out, None, storage=args.storage, command=command_of(args))
         written.update(save_event_stats(result, args.events_jsonl, command_of(args)))

@@ -18,6 +18,7 @@ events. Must not import rclpy.
 """
 from __future__ import annotations
 
+import heapq
 import json
 import sys
 import time
@@ -76,6 +77,7 @@ class ReplayOptions:
     text_topic: str = TEXT_TOPIC
     guidance_topic: str = GUIDANCE_TOPIC
     progress: bool = False
+    with_images: bool = False               # also write each model frame as JPEG CompressedImage (bagimages.py)
 
 
 @dataclass
@@ -83,6 +85,7 @@ class ReplayResult:
     events: list[Event]
     records: list[OutRecord]
     stats: dict[str, Any] = field(default_factory=dict)
+    images: list[OutRecord] = field(default_factory=list)     # --with-images: one per model frame, in stamp order
 
 
 def _from_fields(ts, msgtype: str, d: dict):
@@ -152,14 +155,14 @@ class _BagSink:
 
 
 def replay(bag: str | Path, engine, opts: ReplayOptions = ReplayOptions(), tracker=None, goal: str | None = None,
-           sleep: Callable[[float], None] = time.sleep, on_event: Callable[[Event], None] | None = None
-           ) -> ReplayResult:
+           sleep: Callable[[float], None] = time.sleep, on_event: Callable[[Event], None] | None = None,
+           on_frame: Callable[[float, Any], None] | None = None) -> ReplayResult:
     """Run `engine` (vstream_ros.host.build.Engine, with a fresh backend) over `bag`; returns events, records, stats.
 
     tracker: a `vstream_ros.guidance.StepTracker` (assist mode): proactive utterances update it and publish
     StepGuidance, and `goal` (its user turn, see guidance.goal_prompt) is asked before the first frame, as the
     node does. Without a tracker no StepGuidance is written (narration mode). `on_event` sees every engine event as
-    it happens (the durable events log).
+    it happens (the durable events log); `on_frame(t, rgb)` each frame the model will decide on (viewers).
     Raises BagError (bag unreadable / topic missing) or ReplayError (no frame could be decoded).
     """
     from vstream_ros.engine.pipeline import PipelineConfig
@@ -171,8 +174,13 @@ def replay(bag: str | Path, engine, opts: ReplayOptions = ReplayOptions(), track
     if opts.ask_topic:
         queries = [(ns, text.strip()) for ns, text, _ in read_texts(bag, opts.ask_topic) if text.strip()]
     sink = _BagSink(ts, opts, on_event)
+    images = None
+    if opts.with_images:
+        from vstream_ros.replay.bagimages import FrameImages, images_topic
+        images = FrameImages(ts, images_topic(topic), lambda t: host.router.stamp(t), lambda: host.router.frame_id)
+    hooks = [h for h in (images.on_frame if images else None, on_frame) if h is not None]
     host = HostRuntime(engine, sink, HostOptions(pipeline=PipelineConfig.reproducible()), tracker=tracker,
-                       goal=goal or "")
+                       goal=goal or "", on_frame=(lambda t, rgb: [h(t, rgb) for h in hooks]) if hooks else None)
     read_stats = ReadStats()
     submitted: dict[float, float] = {}
     first_t = last_t = None
@@ -228,7 +236,7 @@ def replay(bag: str | Path, engine, opts: ReplayOptions = ReplayOptions(), track
                  t0=first_t, threshold=host.cfg.threshold, fps=host.cfg.fps, decision_ms=decision_ms,
                  response_ms=response_ms,
                  trace=[[e.time, e.p_silent, e.decision] for e in events if isinstance(e, FrameDecision)])
-    return ReplayResult(events, sink.records, stats)
+    return ReplayResult(events, sink.records, stats, images.records if images else [])
 
 
 def _fmt(counts: dict[str, int]) -> str:
@@ -241,8 +249,12 @@ def save_outputs(result: ReplayResult, out: str | Path | None, events_jsonl: str
     written: dict[str, str] = {}
     stats = dict(result.stats, command=command)
     topics = [(NARRATION_TOPIC, NARRATION_T), (TEXT_TOPIC, STRING_T), (GUIDANCE_TOPIC, GUIDANCE_T)]
+    records: Any = result.records
+    if result.images:                  # camera frames beside the narration, both in stamp order (bagimages.py)
+        topics.append((result.images[0].topic, result.images[0].msgtype))
+        records = heapq.merge(result.records, result.images, key=lambda r: r.stamp_ns)
     if out is not None:
-        path = write_bag(out, result.records, storage=storage, topics=topics,
+        path = write_bag(out, records, storage=storage, topics=topics,
                          custom_data={"vstream.command": command} if command else None)
         written["bag"] = str(path)
         written["stats"] = str(write_text_atomic(sidecar_path(path), json.dumps(stats, indent=1)))
