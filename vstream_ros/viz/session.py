@@ -192,8 +192,9 @@ def start_viz(plan: VizPlan, engine, command: str = "", max_backlog: int | None 
             from vstream_ros.engine.pipeline import PipelineConfig  # noqa: PLC0415
             max_backlog = PipelineConfig.reproducible().max_backlog
 
-        def make_overlay(on_image, **kw):
+        def overlay_for_engine(on_image, **kw):
             return OverlayFeed.for_engine(engine, on_image, max_backlog=max_backlog, **kw)
+        make_overlay = overlay_for_engine
     session = VizSession(plan, threshold=getattr(stream, "threshold", 0.725), capacity=memory_capacity(engine),
                          metadata={"command": command, "fps": getattr(stream, "fps", "")} if plan.wanted else None,
                          make_overlay=make_overlay)
