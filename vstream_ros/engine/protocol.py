@@ -96,12 +96,17 @@ def framed_query_ids(state: StreamState, query_ids: list[int]) -> list[int]:
     return head + list(query_ids) + [NEWLINE_ID, ASSISTANT_ID, COLON_ID]
 
 
+def placeholders(frame_tokens: int = FRAME_NUM_TOKENS) -> list[int]:
+    """One frame's `<v>` placeholders; their embedding rows take the frame's vision tokens in order."""
+    return [V_TOKEN_ID] * frame_tokens
+
+
 def in_run_frames_ids(n: int, frame_tokens: int = FRAME_NUM_TOKENS, offset: int = 0) -> tuple[list[int], list[int]]:
     """(ids, ends) of n more frames inside an open run (each `,` + `<v>`…); ends = positions of each frame's last
     `<v>`, counted from `offset` (the position of the first id). Needs no tokenizer (the ids are pinned)."""
     ids, ends = [], []
     for _ in range(n):
-        ids += [SILENT_ID] + [V_TOKEN_ID] * frame_tokens
+        ids += [SILENT_ID] + placeholders(frame_tokens)
         ends.append(offset + len(ids) - 1)
     return ids, ends
 
@@ -139,7 +144,7 @@ class StreamProtocol:
     @property
     def v_run(self) -> tuple[int, ...]:
         """One frame's placeholders (`frame_tokens` × `<v>`); their rows take the frame's vision tokens."""
-        return (V_TOKEN_ID,) * self.frame_tokens
+        return tuple(placeholders(self.frame_tokens))
 
     @property
     def silent_frame_len(self) -> int:
@@ -194,6 +199,6 @@ def _encoder(tokenizer):
     return enc
 
 
-__all__ = ["StreamProtocol", "StreamState", "in_run_frames_ids", "system_text", "stream_text", "user_text",
+__all__ = ["StreamProtocol", "StreamState", "in_run_frames_ids", "placeholders", "system_text", "stream_text", "user_text",
            "assistant_text", "framed_query_ids", "REPLY_PROMPT_IDS", "AFTER_REPLY_IDS", "USER_ID", "frame_prefix_text", "query_prompt_text", "REPLY_PROMPT_TEXT",
            "OPEN_RUN_ID", "ASSISTANT_ID", "COLON_ID", "NEWLINE_ID"]

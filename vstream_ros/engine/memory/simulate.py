@@ -14,11 +14,12 @@ from typing import Iterator
 
 import numpy as np
 
-from ..protocol import AFTER_REPLY_IDS, OPEN_RUN_ID, REPLY_PROMPT_IDS, StreamState, framed_query_ids, in_run_frames_ids
-from ..template import BOS_ID, FRAME_NUM_TOKENS, V_TOKEN_ID
+from ..protocol import (AFTER_REPLY_IDS, OPEN_RUN_ID, REPLY_PROMPT_IDS, StreamState, framed_query_ids,
+                        in_run_frames_ids, placeholders)
+from ..template import BOS_ID
 
 SINK_IDS = [BOS_ID] + [32 + k for k in range(29)] + [382, OPEN_RUN_ID]          # 32 ids, ends `.\n\n[`
-FRAME_V = [V_TOKEN_ID] * FRAME_NUM_TOKENS
+FRAME_V = placeholders()
 
 
 @dataclass
