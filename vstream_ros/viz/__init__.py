@@ -2,5 +2,7 @@
 P(silent) bar against the threshold + memory occupancy), the tracker that turns engine events into overlay states
 and the bounded drawing worker. Viewers (the ROS overlay topic, `vstream run --overlay-dir`, Foxglove) build on it.
 
-Imports numpy and PIL only (and the stdlib); never rclpy, torch or the engine.
+The renderer (overlay.py, jpeg.py) and the option checks (options.py) import numpy, PIL and the stdlib only; the
+Foxglove modules (channels, foxglove_live, mcap_file, session) add the optional `[viz]` extra's foxglove-sdk.
+Never rclpy; torch and the engine only inside functions (session.py's overlay feed of a loaded engine).
 """
