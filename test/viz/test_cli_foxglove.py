@@ -30,14 +30,6 @@ def model_args(p):
     return ["--model", str(p.checkpoint), "--llm", str(p.llm), "--vision", str(p.vision), "--device", "cpu"]
 
 
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def mcap_messages(path):
     with open(path, "rb") as f:
         reader = mcap_reader.make_reader(f)
@@ -61,10 +53,10 @@ def _connect(url: str, proc: subprocess.Popen):
             time.sleep(0.2)
 
 
-def test_run_serves_every_channel_live_and_records_the_same_to_mcap(tiny_paths, tmp_path):
+def test_run_serves_every_channel_live_and_records_the_same_to_mcap(tiny_paths, tmp_path, free_port):
     from websockets.exceptions import ConnectionClosed
     video = write_test_video(tmp_path / "clip.mp4", n=60, fps=10, noise=True)
-    port, rec, events = free_port(), tmp_path / "out" / "run.mcap", tmp_path / "run.jsonl"
+    port, rec, events = free_port, tmp_path / "out" / "run.mcap", tmp_path / "run.jsonl"
     proc = subprocess.Popen([sys.executable, "-m", "vstream_ros.cli", "run", str(video), *model_args(tiny_paths),
                              "--max-new-tokens", "4", "--ask", "1.0:What do you see?", "--no-progress",
                              "--events-jsonl", str(events), "--foxglove", "--foxglove-port", str(port),
@@ -196,13 +188,13 @@ def test_replay_with_images_writes_one_frame_per_model_decision_at_its_stamp(tin
     assert len(view[C.CAMERA]) == len(view[C.P_SILENT]) == 6
 
 
-def test_ctrl_c_leaves_a_complete_recording_under_file_partial(tiny_paths, tmp_path):
+def test_ctrl_c_leaves_a_complete_recording_under_file_partial(tiny_paths, tmp_path, free_port):
     """Interrupted once the first decision reached the live client: 200 model frames are far from done by then."""
     import signal
 
     from websockets.exceptions import ConnectionClosed
     video = write_test_video(tmp_path / "long.mp4", n=1000, fps=10)
-    port, rec = free_port(), tmp_path / "run.mcap"
+    port, rec = free_port, tmp_path / "run.mcap"
     proc = subprocess.Popen([sys.executable, "-m", "vstream_ros.cli", "run", str(video), *model_args(tiny_paths),
                              "--max-new-tokens", "4", "--no-progress", "--foxglove", "--foxglove-port", str(port),
                              "--foxglove-wait", "--mcap", str(rec)],

@@ -31,14 +31,6 @@ SCHEMA_NAMES = {C.CAMERA: "foxglove.CompressedImage", C.OVERLAY: "foxglove.Compr
                 C.MEMORY: "vstream.Memory"}
 
 
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def frame(i: int) -> np.ndarray:
     a = np.zeros((48, 64, 3), np.uint8)
     a[..., i % 3] = 40 + 20 * i
@@ -73,9 +65,9 @@ def read_mcap(path: Path):
     return channels, messages
 
 
-def test_the_live_view_advertises_every_channel_and_sends_each_one_a_message():
+def test_the_live_view_advertises_every_channel_and_sends_each_one_a_message(free_port):
     from websockets.sync.client import connect
-    session = VizSession(VizPlan(live=True, port=free_port()), threshold=0.725, capacity=6144)
+    session = VizSession(VizPlan(live=True, port=free_port), threshold=0.725, capacity=6144)
     try:
         with connect(session.server.url, subprotocols=[SUBPROTOCOL], open_timeout=30) as ws:
             assert ws.subprotocol == SUBPROTOCOL
