@@ -9,11 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .engine.config import ModelSpec, StreamConfig
 from .engine.options import CLI_NAMES, MIN_BUDGET_HELP, OPTIONS, BY_KEY, EngineConfig, Option
 
 __all__ = ["add_model_args", "add_stream_args", "add_backend_args", "add_quantize_arg", "engine_config",
-           "model_spec", "stream_config", "fail", "MIN_BUDGET_HELP"]
+           "fail", "MIN_BUDGET_HELP"]
 GROUP_TITLES = {"model": "model", "stream": "stream", "memory": "backend and memory"}
 
 
@@ -86,14 +85,6 @@ def engine_config(args: argparse.Namespace) -> EngineConfig:
     config = EngineConfig.from_args(args)
     config.check(CLI_NAMES)
     return config
-
-
-def model_spec(args: argparse.Namespace) -> ModelSpec:
-    return EngineConfig.from_args(args).model
-
-
-def stream_config(args: argparse.Namespace) -> StreamConfig:
-    return EngineConfig.from_args(args).stream
 
 
 def fail(message: str, code: int = 2) -> int:

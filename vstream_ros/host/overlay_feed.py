@@ -19,18 +19,13 @@ import torch
 
 from vstream_ros.engine.frames import letterbox
 from vstream_ros.viz.overlay import OverlayState, OverlayTracker, OverlayWorker, render_overlay
+from vstream_ros.viz.session import memory_capacity
 
 
 def model_input_size(engine) -> int:
     """The side the engine letterboxes frames to (its vision tower's input size)."""
     size = getattr(getattr(engine.model, "vision", None), "image_size", None)
     return int(size) if size else int(getattr(engine.stream, "frame_size", 384))
-
-
-def memory_capacity(backend) -> int | None:
-    """The token cap of a bounded-memory backend (None when memory is not bounded)."""
-    cap = getattr(getattr(backend, "cfg", None), "cap_tokens", None)
-    return int(cap) if cap else None
 
 
 def model_view(frame, size: int) -> np.ndarray:

@@ -48,7 +48,7 @@ def _one_line(e: BaseException) -> str:
 
 
 class HostRuntime:
-    """Frames in, outputs to `sink` (see host.routing). `engine` (host.build.Engine) gives the model (`.template`,
+    """Frames in, outputs to `sink` (see host.routing). `engine` (host.build.Engine) gives the model (`.protocol`,
     `.vision`), the LLM backend and the stream settings. `now()`: seconds on the capture clock (ROS time) for
     Narration.latency_ms; None = compute time since the deciding frame was submitted. `log(level, msg)` gets
     problems met on the worker side (throttle it in the caller). `on_frame(t, rgb)` sees every decoded frame

@@ -178,9 +178,9 @@ def replay(bag: str | Path, engine, opts: ReplayOptions = ReplayOptions(), track
     if opts.with_images:
         from vstream_ros.replay.bagimages import FrameImages, images_topic
         images = FrameImages(ts, images_topic(topic), lambda t: host.router.stamp(t), lambda: host.router.frame_id)
-    hooks = [h for h in (images.on_frame if images else None, on_frame) if h is not None]
+    from vstream_ros.viz.session import frame_hooks
     host = HostRuntime(engine, sink, HostOptions(pipeline=PipelineConfig.reproducible()), tracker=tracker,
-                       goal=goal or "", on_frame=(lambda t, rgb: [h(t, rgb) for h in hooks]) if hooks else None)
+                       goal=goal or "", on_frame=frame_hooks(images.on_frame if images else None, on_frame))
     read_stats = ReadStats()
     submitted: dict[float, float] = {}
     first_t = last_t = None

@@ -34,9 +34,9 @@ def _say(message: str) -> None:
     print(f"vstream: {message}", file=sys.stderr, flush=True)
 
 
-def memory_capacity(engine) -> int | None:
-    """The bounded memory's cap in tokens (None for the full, unbounded cache)."""
-    cfg = getattr(getattr(engine, "backend", None), "cfg", None)
+def memory_capacity(backend) -> int | None:
+    """The bounded memory's cap in tokens of an LLM backend (None for the full, unbounded cache)."""
+    cfg = getattr(backend, "cfg", None)
     if cfg is None or getattr(cfg, "policy", "full") == "full":
         return None
     cap = getattr(cfg, "cap_tokens", None)
@@ -195,7 +195,7 @@ def start_viz(plan: VizPlan, engine, command: str = "", max_backlog: int | None 
         def overlay_for_engine(on_image, **kw):
             return OverlayFeed.for_engine(engine, on_image, max_backlog=max_backlog, **kw)
         make_overlay = overlay_for_engine
-    session = VizSession(plan, threshold=getattr(stream, "threshold", 0.725), capacity=memory_capacity(engine),
+    session = VizSession(plan, threshold=getattr(stream, "threshold", 0.725), capacity=memory_capacity(getattr(engine, "backend", None)),
                          metadata={"command": command, "fps": getattr(stream, "fps", "")} if plan.wanted else None,
                          make_overlay=make_overlay)
     if plan.wait:
