@@ -3,8 +3,9 @@
 Foxglove (app or web) connects to ws://HOST:PORT (SDK subprotocol `foxglove.sdk.v1`), gets the channels advertised
 and subscribes to the topics its panels show; a message logged while nobody subscribes to its channel goes nowhere,
 so `wait_for_client()` (`--foxglove-wait`) holds the run until a client's subscriptions are in force: the SDK calls
-the listener's on_subscribe for each channel of a subscribe request and then subscribes them all to the context at
-once, so once the first subscribed channel has a sink, every channel of that request has one.
+the listener's on_subscribe for each channel of a subscribe request, and the channels get their sinks one by one
+(seen: a test lost the first messages of later channels when the wait ended at the first), so the wait ends when
+every subscribed channel has a sink and no more subscriptions arrived for a moment.
 
 Imports: stdlib, foxglove (the [viz] extra). Never ROS or torch.
 """
@@ -46,17 +47,20 @@ class LiveServer:
     def url(self) -> str:
         return f"ws://{self.host}:{self.port}"
 
-    def wait_for_client(self, channels, poll_s: float = 0.01) -> None:
-        """Block until a client subscribed to one of `channels` (foxglove channels) and that subscription is live."""
+    def wait_for_client(self, channels, poll_s: float = 0.01, quiet_s: float = 0.2) -> None:
+        """Block until a client subscribed to some of `channels` (foxglove channels), every channel it subscribed to
+        is live (has a sink) and no further subscription arrived for `quiet_s` (a client's subscribe request reaches
+        the SDK channel by channel; returning at the first one loses messages on the others)."""
         by_id = {ch.id(): ch for ch in channels}
         while True:
             self._subs.changed.clear()                  # cleared before looking: a later subscribe sets it again
             ours = [by_id[i] for i in list(self._subs.channel_ids) if i in by_id]
-            if ours:
-                while not ours[0].has_sinks():
-                    time.sleep(poll_s)
+            if not ours:
+                self._subs.changed.wait()
+            elif not all(ch.has_sinks() for ch in ours):
+                time.sleep(poll_s)
+            elif not self._subs.changed.wait(quiet_s):
                 return
-            self._subs.changed.wait()
 
     def stop(self) -> None:
         self.server.stop()
