@@ -14,10 +14,11 @@ training-data builder reads synthetic data exactly like Ego4D:
 
 Every file is written to a temporary name in the same folder and moved into place (os.replace).
 
-Imports: stdlib, numpy, av (lazily), synth.*, train.dialogue / replay.testbag (lazily).
+Imports: stdlib, numpy, av (lazily), engine.yuv (lazily), synth.*, train.dialogue / replay.testbag (lazily).
 """
 from __future__ import annotations
 
+import platform
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -61,10 +62,24 @@ def pick_codec(codec: str | None = None) -> str:
     raise SynthError(f"no video encoder among {[codec] if codec else list(VIDEO_CODECS)} in this PyAV build")
 
 
+# x264 chooses its kernels by the CPU's SIMD features, and they do not give the same bitstream (the same crf
+# run with SSE2 and with AVX2 kernels writes different files that decode to different pixels): its portable C
+# path ("asm=0") writes the same file on every machine. docs/reproducibility.md.
+# On x86-64 the SSE2 kernels (present on every such CPU) give the C path's bitstream at near full speed; the
+# SSSE3 and later kernels do not. test/lab/test_synth_reproducible.py checks both facts.
+X264_CPU = "MMX2,SSE,SSE2" if platform.machine().lower() in ("x86_64", "amd64") else "0"
+X264_OPTIONS = {"preset": "veryfast", "x264-params": f"asm={X264_CPU}"}
+
+
 def write_video(path, frames: Iterable, fps: float, width: int, height: int, codec: str | None = None,
                 crf: int = 20) -> int:
-    """Encode (t, RGB) frames to an mp4 (frame i at pts i / fps, libx264 at `crf`); returns the number of frames."""
+    """Encode (t, RGB) frames to an mp4 (frame i at pts i / fps); returns the number of frames.
+
+    libx264 at `crf` on its C path, frames converted by engine/yuv.py: the same frames give the same file on
+    every x86-64 machine. The mpeg4 fallback (a PyAV build without libx264) is not promised to.
+    """
     import av
+    from vstream_ros.engine.yuv import rgb_to_yuv420p
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     name = pick_codec(codec)
@@ -76,11 +91,11 @@ def write_video(path, frames: Iterable, fps: float, width: int, height: int, cod
             st.width, st.height, st.pix_fmt = width, height, "yuv420p"
             st.codec_context.thread_count = 1
             if name == "libx264":
-                st.options = {"crf": str(int(crf)), "preset": "veryfast"}
+                st.options = {"crf": str(int(crf)), **X264_OPTIONS}
             else:
                 st.bit_rate = 4_000_000
             for _, rgb in frames:
-                vf = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+                vf = rgb_to_yuv420p(rgb)
                 vf.pts = n
                 vf.time_base = 1 / rate
                 for pkt in st.encode(vf):

@@ -5,7 +5,9 @@ Letterbox (docs/design/stream-format.md §3, upstream ffmpeg `scale` + `pad`): l
 number; padded to size×size, centred (offset rounded down to even, as ffmpeg's pad does for yuv420p),
 black. Pixels: x/127.5 − 1 (mean 0.5, std 0.5), so the black pad is −1.
 
-Imports: numpy, torch, av (lazily). Never ROS.
+Decoded frames become RGB through engine/yuv.py (the same pixels on every CPU).
+
+Imports: numpy, torch, av (lazily), engine.yuv. Never ROS.
 """
 from __future__ import annotations
 
@@ -45,6 +47,8 @@ def iter_video_frames(path: str | Path, stats: DecodeStats | None = None) -> Ite
     """
     import av  # noqa: PLC0415 - optional heavy import
 
+    from .yuv import frame_to_rgb  # noqa: PLC0415
+
     stats = stats if stats is not None else DecodeStats()
     path = Path(path)
     if not path.is_file():
@@ -77,7 +81,7 @@ def iter_video_frames(path: str | Path, stats: DecodeStats | None = None) -> Ite
                         t = float(stats.frames)
                     start = t if start is None else start
                     stats.frames += 1
-                    yield Frame(t - start, fr.to_ndarray(format="rgb24"))
+                    yield Frame(t - start, frame_to_rgb(fr))
         except av.error.FFmpegError as e:
             if stats.frames == 0:
                 raise VideoError(f"cannot decode video {path}: {_one_line(e)}") from None
