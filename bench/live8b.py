@@ -111,7 +111,7 @@ def environment() -> dict:
 def selected_parts(names: list[str]) -> list[str]:
     """The chosen parts plus what they need, in run order. ValueError names an unknown part."""
     from live8b_parts import NEEDS, PARTS
-    if names == ["all"]:
+    if "all" in names:
         return list(PARTS)
     bad = [n for n in names if n not in PARTS]
     if bad:
@@ -150,6 +150,10 @@ def run_parts(ctx, names: list[str], result: dict, save) -> None:
                     entry = {"status": "error", "error": _one_line(e),
                              "traceback": traceback.format_exc(limit=8).splitlines()[-12:]}
                     _recover()
+                except KeyboardInterrupt:               # Ctrl-C or the wrapper's timeout: keep what this part was
+                    result["parts"][name] = {"status": "error", "error": "interrupted (timeout or Ctrl-C)",
+                                             "seconds": round(time.perf_counter() - t, 2)}
+                    raise
             entry["seconds"] = round(time.perf_counter() - t, 2)
             entry["warnings"] = sorted({_one_line(w.message)[:200] for w in caught
                                         if "compile" in str(w.message) or "capture" in str(w.message)

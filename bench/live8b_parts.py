@@ -34,11 +34,12 @@ import live8b_runs as runs
 from live8b_runs import NEVER, Drive
 
 # Expected seconds of each part on an H100 (guesses until a GPU run replaces them: compile + CUDA-graph capture of an
-# 8B is the big unknown, 60-180 s). bench/live8b.py skips a part when less budget than this is left; the sum is the
+# 8B is the big unknown, 60-180 s; int4 / int8 compile again for their weight types, reusing the Triton kernels of
+# the unchanged ops). bench/live8b.py skips a part when less budget than this is left; the sum is the
 # estimate written in bench/RESULTS.md. streams: 0, the probe is instant; with a scheduler each N runs in its own
 # process, capped by what is left of the budget.
-ESTIMATE_S = {"build": 30, "compiled": 120, "p6_pipeline": 10, "p4_long": 60, "p2_silent": 17, "p5_10fps": 22,
-              "p5_30fps": 17, "p1_per_frame": 15, "reference": 25, "eager": 25, "int4": 100, "int8": 110,
+ESTIMATE_S = {"build": 30, "compiled": 120, "p6_pipeline": 10, "p4_long": 60, "p2_silent": 14, "p5_10fps": 17,
+              "p5_30fps": 12, "p1_per_frame": 15, "reference": 25, "eager": 25, "int4": 90, "int8": 100,
               "streams": 0}
 NEEDS = {"compiled": "build", "p6_pipeline": "compiled", "p4_long": "compiled", "p2_silent": "compiled",
          "p5_10fps": "compiled", "p5_30fps": "compiled", "p1_per_frame": "compiled", "reference": "build",
@@ -56,9 +57,9 @@ class Sizes:
     long_cap_s: float = 120.0
     per_frame_frames: int = 600
     per_frame_cap_s: float = 40.0
-    silent_s: float = 15.0          # p2_silent camera seconds (10 fps)
-    talk10_s: float = 20.0
-    talk30_s: float = 15.0
+    silent_s: float = 12.0          # p2_silent camera seconds (10 fps)
+    talk10_s: float = 15.0
+    talk30_s: float = 10.0
     warm_frames: int = 40
     streams_frames: int = 300
     streams_cap_s: float = 150.0

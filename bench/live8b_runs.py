@@ -30,7 +30,6 @@ from vstream_ros.engine.config import DEFAULT_BUDGET_TOKENS, StreamConfig
 from vstream_ros.engine.pipeline import PipelineConfig
 
 NEVER = 10 ** 9          # respond_every for a silent stream: no frame's hash is a multiple of it in practice
-MIB = 2 ** 20
 
 
 class FramePool:

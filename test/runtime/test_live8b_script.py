@@ -87,3 +87,16 @@ def test_bad_arguments_exit_2_with_one_line(argv, message, capsys):
     assert live8b.main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_interrupted_run_still_writes_its_json(tmp_path, capsys, monkeypatch):
+    def interrupted(ctx):                           # what the wrapper's timeout (SIGINT) does in the middle of a part
+        raise KeyboardInterrupt
+    monkeypatch.setitem(live8b_parts.PARTS, "build", interrupted)
+    out = tmp_path / "live8b.json"
+    assert live8b.main(["--preset", "tiny", "--parts", "reference", "--budget-s", "0", "--json", str(out)]) == 130
+    result = json.loads(out.read_text())
+    assert result["interrupted"] is True
+    assert result["parts"] == {"build": {**result["parts"]["build"], "status": "error",
+                                         "error": "interrupted (timeout or Ctrl-C)"}}
+    assert "wrote" in capsys.readouterr().out
