@@ -59,7 +59,8 @@ def target_rows(result: dict) -> list[tuple[str, str, str, str]]:
     rows.append(("P2", "frame → decision p50 / p99 (ms), 10 fps camera, silent", "≤ 10 / ≤ 20",
                  f"{_f(r['decision_p50_ms'])} / {_f(r['decision_p99_ms'])}" if r else _why(result, "p2_silent")))
     r = _part(result, "p6_pipeline")
-    rows.append(("P3", "20-token utterance after the decision (ms, median); first token", "≤ 150",
+    n = result.get("args", {}).get("utterance_tokens", 20)
+    rows.append(("P3", f"{n}-token utterance after the decision (ms, median); first token", "≤ 150",
                  f"{_f(r['utterance_ms'])}; {_f(r['first_token_ms'])}" if r else _why(result, "p6_pipeline")))
     r = _part(result, "p4_long")
     if r and r.get("cuda_start"):
