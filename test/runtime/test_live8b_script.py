@@ -100,3 +100,11 @@ def test_an_interrupted_run_still_writes_its_json(tmp_path, capsys, monkeypatch)
     assert result["parts"] == {"build": {**result["parts"]["build"], "status": "error",
                                          "error": "interrupted (timeout or Ctrl-C)"}}
     assert "wrote" in capsys.readouterr().out
+
+
+def test_the_full_8b_without_a_gpu_skips_with_the_dry_run_command(capsys, monkeypatch, tmp_path):
+    import torch
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert live8b.main(["--json", str(tmp_path / "x.json")]) == 0
+    assert "--layers 1 --small --budget-s 0" in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists()
