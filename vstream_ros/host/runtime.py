@@ -209,11 +209,10 @@ class HostRuntime:
         out["decision_latency_p99_ms"] = lat[min(len(lat) - 1, int(0.99 * len(lat)))] if lat else math.nan
         capture, ready = self.pipeline.queued()
         out.update(queue_capture=capture, queue_ready=ready, queue_capacity=self.options.pipeline.max_backlog)
-        backend = self.backend
-        if hasattr(backend, "length"):
-            out["cache_tokens"] = backend.length
-        if hasattr(backend, "occupancy"):
-            out.update({f"memory_{k}": v for k, v in backend.occupancy().items()})
+        out["cache_tokens"] = self.backend.length
+        occupancy = self.backend.occupancy()
+        if occupancy is not None:
+            out.update({f"memory_{k}": v for k, v in occupancy.items()})
         return out
 
     def diagnostics(self) -> dict[str, str]:

@@ -36,11 +36,7 @@ def _say(message: str) -> None:
 
 def memory_capacity(backend) -> int | None:
     """The bounded memory's cap in tokens of an LLM backend (None for the full, unbounded cache)."""
-    cfg = getattr(backend, "cfg", None)
-    if cfg is None or getattr(cfg, "policy", "full") == "full":
-        return None
-    cap = getattr(cfg, "cap_tokens", None)
-    return int(cap) if cap else None
+    return None if backend is None or backend.cap_tokens is None else int(backend.cap_tokens)
 
 
 class VizSession:
