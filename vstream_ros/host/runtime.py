@@ -11,6 +11,8 @@ a live camera uses overflow "drop" (frames are dropped only under sustained over
 first, each drop counted by reason); files and bags use `PipelineConfig.reproducible()` (never drop, outputs
 independent of timing). Queries (`ask`) preempt between frames (t=None) or are ordered by capture time (t set);
 the returned ticket streams chunks, carries the answer and its utterance id, and can be cancelled.
+Several cameras on one model: one HostRuntime per camera, each given its `backend` (Engine.backends) and
+`name`, all given one engine.scheduler.Scheduler.
 
 Imports: stdlib, the engine (pipeline, events), vstream_ros.{interfaces, guidance, host.routing}. Never rclpy.
 """
@@ -27,6 +29,7 @@ from vstream_ros.engine.config import StreamConfig
 from vstream_ros.engine.events import FrameDecision
 from vstream_ros.engine.pipeline import PipelineConfig, StreamPipeline
 from vstream_ros.engine.pipeline_queue import QueryTicket
+from vstream_ros.engine.scheduler import Scheduler
 from vstream_ros.host.routing import OutputRouter
 from vstream_ros.interfaces.image_codec import ImageDecodeError
 from vstream_ros.interfaces.stamps import StampTracker
@@ -57,11 +60,13 @@ class HostRuntime:
 
     def __init__(self, engine, sink=None, options: HostOptions | None = None, tracker=None, goal: str = "",
                  now: Callable[[], float] | None = None, log: Callable[[str, str], None] | None = None,
-                 on_frame: Callable[[float, object], None] | None = None):
+                 on_frame: Callable[[float, object], None] | None = None, backend=None,
+                 scheduler: Scheduler | None = None, name: str = "u"):
         self.options = options or HostOptions()
         self.cfg: StreamConfig = engine.stream
         self.engine = engine
-        model, backend = engine.model, engine.backend
+        self.name = name
+        model, backend = engine.model, backend or engine.backend
         self.backend = backend
         self.tracker, self.goal = tracker, goal
         self.now, self.log = now, log or (lambda level, msg: None)
@@ -75,9 +80,10 @@ class HostRuntime:
         self._submitted: collections.OrderedDict[float, float] = collections.OrderedDict()
         self._decision_ms: collections.deque = collections.deque(maxlen=self.options.latency_window)
         self._lock = threading.Lock()
-        self.pipeline = StreamPipeline(backend, model.protocol, self.cfg, vision=getattr(model, "vision", None),
+        self.pipeline = StreamPipeline(backend, model.protocol, self.cfg, vision=model.vision,
                                        on_event=self._on_event, options=self.options.pipeline, start=False,
-                                       on_error=self._on_error, on_reset=self._on_reset)
+                                       on_error=self._on_error, on_reset=self._on_reset, name=name,
+                                       scheduler=scheduler)
         self._intro()
 
     # ------------------------------------------------------------------ lifecycle
