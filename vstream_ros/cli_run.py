@@ -83,7 +83,7 @@ def main(args: argparse.Namespace) -> int:
         engine = load_engine(choice, streams=len(videos))
     except (CheckpointError, FileNotFoundError, ValueError) as e:
         return fail(e)
-    from .viz.session import frame_hooks, start_viz
+    from .viz.session import start_viz
     try:
         viz = start_viz(viz_plan, engine, command_of(args))       # Foxglove view / MCAP recording (or nothing)
     except OSError as e:
@@ -108,9 +108,6 @@ def main(args: argparse.Namespace) -> int:
         def on_event(self, event) -> None:
             writer.write(event, self.name)
             printer(event, self.name)
-            viz.on_event(event)
-            if overlay is not None:
-                overlay.on_event(event)
             if bar is not None and type(event).__name__ == "FrameDecision":   # the model's progress, not decoding's
                 bar.update(1)
                 bar.set_postfix(t=f"{event.time:.1f}s", replies=printer.replies, refresh=False)
@@ -121,8 +118,8 @@ def main(args: argparse.Namespace) -> int:
         # a file is read faster than real time: never drop, outputs independent of timing; a live source drops
         options = HostOptions(pipeline=PipelineConfig() if v.live else PipelineConfig.reproducible())
         hosts.append(HostRuntime(engine, Sink(v.name if multi else None), options, backend=backend,
-                                 scheduler=scheduler, name=v.name,
-                                 on_frame=frame_hooks(viz.on_frame, overlay.on_frame if overlay is not None else None)))
+                                 scheduler=scheduler, name=v.name if multi else "u",   # utterance ids name-N
+                                 observers=(viz, overlay)))      # Foxglove / MCAP session, overlay PNGs
     for host in hosts:
         for t, text in asks:
             host.ask(text, t)
@@ -158,6 +155,7 @@ def main(args: argparse.Namespace) -> int:
     finally:
         for host in hosts:
             host.stop()
+        scheduler.stop()
         if bar is not None:
             bar.close()
         writer.close(ok)

@@ -35,6 +35,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="instead: N streams of the demo model in one process vs N single-stream processes side "
                         "by side (aggregate decisions/s, per-stream decision interval p50/p99, RSS)")
     p.add_argument("--seconds", type=float, default=20.0, help="--streams: seconds of each demo video (default 20)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="--streams: torch threads of every process, both sides alike (default 1)")
     p.add_argument("--json", dest="json_path", default=None, help="write the full result as JSON here")
     p.set_defaults(func=main)
     return p
@@ -75,11 +77,11 @@ def main(args) -> int:
 
 
 def _streams(args) -> int:
-    if not 1 <= args.streams <= 64 or not args.seconds > 0:
-        print("vstream bench: --streams must be 1..64 and --seconds > 0", file=sys.stderr)
+    if not 1 <= args.streams <= 64 or not args.seconds > 0 or args.threads < 1:
+        print("vstream bench: --streams must be 1..64, --seconds > 0 and --threads >= 1", file=sys.stderr)
         return 2
     from .streams import compare, format_result  # noqa: PLC0415
-    result = compare(args.streams, args.seconds, log=lambda s: print(s, file=sys.stderr))
+    result = compare(args.streams, args.seconds, args.threads, log=lambda s: print(s, file=sys.stderr))
     print(format_result(result))
     if args.json_path:
         _write_json(args.json_path, result)

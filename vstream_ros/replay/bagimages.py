@@ -41,6 +41,9 @@ class FrameImages:
         self.records: list[OutRecord] = []
         self._lock = threading.Lock()
 
+    def on_event(self, event) -> None:
+        """A HostObserver of frames only: engine events are not drawn here."""
+
     def on_frame(self, t: float, rgb) -> None:
         sec, nanosec = self.stamp_of(t)
         types = self.ts.types
