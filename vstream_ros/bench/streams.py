@@ -6,8 +6,8 @@ Each worker is a child process (`python -m vstream_ros.bench.streams --worker S`
 shipped held-out videos, decoded on the fly by PyAV as `vstream run` does) through StreamPipelines sharing one
 Scheduler, in two phases, each started at once in every worker (all load first):
   1. throughput: the first `seconds` s of each video as fast as they are taken (overflow "block", none dropped);
-  2. latency: the next `live_seconds` s paced at real time like a camera (overflow "drop"): capture → decision
-     latency of every decided frame, and the frames dropped.
+  2. latency: the first `live_seconds` s again (a new stream), paced at real time like a camera (overflow
+     "drop"): capture → decision latency of every decided frame, and the frames dropped.
 It prints one JSON line (decisions, wall time, latencies, drops, peak RSS).
   (a) one worker with N streams;  (b) N workers with one stream each; (b)'s wall time runs from the first start
   to the last end.
@@ -37,8 +37,8 @@ def worker(streams: int, seconds: float, first_video: int = 0, threads: int = 1,
     for a phase and wait for a line on stdin before starting it (the parent starts N workers together).
 
     Phase 1 (throughput): each video's first `seconds` s decoded on the fly (PyAV, as `vstream run` does) and
-    pushed as fast as it is taken (overflow "block": nothing dropped). Phase 2 (latency): the next `live_seconds`
-    s paced at real time like a camera (overflow "drop"); capture → decision latency of every decided frame."""
+    pushed as fast as it is taken (overflow "block": nothing dropped). Phase 2 (latency): the first `live_seconds`
+    s again, a new stream, paced at real time like a camera (overflow "drop"); capture → decision latency."""
     import resource  # noqa: PLC0415
     import threading  # noqa: PLC0415
 
@@ -108,7 +108,7 @@ def worker(streams: int, seconds: float, first_video: int = 0, threads: int = 1,
     _, wall0, wall = phase("ready", PipelineConfig(overflow="block"), 0.0, seconds, paced=False)
     decisions = sum(decided)
     steps, requests = sched.steps, sched.requests
-    pipes, _, _ = phase("live", PipelineConfig(), seconds, seconds + live_seconds, paced=True)
+    pipes, _, _ = phase("live", PipelineConfig(), 0.0, live_seconds, paced=True)     # the videos again, from 0
     latency = [x for p in pipes for x in p.stats.decision_latency_s]
     dropped = sum(p.stats.dropped for p in pipes)
     sched.stop()
