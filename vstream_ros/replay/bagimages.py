@@ -32,7 +32,7 @@ def images_topic(camera_topic: str) -> str:
 
 
 class FrameImages:
-    """HostRuntime on_frame hook → CompressedImage records. `stamp_of(t)` gives the exact (sec, nanosec) of the frame
+    """A HostObserver (frames only) → CompressedImage records. `stamp_of(t)` gives the exact (sec, nanosec) of the frame
     captured at t, `frame_id()` the camera's frame id."""
 
     def __init__(self, ts, topic: str, stamp_of: Callable[[float], tuple[int, int]], frame_id: Callable[[], str],
