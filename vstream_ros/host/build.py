@@ -2,7 +2,7 @@
 
 `vstream run`, `vstream replay` and the ROS node describe what to load with an `engine.options.EngineConfig`
 (built from command-line arguments or node parameters, checked before anything loads); `load_engine()` loads the
-model and builds the backend (engine.factory).
+model and builds the backends (engine.factory: one per stream over one copy of the weights).
 
 Imports: stdlib and engine config/options (torch only inside load_engine). Never rclpy.
 """
@@ -22,6 +22,9 @@ class Engine:
     backend: object
     stream: StreamConfig = field(default_factory=StreamConfig)
     backends: tuple = ()            # one per stream (several streams, one model); () = (backend,)
+
+    def __post_init__(self):
+        self.backends = tuple(self.backends) or (self.backend,)
 
 
 def load_engine(choice: EngineConfig, streams: int = 1) -> Engine:
