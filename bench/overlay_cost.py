@@ -7,7 +7,7 @@ stream models/demo/streams/world_000.mp4 through the host runtime, paced two way
   closed  each model frame is submitted as soon as the previous one is decided (reproducible pipeline), so the
           drawing worker always competes with inference: the worst case, no idle time at all.
 "on" adds what the node does with overlay.enabled:
-HostRuntime(on_frame=…) + every event to the overlay feed, the drawing worker (engine letterbox, render_overlay) and
+HostRuntime(observers=(feed,)): frames and every event to the overlay feed, the drawing worker (engine letterbox, render_overlay) and
 the publish copy of the image (bytes → array('B'), as rclpy's uint8[] takes it); `--compressed` adds the JPEG of
 overlay.compressed. Runs alternate off/on, on/off, … (interleaved repeats); decision latency = submit → that frame's
 FrameDecision event. Printed: per-run medians and the ratio on/off (median over the pairs), ratios only.
@@ -70,8 +70,6 @@ def run_once(engine, frames, overlay: bool, compressed: bool, live: bool = False
     class Sink:
         @staticmethod
         def on_event(ev):
-            if feed is not None:
-                feed.on_event(ev)
             if type(ev).__name__ == "FrameDecision":
                 with cond:
                     decided[ev.time] = time.perf_counter()
@@ -79,7 +77,7 @@ def run_once(engine, frames, overlay: bool, compressed: bool, live: bool = False
 
     engine.backend.reset()
     host = HostRuntime(engine, Sink(), HostOptions(pipeline=PipelineConfig() if live else PipelineConfig.reproducible()),
-                       on_frame=feed.on_frame if feed is not None else None)
+                       observers=(feed,))
     host.start()
     submitted: dict[float, float] = {}
     wall0 = time.perf_counter()

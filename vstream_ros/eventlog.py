@@ -4,7 +4,8 @@ final artefact: it is never staged in a temporary file (reports, bags and checkp
 
 Layout: a header line `{"event": "run", "command": …, "model": …}` (what ran, read back by `vstream eval`),
 then the engine events (`frame`, `query`, `response`: engine/events.py, stable schema), then a trailer
-`{"event": "end", "complete": true|false}`; a log without a trailer was killed mid-run. The file is created
+`{"event": "end", "complete": true|false}`; a log without a trailer was killed mid-run. A run over several
+sources (`vstream run a.mp4 b.mp4`) writes one file; each engine event then carries `stream` (the source's name). The file is created
 with the user's umask (a plain `open`), truncated when it exists: one log holds one run.
 
 Imports: stdlib only. Never torch or ROS.
@@ -12,6 +13,7 @@ Imports: stdlib only. Never torch or ROS.
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ class JsonlWriter:
         self.path = Path(path) if path else None
         self.lines = 0
         self._f = None
+        self._lock = threading.Lock()          # several streams' events may come from several threads
         if self.path is None:
             return
         if self.path.is_dir():
@@ -37,11 +40,14 @@ class JsonlWriter:
         if header is not None:
             self._put({"event": "run", **header})
 
-    def write(self, event) -> None:
+    def write(self, event, stream: str | None = None) -> None:
+        """Log an engine event; `stream` (a multi-source run) names the source it belongs to."""
         if self._f is None:
             return
         d = event.to_json()
         if d["event"] in self.KINDS:
+            if stream is not None:
+                d["stream"] = stream
             self._put(d)
             self.lines += 1
 
@@ -55,8 +61,9 @@ class JsonlWriter:
             self._f = None
 
     def _put(self, d: dict[str, Any]) -> None:
-        self._f.write(json.dumps(d, ensure_ascii=False) + "\n")
-        self._f.flush()
+        with self._lock:
+            self._f.write(json.dumps(d, ensure_ascii=False) + "\n")
+            self._f.flush()
 
     def __enter__(self) -> "JsonlWriter":
         return self

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .engine.config import ModelSpec, StreamConfig
@@ -120,6 +120,7 @@ class RunPlan:
     sources: ModelSources
     video_frames: int | None
     video_duration: float | None
+    videos: list = field(default_factory=list)      # engine.video_sources.VideoSource, one per stream
 
 
 def model_options(args) -> tuple[ModelSpec, StreamConfig, ModelSources]:
@@ -139,8 +140,16 @@ def preflight_run(args) -> RunPlan:
     spec = config.model
     sources = check_model(spec)                                   # before any heavy import
     check_output_file(args.events_jsonl, "--events-jsonl")
-    frames, duration = video_length(args.video)
-    check_asks_within(asks, duration, args.video)
+    from .engine.video_sources import video_sources  # noqa: PLC0415 - stdlib only
+    videos = video_sources(args.video if isinstance(args.video, list) else [args.video])
+    if len(videos) > 1 and config.backend == "reference":
+        raise ValueError("--backend reference serves one stream (it is the oracle); several sources need "
+                         "--backend runtime (the default)")
+    lengths = [video_length(v.url) if not v.live else (None, None) for v in videos]
+    for v, (_, duration) in zip(videos, lengths):
+        check_asks_within(asks, duration, v.spec)
     check_memory(config)
     check_device(spec.device)
-    return RunPlan(asks, config, sources, frames, duration)
+    frames = None if len(videos) > 1 else lengths[0][0]
+    duration = None if len(videos) > 1 else lengths[0][1]
+    return RunPlan(asks, config, sources, frames, duration, videos)

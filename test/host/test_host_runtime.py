@@ -195,12 +195,20 @@ def test_submit_decodes_only_the_frames_the_model_clock_wants(tiny_model):
     assert len(calls) == 4 and verdicts.count("off_grid") == 56
 
 
-def test_on_frame_sees_exactly_the_frames_the_model_decides_on(tiny_model):
-    seen = []
+def test_observers_see_exactly_the_frames_the_model_decides_on_and_every_event(tiny_model):
+    seen, events = [], []
+
+    class Watcher:                           # a HostObserver: frames (submitting thread) and events (model worker)
+        on_frame = staticmethod(lambda t, rgb: seen.append((t, rgb)))
+        on_event = staticmethod(events.append)
+
+    class EventsOnly:                        # on_frame None: wants no frames
+        on_frame = None
+        on_event = staticmethod(lambda ev: None)
     images = calibration_images(12, seed=2)
     rec = Recorder()
     host = HostRuntime(Engine(tiny_model, build_backend(tiny_model, "reference", "full"), CFG), rec,
-                       HostOptions(pipeline=PipelineConfig.reproducible()), on_frame=lambda t, rgb: seen.append((t, rgb)))
+                       HostOptions(pipeline=PipelineConfig.reproducible()), observers=(Watcher(), EventsOnly(), None))
     host.start()
     for i, im in enumerate(images):          # 4 Hz camera, 2 fps model clock: every other frame is off the grid
         host.submit(im, 100 + i * 0.25)
@@ -209,6 +217,7 @@ def test_on_frame_sees_exactly_the_frames_the_model_decides_on(tiny_model):
     decided = [e.time for e in rec.events if isinstance(e, FrameDecision)]
     assert [t for t, _ in seen] == decided and len(decided) == 6
     assert all(rgb is images[int(round((t - 100) / 0.25))] for t, rgb in seen)
+    assert [e for e in events if isinstance(e, FrameDecision)] == [e for e in rec.events if isinstance(e, FrameDecision)]
 
 
 def test_narration_window_is_what_the_bounded_memory_holds(tiny_model):

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vstream_ros.engine.llm_backend import BackendBase
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fake_rclpy  # noqa: E402
@@ -58,7 +60,7 @@ class ScriptedVision:
         return torch.zeros(len(pixels), 10, 8)
 
 
-class ScriptedBackend:
+class ScriptedBackend(BackendBase):
     """An LLM backend stand-in speaking on every `every`-th frame (P(silent) 0.3, else 0.9), replying
     PROACTIVE_TEXT to frames and ANSWER_TEXT to queries, token by token; records frames, queries and resets.
     `gate` (a threading.Event) can hold every forward until set, to simulate a slow model."""

@@ -109,7 +109,7 @@ def test_bad_inputs_are_counted_and_skipped(ros, scripted):
     c = host.counters
     assert c["dropped_duplicate"] == 1 and c["dropped_out_of_order"] == 1 and c["stream_restarts"] == 1
     assert host.pipeline.stats.resets == 1 and scripted.made[0].backend.resets == 2   # at start + the loop
-    assert decided(node) == 3 and host.pipeline.session.last_time == 5.0     # 10, 25, then 5 in the new stream
+    assert decided(node) == 3 and host.pipeline.stream.last_time == 5.0     # 10, 25, then 5 in the new stream
     node._publish_diagnostics()
     diag = node.publisher("/diagnostics").decoded[-1].status[0]
     kv = {v.key: v.value for v in diag.values}
@@ -165,7 +165,7 @@ def test_sustained_overload_drops_by_policy_and_counts(ros, scripted):
     s = node.host.stats()
     assert s["dropped_thinned"] + s["dropped_oldest"] > 0
     assert s["frames_decided"] + s["frames_lost"] == s["frames_sampled"] == 20
-    assert node.host.pipeline.session.last_time == 109.5                 # the newest frame is never the one dropped
+    assert node.host.pipeline.stream.last_time == 109.5                 # the newest frame is never the one dropped
 
 
 def test_parameters_validated_and_threshold_live(ros, scripted):
@@ -173,7 +173,7 @@ def test_parameters_validated_and_threshold_live(ros, scripted):
     node = started(ros, scripted)
     ok = node.set_parameters([Parameter("stream.threshold", value=0.9)])[0]
     assert ok.successful
-    assert node.host.cfg.threshold == 0.9 and node.host.pipeline.session.cfg.threshold == 0.9
+    assert node.host.cfg.threshold == 0.9 and node.host.pipeline.stream.cfg.threshold == 0.9
     for name, value in (("stream.threshold", 1.5), ("mode", "chat"), ("stream.fps", 5),
                         ("image.transport", "h264"), ("memory.policy", "lru")):
         res = node.set_parameters([Parameter(name, value=value)])[0]

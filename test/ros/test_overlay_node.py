@@ -54,7 +54,7 @@ def feed(ros, node, n=4, h=48, w=64, noise=True):
 def test_overlay_is_off_by_default(ros, scripted96):
     node = started(scripted96)
     feed(ros, node, n=2)
-    assert node.overlay is None and node.host.on_frame is None
+    assert node.overlay is None and node.host.observers == ()
     for topic in ("/vstream/overlay", "/vstream/overlay/compressed"):
         with pytest.raises(StopIteration):
             node.publisher(topic)

@@ -38,3 +38,18 @@ def test_bad_arguments_are_reported_not_raised(capsys):
     args = parse(["--frames", "1"])
     assert args.func(args) == 2
     assert "frames" in capsys.readouterr().err
+
+
+def test_streams_worker_serves_several_demo_streams_on_one_model():
+    """`vstream bench --streams`' measurement, in-process: 2 demo streams on one model, both phases."""
+    from vstream_ros.bench.streams import worker
+    r = worker(2, seconds=2.0, live_seconds=1.0)
+    assert r["decisions"] == 8                          # 2 s at 2 fps, 2 streams, nothing dropped
+    assert r["requests"] > r["steps"] > 0               # steps served both streams at once
+    assert r["latency"] and all(x > 0 for x in r["latency"]) and r["rss_mb"] > 0
+
+
+def test_streams_option_is_checked_before_anything_runs(capsys):
+    args = parse(["--streams", "0"])
+    assert args.func(args) == 2
+    assert "--streams must be 1..64" in capsys.readouterr().err

@@ -7,6 +7,7 @@ import torch
 
 from vstream_ros.bench.wrappers import ForcedLength, ScriptedDecisions, frame_speaks
 from vstream_ros.engine.config import StreamConfig
+from vstream_ros.engine.llm_backend import BackendBase
 from vstream_ros.engine.events import (
     FrameDecision,
     QueryEvent,
@@ -84,7 +85,7 @@ def test_pipeline_equals_session_with_midbatch_replies_and_queries_during_replie
     assert any(isinstance(e, FrameDecision) and e.decision is None for e in got)   # query at a frame's time
 
 
-class Gate:
+class Gate(BackendBase):
     """Wraps a backend; every prefill waits until the gate is opened (the LLM 'falls behind')."""
 
     def __init__(self, inner):

@@ -2,6 +2,7 @@
 
     vstream bench --preset tiny [--frames 60] [--camera-fps F] [--utterance-tokens 20] [--repeats 3] [--json out.json]
     vstream bench --preset live-8b ...   (CUDA only: Llama-3-8B + SigLIP-L shapes, random weights, bf16)
+    vstream bench --streams 4 [--seconds 20]   (demo model: N streams in one process vs N processes; bench/streams.py)
 
 (The bounded-memory long-run simulation is the lab's: `vstream-lab longrun`.)
 
@@ -30,6 +31,12 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="live-8b only: keep every width but only N layers (runs on CPU: checks the GPU path)")
     from ..cli_common import add_quantize_arg  # noqa: PLC0415
     add_quantize_arg(p)
+    p.add_argument("--streams", type=int, default=None, metavar="N",
+                   help="instead: N streams of the demo model in one process vs N single-stream processes side "
+                        "by side (aggregate decisions/s, per-stream decision interval p50/p99, RSS)")
+    p.add_argument("--seconds", type=float, default=20.0, help="--streams: seconds of each demo video (default 20)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="--streams: torch threads of every process, both sides alike (default 1)")
     p.add_argument("--json", dest="json_path", default=None, help="write the full result as JSON here")
     p.set_defaults(func=main)
     return p
@@ -37,6 +44,8 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def main(args) -> int:
+    if args.streams is not None:
+        return _streams(args)
     from .core import BenchConfig, format_table, run_bench
     from .presets import PresetUnavailable
     try:
@@ -61,6 +70,19 @@ def main(args) -> int:
     print(f"device: {result['device']}  torch {result['torch']}  modes {result['modes']}")
     print(format_table(result))
     print(f"pipeline (b) {format_memory(result['memory'])}")
+    if args.json_path:
+        _write_json(args.json_path, result)
+        print(f"wrote {args.json_path}")
+    return 0
+
+
+def _streams(args) -> int:
+    if not 1 <= args.streams <= 64 or not args.seconds > 0 or args.threads < 1:
+        print("vstream bench: --streams must be 1..64, --seconds > 0 and --threads >= 1", file=sys.stderr)
+        return 2
+    from .streams import compare, format_result  # noqa: PLC0415
+    result = compare(args.streams, args.seconds, args.threads, log=lambda s: print(s, file=sys.stderr))
+    print(format_result(result))
     if args.json_path:
         _write_json(args.json_path, result)
         print(f"wrote {args.json_path}")

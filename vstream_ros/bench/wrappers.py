@@ -16,15 +16,27 @@ from collections.abc import Sequence
 
 import torch
 
+from ..engine.llm_backend import BackendBase
 from ..engine.template import SILENT_ID, STOP_IDS, V_TOKEN_ID
 
 _BIG = 1e4
 
 
-class _Wrapper:
+class _Wrapper(BackendBase):
+    """Forwards the whole backend contract to `inner`; never batched (its logits edits would be bypassed)."""
+
+    batch = None
+
     def __init__(self, backend):
         self.inner = backend
         self.vocab_size = backend.vocab_size
+        self.cap_tokens = backend.cap_tokens
+
+    def stamp(self, t: float) -> None:
+        self.inner.stamp(t)
+
+    def occupancy(self) -> dict | None:
+        return self.inner.occupancy()
 
     @property
     def length(self) -> int:

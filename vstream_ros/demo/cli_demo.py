@@ -4,9 +4,9 @@
     vstream demo --world 2 --out demo_out/ --threshold 0.6
 
 Decodes a shipped egocentric video the model never saw (models/demo/streams/, demo/streams.py: rendered once
-from held-out synthetic worlds by the lab), feeds every frame to the streaming engine
-(`StreamRunner`, reference backend) with the demo model, prints each narration as it is produced with its
-capture time beside the ground truth, then the metric table (timing F1 at ±1 s, |Δt|, text similarity)
+from held-out synthetic worlds by the lab), feeds every frame to the streaming engine (`StreamRunner` on the
+backend engine.factory builds, product defaults: runtime, bounded memory) with the demo model, prints each
+narration as it is produced with its capture time beside the ground truth, then the metric table (timing F1 at ±1 s, |Δt|, text similarity)
 of the model and of the model-free baselines on the same frames, and writes OUT/timeline.png and
 OUT/demo.json. The model folder is found at --model-dir, $VSTREAM_DEMO_MODEL, the source tree's
 models/demo/ or <prefix>/share/vstream_ros/models/demo/.

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Callable
 
-from vstream_ros.engine.config import StreamConfig
+from vstream_ros.engine.config import DEFAULT_BACKEND, DEFAULT_MEMORY_POLICY, StreamConfig
 from vstream_ros.engine.events import FrameDecision, Response
 from vstream_ros.engine.frames import FrameClock
 from vstream_ros.replay.metrics import EvalResult, Utterance, timing_metrics
@@ -64,16 +64,15 @@ class ModelRun:
 
 def run_model(model, frames: Iterable[tuple[float, object]], cfg: StreamConfig | None = None,
               on_frame: Callable[[float], None] | None = None,
-              on_event: Callable[[object], None] | None = None, backend: str = "reference") -> ModelRun:
-    """Stream every camera frame through a StreamRunner (reference or runtime backend) and collect the replies."""
-    from vstream_ros.engine.reference import ReferenceBackend  # noqa: PLC0415
+              on_event: Callable[[object], None] | None = None, backend: str = DEFAULT_BACKEND,
+              memory_policy: str = DEFAULT_MEMORY_POLICY) -> ModelRun:
+    """Stream every camera frame through a StreamRunner and collect the replies. The LLM backend comes from
+    engine.factory with the product defaults (runtime, bounded memory) unless told otherwise."""
+    from vstream_ros.engine.factory import build_backend  # noqa: PLC0415
     from vstream_ros.engine.runner import StreamRunner  # noqa: PLC0415
-    if backend == "runtime":
-        from vstream_ros.engine.runtime.runtime_backend import RuntimeBackend  # noqa: PLC0415
-        llm = RuntimeBackend(model)
-    else:
-        llm = ReferenceBackend(model)
-    runner = StreamRunner(model, llm, cfg or StreamConfig(), on_event=on_event)
+    cfg = cfg or StreamConfig()
+    llm = build_backend(model, backend, memory_policy, fps=cfg.fps)
+    runner = StreamRunner(model, llm, cfg, on_event=on_event)
     preds, trace = [], []
     t0 = time.perf_counter()
     last_t = first_t = None

@@ -40,21 +40,28 @@ class DecodeStats:
 
 
 def iter_video_frames(path: str | Path, stats: DecodeStats | None = None) -> Iterator[Frame]:
-    """Decode a video file to RGB frames with capture times from the stream's timestamps.
+    """Decode a video (file, /dev/videoN or network stream: engine/video_sources.py) to RGB frames with capture
+    times from the stream's timestamps.
 
     Corrupt packets are counted in `stats.corrupt` and skipped. Raises VideoError when the file is
     missing, is not a video, or yields no frame at all.
     """
     import av  # noqa: PLC0415 - optional heavy import
 
+    from .video_sources import video_source  # noqa: PLC0415 - files, /dev/videoN, rtsp:// and http(s):// streams
     from .yuv import frame_to_rgb  # noqa: PLC0415
 
     stats = stats if stats is not None else DecodeStats()
-    path = Path(path)
-    if not path.is_file():
-        raise VideoError(f"video not found: {path}")
     try:
-        container = av.open(str(path))
+        source = video_source(str(path))
+    except ValueError as e:
+        raise VideoError(str(e)) from None
+    if not source.live:
+        path = Path(path)
+        if not path.is_file():
+            raise VideoError(f"video not found: {path}")
+    try:
+        container = av.open(source.url, **source.av_options)
     except (av.error.FFmpegError, OSError, ValueError) as e:
         raise VideoError(f"cannot open video {path}: {_one_line(e)}") from None
     with container:

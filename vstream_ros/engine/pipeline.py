@@ -1,14 +1,16 @@
-"""StreamPipeline: the overlapped stream loop (camera → vision → LLM), the engine of the host runtime.
+"""StreamPipeline: the overlapped loop of one stream (camera → vision → LLM), the engine of the host runtime.
 
     camera thread ──push(rgb, t)──► FrameClock ─► capture queue (bounded) ─► vision worker (micro-batches,
-    own CUDA stream) ─► ready queue (bounded) ─► LLM worker: queries first, then ONE prefill of all ready
-    frames with logits at every frame's last `<v>`; the first "respond" frame crops the cache right after
-    itself, the reply is decoded (chunks stream out through `on_event`), the frames after it go back to
-    the head of the ready queue and are re-prefilled (none lost, none seen twice).
+    own CUDA stream) ─► ready queue (bounded) ─► Scheduler (engine/scheduler.py, the model's worker, shared by
+    every stream of one model): queries first, then ONE prefill of the ready frames with logits at every
+    frame's last `<v>`; the first "respond" frame crops the cache right after itself, the reply is decoded
+    (chunks stream out through `on_event`), the frames after it go back to the head of the ready queue and
+    are re-prefilled (none lost, none seen twice).
 
-With nothing dropped the events equal StreamSession's (decisions, replies, query ordering of
-docs/design/stream-format.md); only p_silent may differ by float rounding (batched vs single forwards).
-Reply decoding and query answering reuse the session's own code (`StreamSession.reply`, `.answer`).
+Several pipelines passed one `scheduler` (and backends from `RuntimeBackend.streams`) are several streams on
+one model: their prefills and reply tokens run batched, one step at a time. Alone, a pipeline makes its own.
+The per-frame work is the decision routine (engine/decision.py), the same code StreamSession runs: with nothing
+dropped the events equal StreamSession's; only p_silent may differ by float rounding (batched forwards).
 
 Queries: `ask(text, t)` is ordered by capture time exactly like the session; `ask(text)` (t=None)
 preempts: it is answered before any queued frame, at the time of the last decided frame. Both return a
@@ -27,9 +29,6 @@ Imports: numpy, torch, engine modules. Never ROS.
 """
 from __future__ import annotations
 
-import bisect
-import dataclasses
-import itertools
 import threading
 import time
 from collections import deque
@@ -39,11 +38,13 @@ from dataclasses import dataclass
 import torch
 
 from .config import StreamConfig
-from .events import Event, Response, UtteranceChunk
-from .frames import FrameClock, FrameError, letterbox, to_pixels
-from .pipeline_llm import LLMWorker
+from .events import Event, UtteranceChunk
+from .frames import FrameClock, FrameError
+from .pipeline_llm import LLMWork, PipelineCounters
 from .pipeline_queue import PipelineStats, QueuedFrame, QueryTicket, apply_backpressure
-from .session import StreamSession
+from .scheduler import Scheduler
+from .stream import Stream
+from .vision import encode_frames
 
 OVERFLOW = ("drop", "block")
 
@@ -71,63 +72,69 @@ class PipelineConfig:
         return cls(**{"vision_batch": 1, "max_prefill_frames": 1, "overflow": "block", **kw})
 
 
-class StreamPipeline(LLMWorker):
+class StreamPipeline(LLMWork):
     """Overlapped stream over a backend. `push`/`push_tokens`/`ask`/`request_reset` are safe from any thread.
 
+    name: the stream's name (utterance ids are `name-N`). scheduler: the model's worker shared with other
+    streams (None = a private one).
     on_error: None = a worker failure stops the pipeline and is raised by `finish()`; else it is called with
-    the exception (LLM worker thread), the failed step's frames are counted in `stats.dropped_error`, the
+    the exception (model worker thread), the failed step's frames are counted in `stats.dropped_error`, the
     stream is reset and the workers go on (a long-running node never dies on one bad step).
-    on_reset: called on the LLM worker thread when a reset marker is executed (after the session reset)."""
+    on_reset: called on the model worker thread when a reset marker is executed (after the stream reset)."""
 
     def __init__(self, backend, protocol, cfg: StreamConfig | None = None, vision=None,
                  on_event: Callable[[Event], None] | None = None, options: PipelineConfig | None = None,
-                 session_id: str = "u", start: bool = True,
-                 on_error: Callable[[BaseException], None] | None = None, on_reset: Callable[[], None] | None = None):
-        self.cfg = cfg or StreamConfig()
+                 name: str = "u", start: bool = True,
+                 on_error: Callable[[BaseException], None] | None = None, on_reset: Callable[[], None] | None = None,
+                 scheduler: Scheduler | None = None):
         self.options = options or PipelineConfig()
         self.vision = vision
         self.user_on_event = on_event
         self.on_error, self.on_reset = on_error, on_reset
-        self.session = StreamSession(backend, protocol, self.cfg, on_event=self._on_event, session_id=session_id)
+        self.stream = Stream(backend, protocol, cfg, name=name, on_event=self._on_event,
+                             observer=PipelineCounters(self))
+        self.stream.should_stop = lambda: self._closing
         self.backend = backend
         self.protocol = protocol
-        self.clock = FrameClock(self.cfg.fps)
+        self.clock = FrameClock(self.stream.cfg.fps)
         self.stats = PipelineStats()
+        self.scheduler = scheduler or Scheduler()
+        self._own_scheduler = scheduler is None
         self._lock = threading.Condition()
         self._capture: deque[QueuedFrame] = deque()
         self._ready: deque[QueuedFrame] = deque()
-        self._queries: list[tuple[float, int, QueryTicket]] = []   # timed, sorted by (t, seq)
-        self._now_queries: deque[QueryTicket] = deque()            # t=None: preempt
-        self._qseq = itertools.count()
         self._events: list[Event] = []
-        self._active: QueryTicket | None = None                    # the query being answered
         self._encoding = 0            # frames taken by the vision worker, not yet in _ready
-        self._busy = False            # LLM worker inside a step
+        self._busy = False            # the scheduler runs a routine of this stream
+        self._taken: list[QueuedFrame] = []   # the frames of that routine
+        self._flush = False           # finish(): answer the timed queries once every frame is decided
         self._closing = False
         self._error: BaseException | None = None
-        self._reply_t0 = 0.0
-        self._first_token_pending = False
         self._threads: list[threading.Thread] = []
         if start:
             self.start()
 
+    @property
+    def cfg(self) -> StreamConfig:
+        return self.stream.cfg
+
     def start(self) -> None:
         """Start the workers (construct with start=False to queue frames first, e.g. in tests). After `close()`
-        it starts fresh workers on the same session (never a second set: old ones are joined first)."""
+        it starts fresh workers on the same stream (never a second set: old ones are joined first)."""
         if any(th.is_alive() for th in self._threads) and not self._closing:
             return
         for th in self._threads:
             th.join()
         with self._lock:
             self._closing = False
-        self._threads = [threading.Thread(target=self._guard(self._vision_loop), name="vstream-vision", daemon=True),
-                         threading.Thread(target=self._guard(self._llm_loop), name="vstream-llm", daemon=True)]
+        self._threads = [threading.Thread(target=self._guard(self._vision_loop), name="vstream-vision", daemon=True)]
         for th in self._threads:
             th.start()
+        self.scheduler.add(self)
 
     @property
     def running(self) -> bool:
-        return any(th.is_alive() for th in self._threads)
+        return any(th.is_alive() for th in self._threads) and self.scheduler.alive
 
     # ------------------------------------------------------------------ camera / user side
     def wants(self, t: float) -> bool:
@@ -160,18 +167,15 @@ class StreamPipeline(LLMWorker):
         if not text:
             raise ValueError("a query needs some text")
         ticket = QueryTicket(text, None if t is None else float(t), on_chunk)
+        self.stream.add_query(ticket)
         with self._lock:
-            if t is None:
-                self._now_queries.append(ticket)
-            else:
-                bisect.insort(self._queries, (float(t), next(self._qseq), ticket), key=lambda q: q[:2])
             self._lock.notify_all()
+        self.scheduler.wake()
         return ticket
 
     def set_threshold(self, threshold: float) -> None:
         """Change θ for the next decisions (any thread)."""
-        self.cfg = dataclasses.replace(self.cfg, threshold=float(threshold))
-        self.session.set_threshold(float(threshold))
+        self.stream.set_threshold(float(threshold))
 
     def request_reset(self) -> None:
         """Restart the stream in-band (see the module docstring); returns at once."""
@@ -184,27 +188,21 @@ class StreamPipeline(LLMWorker):
         """Wait until every queued frame is decided, answer the remaining timed queries, return all events."""
         self.start()
         with self._lock:
-            done = self._lock.wait_for(lambda: self._error is not None or self._idle(), timeout)
+            self._flush = True
+        self.scheduler.wake()
+        with self._lock:
+            done = self._lock.wait_for(lambda: self._error is not None or (self._idle() and not self._flush), timeout)
             if self._error is not None:
                 raise RuntimeError(f"pipeline worker failed: {self._error}") from self._error
             if not done:
                 raise TimeoutError("pipeline did not drain in time")
-            self._busy = True
-        try:
-            while self._queries:
-                qt, _, ticket = self._queries.pop(0)
-                self._answer(qt, ticket)
-        finally:
-            with self._lock:
-                self._busy = False
-                self._lock.notify_all()
         return self.events()
 
     def reset(self, timeout: float | None = None) -> None:
         """Start a new stream: drain the current one (see finish), then clear cache, queues, clock and stats."""
         self.finish(timeout)
         with self._lock:
-            self.session.reset()
+            self.stream.reset()
             self.clock.reset()
             self._events.clear()
             self.stats = PipelineStats()
@@ -228,8 +226,14 @@ class StreamPipeline(LLMWorker):
         with self._lock:
             self._closing = True
             self._lock.notify_all()
+        self.scheduler.wake()
         for th in self._threads:
             th.join(timeout=timeout)
+        with self._lock:
+            self._lock.wait_for(lambda: not self._busy, timeout)
+        self.scheduler.remove(self)
+        if self._own_scheduler:
+            self.scheduler.stop(timeout)
 
     def __enter__(self):
         return self
@@ -239,7 +243,7 @@ class StreamPipeline(LLMWorker):
 
     # ------------------------------------------------------------------ internals
     def _idle(self) -> bool:
-        return not (self._capture or self._ready or self._encoding or self._busy or self._now_queries)
+        return not (self._capture or self._ready or self._encoding or self._busy or self.stream.has_now_query)
 
     def _guard(self, loop):
         def run():
@@ -252,14 +256,6 @@ class StreamPipeline(LLMWorker):
         return run
 
     def _on_event(self, event: Event) -> None:
-        if isinstance(event, (UtteranceChunk, Response)) and self._first_token_pending:
-            self._first_token_pending = False
-            self.stats.first_token_s.append(time.perf_counter() - self._reply_t0)
-        ticket = self._active
-        if ticket is not None and isinstance(event, UtteranceChunk) and event.text and ticket.on_chunk is not None:
-            ticket.on_chunk(event.text)
-        elif ticket is not None and isinstance(event, Response):
-            ticket.answer, ticket.utterance_id, ticket.stop = event.text, event.utterance_id, event.stop
         with self._lock:
             self._events.append(event)
         if self.user_on_event is not None:
@@ -325,29 +321,23 @@ class StreamPipeline(LLMWorker):
                 self._encoding = 0
                 self.stats.max_queue_depth = max(self.stats.max_queue_depth, len(self._ready))
                 self._lock.notify_all()
+            self.scheduler.wake()
 
     def _encode(self, frames: list[QueuedFrame], stream) -> None:
         if self.vision is None:
             raise ValueError("raw frames were pushed but the pipeline has no vision encoder")
-        boxed = []
-        for f in frames:
-            try:
-                boxed.append(letterbox(f.rgb, self.vision.image_size))
-            except FrameError as e:                          # this frame only: counted, skipped, the batch goes on
-                with self._lock:
-                    self.stats.corrupt += 1
-                    self.stats.last_error = " ".join(str(e).split())[:200]
-                f.rgb = None
-        frames = [f for f in frames if f.rgb is not None]
-        if not frames:
-            return
-        pixels = to_pixels(boxed)
+
+        def bad(i: int, e: FrameError) -> None:              # this frame only: counted, skipped, the batch goes on
+            with self._lock:
+                self.stats.corrupt += 1
+                self.stats.last_error = " ".join(str(e).split())[:200]
+            frames[i].rgb = None
         if stream is not None:
             with torch.cuda.stream(stream):
-                tokens = self.vision.encode(pixels)
+                tokens = encode_frames(self.vision, [f.rgb for f in frames], on_bad=bad)
                 done = torch.cuda.Event()
                 done.record(stream)
         else:
-            tokens, done = self.vision.encode(pixels), None
-        for f, tok in zip(frames, tokens):
+            tokens, done = encode_frames(self.vision, [f.rgb for f in frames], on_bad=bad), None
+        for f, tok in zip([f for f in frames if f.rgb is not None], tokens):
             f.tokens, f.rgb, f.ready_event = tok, None, done

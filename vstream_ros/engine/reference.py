@@ -12,6 +12,7 @@ from typing import Sequence
 import torch
 from transformers import DynamicCache, LlamaForCausalLM
 
+from .llm_backend import BackendBase
 from .checkpoint import LiveModel
 from .live_model import embed_stream
 
@@ -20,7 +21,7 @@ from .live_model import embed_stream
 CACHE_KWARG = "cache" if "cache" in inspect.signature(LlamaForCausalLM.forward).parameters else "past_key_values"
 
 
-class ReferenceBackend:
+class ReferenceBackend(BackendBase):
     """LLMBackend over a LiveModel's transformers LLM (merged or PEFT-wrapped)."""
 
     def __init__(self, model: LiveModel):

@@ -17,8 +17,9 @@ from .llm_backend import LLMBackend
 from .checkpoint import LiveModel
 from .config import StreamConfig
 from .events import Event
-from .frames import FrameClock, FrameError, letterbox, to_pixels
+from .frames import FrameClock, FrameError
 from .session import StreamSession
+from .vision import encode_frames
 
 
 @dataclass
@@ -51,8 +52,7 @@ class StreamRunner:
 
     def encode(self, rgb: np.ndarray) -> torch.Tensor:
         """One RGB frame → vision tokens [10, Dv]. FrameError for a malformed frame; model failures propagate."""
-        pixels = to_pixels([letterbox(rgb, self.model.vision.image_size)])
-        return self.model.vision.encode(pixels)[0]
+        return encode_frames(self.model.vision, [rgb])[0]
 
     def push(self, rgb: np.ndarray, t: float) -> list[Event]:
         """Offer a frame captured at t. Frames off the model-fps grid or out of order are skipped and

@@ -1,5 +1,6 @@
 """SigLIP vision tower → 10 tokens per frame: pooled (MAP head) token first, then a 3×3 average pool of
 the patch grid, row-major (docs/design/stream-format.md §3). Token 0 doubles as the frame descriptor for memory.
+`encode_frames(vision, rgbs)`: the one frame → vision tokens path every driver uses.
 
 Imports: torch, transformers. Never ROS.
 """
@@ -85,3 +86,23 @@ def load_vision(source: str, device: str = "cpu", dtype: torch.dtype = torch.flo
     if grid != math.floor(grid):
         raise ValueError(f"image_size {vision_cfg.image_size} is not a multiple of patch_size {vision_cfg.patch_size}")
     return VisionEncoder(tower, autocast_fp16=on_cuda)
+
+
+def encode_frames(vision, frames, on_bad=None) -> torch.Tensor:
+    """RGB uint8 frames [H, W, 3] → vision tokens [N, 10, Dv]: letterbox to `vision.image_size`, one batched,
+    gradient-free `vision.encode`. The one frame → tokens path (runner, pipeline, replay eval, features).
+
+    A frame letterbox refuses raises FrameError; with `on_bad(index, error)` it is reported and left out
+    instead (the result then has fewer rows). Model failures (out of memory, kernels) always propagate."""
+    from .frames import FrameError, letterbox, to_pixels  # noqa: PLC0415
+    boxed = []
+    for i, rgb in enumerate(frames):
+        try:
+            boxed.append(letterbox(rgb, vision.image_size))
+        except FrameError as e:
+            if on_bad is None:
+                raise
+            on_bad(i, e)
+    if not boxed:
+        return torch.empty(0)
+    return vision.encode(to_pixels(boxed))

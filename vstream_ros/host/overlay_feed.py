@@ -1,14 +1,15 @@
 """OverlayFeed: a host runtime's frames and events → overlay images (the frame the model saw, drawn on), off the
 inference thread.
 
-    HostRuntime(on_frame=feed.on_frame) + sink.on_event → feed.on_event
+    HostRuntime(observers=(feed,)): feed.on_frame (submitting thread) + feed.on_event (model worker)
         ─► viz.OverlayTracker (LLM thread: O(1) bookkeeping, one job per FrameDecision)
         ─► viz.OverlayWorker (its own thread, bounded queue, drops the oldest pending job under load)
         ─► the engine's own letterbox at the model's input size (engine/frames.py) ─► render_overlay
         ─► on_image(t, rgb)
 
 Used by the ROS overlay topic (ros/overlay_publisher.py), `vstream run --overlay-dir` and bench/overlay_cost.py.
-Imports: stdlib, numpy, vstream_ros.viz, vstream_ros.engine.frames (torch). Never rclpy.
+Imports: stdlib, numpy, vstream_ros.viz.overlay, vstream_ros.engine.frames (torch). Never rclpy, never
+viz.session (which imports this module: no import cycle, test/packaging/test_import_graph.py).
 """
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ import torch
 
 from vstream_ros.engine.frames import letterbox
 from vstream_ros.viz.overlay import OverlayState, OverlayTracker, OverlayWorker, render_overlay
-from vstream_ros.viz.session import memory_capacity
 
 
 def model_input_size(engine) -> int:
@@ -57,7 +57,7 @@ class OverlayFeed:
     def for_engine(cls, engine, on_image, threshold=None, max_backlog: int = 32, **kw) -> "OverlayFeed":
         return cls(on_image, model_input_size(engine), max_pending=4 * int(max_backlog) + 64,
                    threshold=threshold if threshold is not None else engine.stream.threshold,
-                   memory_capacity=memory_capacity(engine.backend), **kw)
+                   memory_capacity=engine.backend.cap_tokens, **kw)
 
     def _render(self, frame, state: OverlayState) -> np.ndarray:
         if not self._single_threaded:

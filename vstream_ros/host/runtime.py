@@ -12,6 +12,13 @@ first, each drop counted by reason); files and bags use `PipelineConfig.reproduc
 independent of timing). Queries (`ask`) preempt between frames (t=None) or are ordered by capture time (t set);
 the returned ticket streams chunks, carries the answer and its utterance id, and can be cancelled.
 
+Observers (`HostObserver`: the overlay feed, the Foxglove/MCAP session, the ROS overlay publisher, a replay's
+image writer) see what the host sees, one interface for all: `on_frame(t, rgb)` for each decoded frame the model
+will decide on (submitting thread, before it is queued; None = no frames wanted) and `on_event(ev)` for every
+engine event (model worker thread, after routing). Both must return at once.
+Several cameras on one model: one HostRuntime per camera, each given its `backend` (Engine.backends) and
+`name`, all given one engine.scheduler.Scheduler.
+
 Imports: stdlib, the engine (pipeline, events), vstream_ros.{interfaces, guidance, host.routing}. Never rclpy.
 """
 from __future__ import annotations
@@ -22,11 +29,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from vstream_ros.engine.config import StreamConfig
 from vstream_ros.engine.events import FrameDecision
 from vstream_ros.engine.pipeline import PipelineConfig, StreamPipeline
 from vstream_ros.engine.pipeline_queue import QueryTicket
+from vstream_ros.engine.scheduler import Scheduler
 from vstream_ros.host.routing import OutputRouter
 from vstream_ros.interfaces.image_codec import ImageDecodeError
 from vstream_ros.interfaces.stamps import StampTracker
@@ -43,6 +52,14 @@ class HostOptions:
     latency_window: int = 512          # recent decision latencies kept for diagnostics
 
 
+class HostObserver(Protocol):
+    """What watches a HostRuntime (see the module docstring). `on_frame` may be None: no frames wanted."""
+
+    on_frame: Callable[[float, Any], None] | None
+
+    def on_event(self, event) -> None: ...
+
+
 def _one_line(e: BaseException) -> str:
     return " ".join(str(e).split())[:200] or type(e).__name__
 
@@ -51,21 +68,23 @@ class HostRuntime:
     """Frames in, outputs to `sink` (see host.routing). `engine` (host.build.Engine) gives the model (`.protocol`,
     `.vision`), the LLM backend and the stream settings. `now()`: seconds on the capture clock (ROS time) for
     Narration.latency_ms; None = compute time since the deciding frame was submitted. `log(level, msg)` gets
-    problems met on the worker side (throttle it in the caller). `on_frame(t, rgb)` sees every decoded frame
-    the model will decide on, in the submitting thread, before it is queued (viewers keep it to draw on; it
-    must return at once)."""
+    problems met on the worker side (throttle it in the caller). `observers`: HostObserver objects (viewers,
+    recorders: see the module docstring)."""
 
     def __init__(self, engine, sink=None, options: HostOptions | None = None, tracker=None, goal: str = "",
                  now: Callable[[], float] | None = None, log: Callable[[str, str], None] | None = None,
-                 on_frame: Callable[[float, object], None] | None = None):
+                 observers: tuple = (), backend=None,
+                 scheduler: Scheduler | None = None, name: str = "u"):
         self.options = options or HostOptions()
         self.cfg: StreamConfig = engine.stream
         self.engine = engine
-        model, backend = engine.model, engine.backend
+        self.name = name
+        model, backend = engine.model, backend or engine.backend
         self.backend = backend
         self.tracker, self.goal = tracker, goal
         self.now, self.log = now, log or (lambda level, msg: None)
-        self.on_frame = on_frame
+        self.observers = tuple(o for o in observers if o is not None)
+        self._frame_hooks = tuple(o.on_frame for o in self.observers if o.on_frame is not None)
         self.stamps = StampTracker(loop_back_s=self.options.loop_back_s)
         self.router = OutputRouter(sink, frame_id=self.options.frame_id, language=self.options.language,
                                    tracker=tracker, latency_ms=self._latency_ms)
@@ -75,9 +94,10 @@ class HostRuntime:
         self._submitted: collections.OrderedDict[float, float] = collections.OrderedDict()
         self._decision_ms: collections.deque = collections.deque(maxlen=self.options.latency_window)
         self._lock = threading.Lock()
-        self.pipeline = StreamPipeline(backend, model.protocol, self.cfg, vision=getattr(model, "vision", None),
+        self.pipeline = StreamPipeline(backend, model.protocol, self.cfg, vision=model.vision,
                                        on_event=self._on_event, options=self.options.pipeline, start=False,
-                                       on_error=self._on_error, on_reset=self._on_reset)
+                                       on_error=self._on_error, on_reset=self._on_reset, name=name,
+                                       scheduler=scheduler)
         self._intro()
 
     # ------------------------------------------------------------------ lifecycle
@@ -127,8 +147,8 @@ class HostRuntime:
                     return "corrupt"
             self.router.remember(t, stamp)
             self._submitted[t] = time.perf_counter()
-            if self.on_frame is not None:
-                self.on_frame(t, frame)
+            for hook in self._frame_hooks:
+                hook(t, frame)
             while len(self._submitted) > 4096:
                 self._submitted.popitem(last=False)
         # outside the host lock: with overflow "block" this may wait for room
@@ -170,6 +190,8 @@ class HostRuntime:
             if t_in is not None:
                 self._decision_ms.append((time.perf_counter() - t_in) * 1e3)
         self.router.route(ev)
+        for observer in self.observers:
+            observer.on_event(ev)
 
     def _latency_ms(self, ev) -> float:
         if self.now is not None:
@@ -209,11 +231,10 @@ class HostRuntime:
         out["decision_latency_p99_ms"] = lat[min(len(lat) - 1, int(0.99 * len(lat)))] if lat else math.nan
         capture, ready = self.pipeline.queued()
         out.update(queue_capture=capture, queue_ready=ready, queue_capacity=self.options.pipeline.max_backlog)
-        backend = self.backend
-        if hasattr(backend, "length"):
-            out["cache_tokens"] = backend.length
-        if hasattr(backend, "occupancy"):
-            out.update({f"memory_{k}": v for k, v in backend.occupancy().items()})
+        out["cache_tokens"] = self.backend.length
+        occupancy = self.backend.occupancy()
+        if occupancy is not None:
+            out.update({f"memory_{k}": v for k, v in occupancy.items()})
         return out
 
     def diagnostics(self) -> dict[str, str]:
@@ -230,4 +251,4 @@ class HostRuntime:
         return out
 
 
-__all__ = ["HostOptions", "HostRuntime", "QueryTicket", "OK_VERDICTS"]
+__all__ = ["HostObserver", "HostOptions", "HostRuntime", "QueryTicket", "OK_VERDICTS"]

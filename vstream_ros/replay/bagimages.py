@@ -32,7 +32,7 @@ def images_topic(camera_topic: str) -> str:
 
 
 class FrameImages:
-    """HostRuntime on_frame hook → CompressedImage records. `stamp_of(t)` gives the exact (sec, nanosec) of the frame
+    """A HostObserver (frames only) → CompressedImage records. `stamp_of(t)` gives the exact (sec, nanosec) of the frame
     captured at t, `frame_id()` the camera's frame id."""
 
     def __init__(self, ts, topic: str, stamp_of: Callable[[float], tuple[int, int]], frame_id: Callable[[], str],
@@ -40,6 +40,9 @@ class FrameImages:
         self.ts, self.topic, self.stamp_of, self.frame_id, self.quality = ts, topic, stamp_of, frame_id, quality
         self.records: list[OutRecord] = []
         self._lock = threading.Lock()
+
+    def on_event(self, event) -> None:
+        """A HostObserver of frames only: engine events are not drawn here."""
 
     def on_frame(self, t: float, rgb) -> None:
         sec, nanosec = self.stamp_of(t)

@@ -69,8 +69,8 @@ def _teacher(args, refs, stats) -> dict:
 def encode_bag_frames(bag, model, fps: float, topic: str | None = None) -> tuple[list[tuple[float, "torch.Tensor"]],
                                                                                   dict[str, int]]:
     """Frames of the bag's image topic at the model fps as (t, vision tokens [10, Dv]); + skip counters."""
-    import torch
-    from vstream_ros.engine.frames import FrameClock, letterbox, to_pixels
+    from vstream_ros.engine.frames import FrameClock
+    from vstream_ros.engine.vision import encode_frames
     from vstream_ros.interfaces.image_codec import ImageDecodeError
     from vstream_ros.replay.bagio import iter_images
     from vstream_ros.replay.driver import _decode
@@ -86,8 +86,7 @@ def encode_bag_frames(bag, model, fps: float, topic: str | None = None) -> tuple
         if not clock.accept(t):
             skipped["off_grid"] += 1
             continue
-        with torch.inference_mode():
-            tokens = model.vision.encode(to_pixels([letterbox(rgb, model.vision.image_size)]))[0]
+        tokens = encode_frames(model.vision, [rgb])[0]
         out.append((t, tokens))
     return out, skipped
 

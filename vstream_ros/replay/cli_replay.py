@@ -92,7 +92,7 @@ def main(args: argparse.Namespace) -> int:
         done = False
         try:
             result = replay(args.bag, engine, opts, tracker=tracker, goal=goal,
-                            on_event=viz.chain(log.write if args.events_jsonl else None), on_frame=viz.on_frame)
+                            on_event=log.write if args.events_jsonl else None, observers=(viz,))
             done = True
         finally:
             log.close(done)

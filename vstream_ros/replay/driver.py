@@ -156,13 +156,14 @@ class _BagSink:
 
 def replay(bag: str | Path, engine, opts: ReplayOptions = ReplayOptions(), tracker=None, goal: str | None = None,
            sleep: Callable[[float], None] = time.sleep, on_event: Callable[[Event], None] | None = None,
-           on_frame: Callable[[float, Any], None] | None = None) -> ReplayResult:
+           observers: tuple = ()) -> ReplayResult:
     """Run `engine` (vstream_ros.host.build.Engine, with a fresh backend) over `bag`; returns events, records, stats.
 
     tracker: a `vstream_ros.guidance.StepTracker` (assist mode): proactive utterances update it and publish
     StepGuidance, and `goal` (its user turn, see guidance.goal_prompt) is asked before the first frame, as the
     node does. Without a tracker no StepGuidance is written (narration mode). `on_event` sees every engine event as
-    it happens (the durable events log); `on_frame(t, rgb)` each frame the model will decide on (viewers).
+    it happens (the durable events log); `observers` watch the host (host.runtime.HostObserver: viewers,
+    recorders).
     Raises BagError (bag unreadable / topic missing) or ReplayError (no frame could be decoded).
     """
     from vstream_ros.engine.pipeline import PipelineConfig
@@ -178,9 +179,8 @@ def replay(bag: str | Path, engine, opts: ReplayOptions = ReplayOptions(), track
     if opts.with_images:
         from vstream_ros.replay.bagimages import FrameImages, images_topic
         images = FrameImages(ts, images_topic(topic), lambda t: host.router.stamp(t), lambda: host.router.frame_id)
-    from vstream_ros.viz.session import frame_hooks
     host = HostRuntime(engine, sink, HostOptions(pipeline=PipelineConfig.reproducible()), tracker=tracker,
-                       goal=goal or "", on_frame=frame_hooks(images.on_frame if images else None, on_frame))
+                       goal=goal or "", observers=(images, *observers))
     read_stats = ReadStats()
     submitted: dict[float, float] = {}
     first_t = last_t = None

@@ -104,7 +104,7 @@ class AssistantNode(LifecycleNode):
                                   frame_id=values["image.frame_id"], language=values["language"])
             self.overlay = make_overlay(self, engine, values)
             self.host = HostRuntime(engine, self, options, tracker=tracker, goal=goal, now=self._now,
-                                    log=self.log_worker, on_frame=getattr(self.overlay, "on_frame", None))
+                                    log=self.log_worker, observers=(self.overlay,))
             if self.overlay is not None:
                 self.overlay.bind(self.host)
         except Exception as e:  # noqa: BLE001 - any load failure leaves us unconfigured with a clear message
@@ -294,10 +294,6 @@ class AssistantNode(LifecycleNode):
         return SetParametersResult(successful=True, reason="")
 
     # ---------------------------------------------------------------- sink (LLM worker thread)
-    def on_event(self, ev) -> None:
-        if self.overlay is not None:
-            self.overlay.on_event(ev)
-
     def publish_narration(self, fields: dict) -> None:
         if self.pub_narration is not None:
             self.pub_narration.publish(fill(self.msgs.Narration(), fields))

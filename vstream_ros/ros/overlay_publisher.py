@@ -54,7 +54,7 @@ class OverlayPublisher:
     def _threshold(self) -> float:
         return float(self.host.cfg.threshold) if self.host is not None else float("nan")
 
-    # HostRuntime hooks: the submitting thread and the LLM worker; both return at once
+    # HostObserver (host/runtime.py): the submitting thread and the model worker; both return at once
     def on_frame(self, t: float, rgb) -> None:
         self.feed.on_frame(t, rgb)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from vstream_ros.engine.llm_backend import BackendBase
 from vstream_ros.engine.template import EOT_ID, SILENT_ID, SPEAK_ID, TEXT_VOCAB_SIZE, V_TOKEN_ID
 
 
@@ -13,7 +14,7 @@ def peaked(token: int, height: float = 30.0) -> torch.Tensor:
     return logits
 
 
-class ScriptedBackend:
+class ScriptedBackend(BackendBase):
     vocab_size = TEXT_VOCAB_SIZE
 
     def __init__(self, decisions=(), replies=(), frame_token=None, eos=EOT_ID):

@@ -3,9 +3,10 @@
     viz = start_viz(plan, engine, command)      after the model loaded; with --foxglove-wait: returns once a client
                                                 subscribed. A plan that asks for nothing gives a session that does
                                                 nothing (viz.on_frame is None then, so the host skips the hook).
-    HostRuntime(..., on_frame=viz.on_frame)      each frame the model will decide on → /vstream/camera (JPEG, in the
+    HostRuntime(..., observers=(viz,))           a host.runtime.HostObserver:
+      viz.on_frame(t, rgb)                        each frame the model will decide on → /vstream/camera (JPEG, in the
                                                 submitting thread) and the overlay tracker
-    sink.on_event → viz.on_event(ev)             every engine event (LLM thread) → narration chunks, log, P(silent),
+      viz.on_event(ev)                            every engine event (model worker) → narration chunks, log, P(silent),
                                                 decisions, memory; each decision's frame → the overlay worker
     viz.close(ok)                                drains the overlay worker, finishes the MCAP (FILE, or FILE.partial
                                                 when not ok), stops the server; prints where the recording went
@@ -32,15 +33,6 @@ OVERLAY_BACKLOG = 8
 
 def _say(message: str) -> None:
     print(f"vstream: {message}", file=sys.stderr, flush=True)
-
-
-def memory_capacity(backend) -> int | None:
-    """The bounded memory's cap in tokens of an LLM backend (None for the full, unbounded cache)."""
-    cfg = getattr(backend, "cfg", None)
-    if cfg is None or getattr(cfg, "policy", "full") == "full":
-        return None
-    cap = getattr(cfg, "cap_tokens", None)
-    return int(cap) if cap else None
 
 
 class VizSession:
@@ -120,18 +112,6 @@ class VizSession:
                     ch.record(topic, t, msg)
             self._count(topic)
 
-    def chain(self, other: Callable | None) -> Callable | None:
-        """An on_event callable feeding `other` (may be None) and this session."""
-        if self.overlay is None:
-            return other
-        if other is None:
-            return self.on_event
-
-        def both(ev) -> None:
-            other(ev)
-            self.on_event(ev)
-        return both
-
     def _overlay_image(self, t: float, rgb) -> None:
         from vstream_ros.viz.channels import OVERLAY  # noqa: PLC0415
         from vstream_ros.viz.jpeg import encode_jpeg  # noqa: PLC0415
@@ -167,18 +147,6 @@ class VizSession:
         return path
 
 
-def frame_hooks(*hooks: Callable | None) -> Callable | None:
-    """One HostRuntime on_frame hook calling each given hook in order (None when none is given)."""
-    live = [h for h in hooks if h is not None]
-    if len(live) <= 1:
-        return live[0] if live else None
-
-    def each(t: float, rgb) -> None:
-        for h in live:
-            h(t, rgb)
-    return each
-
-
 def start_viz(plan: VizPlan, engine, command: str = "", max_backlog: int | None = None) -> VizSession:
     """The session for `plan` once the engine is loaded (threshold and memory cap from it; the overlay drawn on the
     frame as the engine letterboxes it, host/overlay_feed.py, the same view as the node's overlay topic and
@@ -195,7 +163,7 @@ def start_viz(plan: VizPlan, engine, command: str = "", max_backlog: int | None 
         def overlay_for_engine(on_image, **kw):
             return OverlayFeed.for_engine(engine, on_image, max_backlog=max_backlog, **kw)
         make_overlay = overlay_for_engine
-    session = VizSession(plan, threshold=getattr(stream, "threshold", 0.725), capacity=memory_capacity(getattr(engine, "backend", None)),
+    session = VizSession(plan, threshold=getattr(stream, "threshold", 0.725), capacity=engine.backend.cap_tokens,
                          metadata={"command": command, "fps": getattr(stream, "fps", "")} if plan.wanted else None,
                          make_overlay=make_overlay)
     if plan.wait:

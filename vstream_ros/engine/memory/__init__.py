@@ -1,6 +1,6 @@
 """Bounded memory: a tiered, grammar-preserving KV-cache policy for unbounded streams (docs/design/memory.md).
 
-Modules: config (MemoryConfig, kv_bytes) · ledger (what each cache position holds) · grammar (§2.1
+Modules: budgets (MemoryConfig, kv_bytes) · ledger (what each cache position holds) · grammar (§2.1
 parser and eviction closure) · tiers (policies full/window/keyframes, MemoryManager) · bounded
 (BoundedBackend around the runtime) · simulate (synthetic id streams). Imports no ROS.
 """

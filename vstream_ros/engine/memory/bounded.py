@@ -14,12 +14,14 @@ from typing import Callable, Sequence
 
 import torch
 
+from ..llm_backend import BackendBase
 from .budgets import MemoryConfig
 from .tiers import Eviction, MemoryManager
 
 
-class BoundedBackend:
-    """LLMBackend protocol around `inner` (e.g. runtime.runtime_backend.RuntimeBackend)."""
+class BoundedBackend(BackendBase):
+    """LLMBackend protocol around `inner` (e.g. runtime.runtime_backend.RuntimeBackend). It batches with the
+    other streams of its model when the inner backend does (the ledger is updated after the shared step)."""
 
     def __init__(self, inner, cfg: MemoryConfig | None = None,
                  on_event: Callable[[Eviction], None] | None = None):
@@ -35,6 +37,8 @@ class BoundedBackend:
                 raise ValueError(f"memory cap_tokens {self.cfg.cap_tokens} leaves no room for a query and answer "
                                  f"in a cache of capacity {capacity}: lower cap_tokens or raise the capacity")
         self.vocab_size = inner.vocab_size
+        self.cap_tokens = self.cfg.cap_tokens if self.cfg.policy != "full" else None
+        self.batch = inner.batch
         self.manager = MemoryManager(self.cfg)
         self.on_event = on_event
         self.events: list[Eviction] = []      # the last step's event (bounded: at most one kept)
@@ -46,6 +50,10 @@ class BoundedBackend:
     @property
     def cache(self):
         return self.inner.cache
+
+    @property
+    def runtime(self):
+        return self.inner.runtime
 
     def occupancy(self) -> dict:
         return self.manager.occupancy()
@@ -66,18 +74,28 @@ class BoundedBackend:
     def prefill(self, ids: Sequence[int], vision_tokens: torch.Tensor | None,
                 logits_at: Sequence[int]) -> torch.Tensor:
         out = self.inner.prefill(ids, vision_tokens, logits_at)
+        self._observe(ids, vision_tokens)
+        return out
+
+    def decode(self, token_id: int) -> torch.Tensor:
+        out = self.inner.decode(token_id)
+        self._observe([int(token_id)], None)
+        return out
+
+    def after_batched(self, request) -> None:
+        """The shared batch runner stepped this stream's cache: mirror the request into the ledger."""
+        self.inner.after_batched(request)
+        if hasattr(request, "token"):
+            self._observe([int(request.token)], None)
+        else:
+            self._observe(request.ids, request.vision)
+
+    def _observe(self, ids, vision_tokens) -> None:
         desc = None
         if vision_tokens is not None and vision_tokens.numel():
             desc = vision_tokens[:, 0, :].detach().float().cpu().numpy()   # pooled token = descriptor
         self.manager.observe(ids, desc)
         self._step()
-        return out
-
-    def decode(self, token_id: int) -> torch.Tensor:
-        out = self.inner.decode(token_id)
-        self.manager.observe([int(token_id)])
-        self._step()
-        return out
 
     def _step(self) -> None:
         if self.manager.length != self.inner.length:

@@ -91,7 +91,12 @@ class Steps:
         torch.cuda.synchronize()
         return graphs
 
-    def _make_room(self, n: int) -> None:
+    @property
+    def eager(self) -> bool:
+        """Plain eager steps (no captured graph, no compiled prefill): the ones several streams can share."""
+        return self._graph is None and self._prefill_forward is steps.prefill_forward
+
+    def make_room(self, n: int) -> None:
         """Eager steps with grow=True double the cache when n more positions do not fit."""
         if self.grow and self._graph is None and self.cache.free < n:
             self.cache.grow(max(2 * self.cache.capacity, self.cache.length + n))
@@ -99,7 +104,7 @@ class Steps:
 
     # ---- the two steps --------------------------------------------------------------------------
     def prefill(self, embeds: torch.Tensor, logits_at: Sequence[int]) -> torch.Tensor:
-        self._make_room(embeds.shape[0])
+        self.make_room(embeds.shape[0])
         if self._prefill_forward is steps.prefill_forward:
             return steps.prefill(self.model, self.cache, embeds, logits_at)
         try:
@@ -115,7 +120,7 @@ class Steps:
     def decode(self, token_id: int) -> torch.Tensor:
         """Append one token; next-token float32 logits [vocab]."""
         if self._graph is None:
-            self._make_room(1)
+            self.make_room(1)
             tok = torch.tensor([token_id], dtype=torch.long, device=self.device)
             return steps.decode_one_token_eager(self.model, self.cache, tok)[0]
         start = self.cache.reserve(1)                                # pragma: no cover - GPU only

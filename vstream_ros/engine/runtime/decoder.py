@@ -70,11 +70,17 @@ class Attention(nn.Module):
         self.o_proj = nn.Linear(cfg.num_heads * hd, d, bias=False)
 
     def forward(self, x, cache: KVCache, pos, kv_len, cos, sin, attn: str) -> torch.Tensor:
+        return self.o_proj(self.attend(self.q_proj(x), self.k_proj(x), self.v_proj(x),
+                                       cache, pos, kv_len, cos, sin, attn))
+
+    def attend(self, q, k, v, cache: KVCache, pos, kv_len, cos, sin, attn: str) -> torch.Tensor:
+        """Projected q, k, v [T, heads*hd] of one stream → attention output [T, H*hd] (before o_proj)."""
         cfg = self.cfg
-        T = x.shape[0]
-        q = self.q_proj(x).view(T, cfg.num_heads, cfg.head_dim).transpose(0, 1)      # [H, T, hd]
-        k = self.k_proj(x).view(T, cfg.num_kv_heads, cfg.head_dim).transpose(0, 1)   # [KVH, T, hd]
-        v = self.v_proj(x).view(T, cfg.num_kv_heads, cfg.head_dim).transpose(0, 1)
+        T = q.shape[0]
+        x = q
+        q = q.view(T, cfg.num_heads, cfg.head_dim).transpose(0, 1)                    # [H, T, hd]
+        k = k.view(T, cfg.num_kv_heads, cfg.head_dim).transpose(0, 1)                 # [KVH, T, hd]
+        v = v.view(T, cfg.num_kv_heads, cfg.head_dim).transpose(0, 1)
         cache.write(self.layer, pos, k, v)                                           # pre-RoPE
         static = torch.is_tensor(pos)         # static shapes: attend over a fixed span with a mask
         n = kv_len if kv_len is not None else cache.capacity
@@ -107,7 +113,7 @@ class Attention(nn.Module):
                 out = F.scaled_dot_product_attention(q[None], keys[None], vals[None], attn_mask=mask[None, None],
                                                      enable_gqa=cfg.kv_groups > 1)
             out = out[0].transpose(0, 1).reshape(T, -1)                               # [T, H*hd]
-        return self.o_proj(out)
+        return out
 
 
 class MLP(nn.Module):
@@ -193,6 +199,24 @@ class Decoder(nn.Module):
         if logits_at is not None:
             x = x.index_select(0, logits_at)
         return self.lm_head(self.norm(x)).float()
+
+    def forward_segments(self, segments: list[tuple[torch.Tensor, KVCache, int]],
+                         logits_at: torch.Tensor) -> torch.Tensor:
+        """Several streams in one eager forward: segments (embeds [T_i, D], cache_i, start slot_i). Projections,
+        MLP and lm_head run once over all rows; attention runs per segment against its own cache.
+        `logits_at` indexes the concatenated rows → float32 logits [len(logits_at), vocab]."""
+        sizes = [x.shape[0] for x, _, _ in segments]
+        x = torch.cat([s[0] for s in segments])
+        for block in self.layers:
+            a = block.self_attn
+            h = block.input_layernorm(x)
+            q, k, v = a.q_proj(h), a.k_proj(h), a.v_proj(h)
+            outs = [a.attend(qs, ks, vs, cache, start, start + T, self.rope_cos, self.rope_sin, self.attn)
+                    for (_, cache, start), qs, ks, vs, T in zip(segments, q.split(sizes), k.split(sizes),
+                                                                 v.split(sizes), sizes)]
+            x = x + a.o_proj(torch.cat(outs))
+            x = x + block.mlp(block.post_attention_layernorm(x))
+        return self.lm_head(self.norm(x.index_select(0, logits_at))).float()
 
 
 def load_hf_state_dict(decoder: Decoder, state: dict[str, torch.Tensor], assign: bool = False) -> None:

@@ -1,4 +1,5 @@
-"""`KVCache`: a static, preallocated KV cache for ONE stream, keys stored PRE-RoPE.
+"""`KVCache`: a static, preallocated KV cache for ONE stream, keys stored PRE-RoPE; `KVPool`: N such caches
+(one per stream of a multi-stream scheduler) allocated as one block.
 
 Layout: `k`, `v` = [layers, kv_heads, capacity, head_dim] in the model dtype, allocated once.
 Positions are implicit: the entry at slot i has position i. The model rotates keys at contiguous
@@ -25,12 +26,19 @@ class CacheFullError(RuntimeError):
 
 class KVCache:
     def __init__(self, layers: int, kv_heads: int, capacity: int, head_dim: int,
-                 dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"):
+                 dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
+                 buffers: tuple[torch.Tensor, torch.Tensor] | None = None):
+        """`buffers`: preallocated (k, v) views of that shape (a slot of a KVPool) instead of fresh ones."""
         if min(layers, kv_heads, capacity, head_dim) <= 0:
             raise ValueError("KVCache dimensions must be positive")
         shape = (layers, kv_heads, capacity, head_dim)
-        self.k = torch.zeros(shape, dtype=dtype, device=device)   # pre-RoPE keys
-        self.v = torch.zeros(shape, dtype=dtype, device=device)
+        if buffers is not None:
+            if tuple(buffers[0].shape) != shape or tuple(buffers[1].shape) != shape:
+                raise ValueError(f"KVCache buffers must have shape {shape}")
+            self.k, self.v = buffers
+        else:
+            self.k = torch.zeros(shape, dtype=dtype, device=device)   # pre-RoPE keys
+            self.v = torch.zeros(shape, dtype=dtype, device=device)
         self._length = 0
 
     # ---- sizes ----------------------------------------------------------------------------------
@@ -139,3 +147,24 @@ class KVCache:
 
     def reset(self) -> None:
         self._length = 0
+
+
+class KVPool:
+    """One preallocated block of `slots` KV caches (several streams on one model): `cache(i)` is slot i's KVCache,
+    a view into the pool (no copy). Allocated once, so the memory of N streams is known before the first frame."""
+
+    def __init__(self, slots: int, layers: int, kv_heads: int, capacity: int, head_dim: int,
+                 dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"):
+        if slots < 1:
+            raise ValueError(f"a KV pool needs at least one slot, got {slots}")
+        shape = (slots, layers, kv_heads, capacity, head_dim)
+        self.k = torch.zeros(shape, dtype=dtype, device=device)
+        self.v = torch.zeros(shape, dtype=dtype, device=device)
+        self.dims = (layers, kv_heads, capacity, head_dim)
+
+    @property
+    def slots(self) -> int:
+        return self.k.shape[0]
+
+    def cache(self, i: int) -> KVCache:
+        return KVCache(*self.dims, dtype=self.k.dtype, device=self.k.device, buffers=(self.k[i], self.v[i]))

@@ -4,11 +4,13 @@ Built from a loaded LiveModel (`live_model.llm` = LiveLlamaForCausalLM, possibly
 is merged, the caller's model is left untouched). Weights are shared with the source model when no
 merge is needed (`load_state_dict(assign=True)`), so the fast path costs no extra weight memory.
 SDPA by default; flash-attn when importable on CUDA with bf16/fp16. On CUDA without `eager`, the
-steps are compiled and the decode step is CUDA-graph captured (compile.py).
+steps are compiled and the decode step is CUDA-graph captured (compiled_steps.py).
 
 The KV cache (`backend.cache`, a KVCache) is the object the bounded-memory manager re-indexes.
+Several streams on one model: `RuntimeBackend.streams(model, n)` = n backends over ONE Decoder, their caches
+slots of one KVPool, stepped together by their shared `batch` runner (batched.py) when eager.
 
-Imports: torch, the runtime package, engine.template constants. Never transformers model code
+Imports: torch, the runtime package, engine.template constants, engine.llm_backend. Never transformers model code
 (except `peft` merge through the model's own methods), never ROS.
 """
 from __future__ import annotations
@@ -22,7 +24,9 @@ import torch
 from ..template import V_TOKEN_ID
 from .compiled_steps import Steps
 from .decoder_config import DecoderConfig
-from .kv_cache import KVCache
+from ..llm_backend import BackendBase
+from .batched import SegmentRunner
+from .kv_cache import KVCache, KVPool
 from .decoder import Decoder, flash_attn_available, load_hf_state_dict
 
 
@@ -52,36 +56,68 @@ def decoder_from_hf(llm: torch.nn.Module, device=None, dtype=None) -> Decoder:
     return dec.eval()
 
 
-class RuntimeBackend:
-    """LLMBackend over `Decoder` + `KVCache`. One stream at a time."""
+class RuntimeBackend(BackendBase):
+    """LLMBackend over `Decoder` + `KVCache`: one stream (one cache slot). Several RuntimeBackends may share one
+    Decoder (`RuntimeBackend.streams`): then `batch` is their SegmentRunner and a scheduler steps them together."""
 
     def __init__(self, live_model, capacity: int | None = None, eager: bool | None = None,
-                 attn: str = "auto", compile_prefill: bool = True, grow: bool | None = None):
+                 attn: str = "auto", compile_prefill: bool = True, grow: bool | None = None, *,
+                 share: RuntimeBackend | None = None, cache: KVCache | None = None):
         """capacity: KV positions preallocated (default: the model's max_position_embeddings).
         eager: None = eager on CPU, compiled + CUDA graphs on CUDA. grow: None = grow a full cache
-        when eager (unbounded like the reference), raise CacheFullError otherwise."""
-        llm = merged_llm(live_model.llm)
-        device = torch.device(getattr(live_model, "device", None) or next(llm.parameters()).device)
-        dtype = getattr(live_model, "dtype", None) or next(llm.parameters()).dtype
-        if isinstance(dtype, str):
-            dtype = getattr(torch, dtype)
-        self.model = decoder_from_hf(llm, device=device, dtype=dtype)
+        when eager (unbounded like the reference), raise CacheFullError otherwise.
+        share: another stream's backend whose Decoder (weights) and batch runner this one uses;
+        cache: this stream's preallocated cache slot (a KVPool view)."""
+        if share is not None:
+            self.model, device, dtype = share.model, share.device, share.cache.k.dtype
+        else:
+            llm = merged_llm(live_model.llm)
+            device = torch.device(getattr(live_model, "device", None) or next(llm.parameters()).device)
+            dtype = getattr(live_model, "dtype", None) or next(llm.parameters()).dtype
+            if isinstance(dtype, str):
+                dtype = getattr(torch, dtype)
+            self.model = decoder_from_hf(llm, device=device, dtype=dtype)
+            if attn not in ("auto", "sdpa", "flash"):
+                raise ValueError(f"attn must be auto, sdpa or flash, got {attn!r}")
+            if attn == "auto":
+                attn = "flash" if (flash_attn_available() and device.type == "cuda"
+                                   and dtype in (torch.bfloat16, torch.float16)) else "sdpa"
+            self.model.attn = attn
         cfg = self.model.cfg
-        if attn not in ("auto", "sdpa", "flash"):
-            raise ValueError(f"attn must be auto, sdpa or flash, got {attn!r}")
-        if attn == "auto":
-            attn = "flash" if (flash_attn_available() and device.type == "cuda"
-                               and dtype in (torch.bfloat16, torch.float16)) else "sdpa"
-        self.model.attn = attn
         self.vocab_size = cfg.vocab_size
-        capacity = capacity or cfg.max_positions
-        self.cache = KVCache(cfg.num_layers, cfg.num_kv_heads, capacity, cfg.head_dim, dtype=dtype, device=device)
+        capacity = cache.capacity if cache is not None else (capacity or cfg.max_positions)
+        self.cache = cache or KVCache(cfg.num_layers, cfg.num_kv_heads, capacity, cfg.head_dim, dtype=dtype,
+                                      device=device)
         self.model.ensure_rope(capacity, device=device)
         if eager is None:
             eager = device.type != "cuda"
         self.steps = Steps(self.model, self.cache, eager=eager, compile_prefill=compile_prefill,
                            grow=eager if grow is None else grow)
         self.device = device
+        self.batch = None
+        if self.steps.eager:
+            self.batch = share.batch if share is not None and share.batch is not None else SegmentRunner(self.model)
+
+    @classmethod
+    def streams(cls, live_model, n: int, capacity: int | None = None, **kw) -> list[RuntimeBackend]:
+        """n backends (one per stream) over ONE Decoder, their caches one preallocated KVPool."""
+        holder = cls(live_model, capacity=1, **kw)            # the Decoder (weights) and the batch runner
+        cfg = holder.model.cfg
+        pool = KVPool(n, cfg.num_layers, cfg.num_kv_heads, capacity or cfg.max_positions, cfg.head_dim,
+                      dtype=holder.cache.k.dtype, device=holder.device)
+        kw = {k: v for k, v in kw.items() if k != "attn"}
+        out = [cls(live_model, share=holder, cache=pool.cache(i), **kw) for i in range(n)]
+        for b in out:
+            b.pool = pool
+        return out
+
+    @property
+    def runtime(self) -> RuntimeBackend:
+        """The RuntimeBackend that owns the cache slot (wrappers forward this)."""
+        return self
+
+    def after_batched(self, request) -> None:
+        """Called by the SegmentRunner after a batched step of this stream (nothing to do here)."""
 
     @property
     def length(self) -> int:

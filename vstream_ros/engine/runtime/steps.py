@@ -5,7 +5,7 @@
 
 `prefill` is eager-shaped (attends to slots 0..length+T-1) and advances the cache. `decode_one_token`
 is static-shaped (attends over the whole capacity with a mask; `token`, `pos` are 1-element LongTensors)
-so `compile.py` can capture it in a CUDA graph; the caller advances the cache.
+so `compiled_steps.py` can capture it in a CUDA graph; the caller advances the cache.
 
 Imports: torch and the runtime package only.
 """

@@ -1,0 +1,207 @@
+"""The decision routine: what the engine does with one stream's frames and queries, written ONCE.
+
+Per frame: feed the right prefix + 10 `<v>` (any tokens owed to the cache first); take the silence decision at
+the last `<v>` (docs/design/stream-format.md §6.1): p = softmax over the full vocabulary, p[`,`] zeroed when
+below the threshold θ, respond iff the argmax is not `,`; on "respond" feed `]\\nAssistant:` and decode
+greedily until <|eot_id|> or `max_new_tokens`. Queries follow the original ordering (§6.2): a query earlier
+than a frame is answered before it; a query at or before a frame's time is answered right after it, and that
+frame's decision is skipped. Fixes of upstream quirks: any non-`,` argmax means "speak"; a query after a reply
+gets `<|eot_id|>\\nUser:`; a length-capped reply is closed with its last token, `<|eot_id|>` and `\\n[`.
+
+The routines are generators over a `Stream` (engine/stream.py): they YIELD the model work they need
+(`Prefill`, `Decode`, engine/llm_backend.py) and receive its logits, so the same code runs
+  * alone: `run(gen, backend)` executes each request at once (StreamSession, the oracle of one stream);
+  * scheduled: the Scheduler (engine/scheduler.py) collects one request per stream and runs them together.
+`frames_step` prefills several frames in one request (logits at each frame's last `<v>`); the first "respond"
+frame crops the frames after it from the cache, replies, and returns them to be fed again (none lost).
+
+Imports: torch and engine modules. Never ROS.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Generator, Sequence
+from typing import Any
+
+import torch
+
+from .events import Event, FrameDecision, QueryEvent, Response, UtteranceChunk
+from .llm_backend import Decode, LLMBackend, Prefill, run_step
+from .pipeline_queue import QueryTicket
+from .protocol import StreamState
+from .stream import Stream
+from .template import SILENT_ID, STOP_IDS
+
+Routine = Generator[Any, torch.Tensor, Any]
+
+
+def decide(logits: torch.Tensor, threshold: float) -> tuple[float, bool]:
+    """(p_silent, respond) from next-token logits [V] at a frame's last `<v>`."""
+    p = torch.softmax(logits.float(), dim=-1)
+    p_silent = float(p[SILENT_ID])                       # host sync: one scalar per frame
+    if p_silent < threshold:
+        p = p.clone()
+        p[SILENT_ID] = 0.0
+    return p_silent, int(p.argmax()) != SILENT_ID
+
+
+def run(gen: Routine, backend: LLMBackend):
+    """Drive a routine alone on its backend; return its result."""
+    try:
+        request = next(gen)
+        while True:
+            request = gen.send(run_step(backend, request))
+    except StopIteration as done:
+        return done.value
+
+
+def forward(s: Stream, request: Prefill | Decode) -> Routine:
+    """Yield one request; record what was fed when the stream records. Returns the logits."""
+    logits = yield request
+    if s.record:
+        if isinstance(request, Decode):
+            s.transcript_ids.append(request.token)
+        else:
+            s.transcript_ids += list(request.ids)
+            if request.vision is not None:
+                s.transcript_vision.append(request.vision.detach().cpu())
+        s.trace.append((len(s.transcript_ids) - 1, logits.detach().cpu() if logits.ndim == 1
+                        else logits[-1].detach().cpu()))
+    return logits
+
+
+def frame_event(s: Stream, index: int, t: float, p_silent: float, decision) -> FrameDecision:
+    """A FrameDecision, with the cache occupancy per tier when the backend manages memory."""
+    occupancy = s.backend.occupancy()
+    return FrameDecision(index, t, p_silent, decision, {"cache": occupancy} if occupancy is not None else {})
+
+
+def frames_step(s: Stream, frames: Sequence) -> Routine:
+    """Feed `frames` (objects with `.t` and `.tokens` [10, Dv]) in one prefill and decide each; returns
+    (events, frames still to feed). A timed query due before the first frame is answered instead (all frames
+    returned); one due at a frame's time stops the batch there."""
+    events: list[Event] = []
+    q = s.pop_timed(frames[0].t, inclusive=False)
+    if q is not None:
+        events += yield from answer(s, q, q.t)
+        return events, list(frames)
+    batch, query_frame = [], False
+    for f in frames:
+        qt = s.next_query_time()
+        if qt < f.t:
+            break                                        # the query goes before this frame
+        batch.append(f)
+        if qt <= f.t:
+            query_frame = True                           # answered right after this frame, no decision
+            break
+    if not batch:
+        return events, list(frames)
+    n = s.protocol.frame_tokens
+    for f in batch:
+        if f.tokens.ndim != 2 or f.tokens.shape[0] != n:
+            raise ValueError(f"expected vision tokens [{n}, D], got {tuple(f.tokens.shape)}")
+    ids, ends = s.protocol.frames_ids(s.state, len(batch))
+    ids, ends = s.pending + ids, [e + len(s.pending) for e in ends]
+    for f in batch:
+        s.backend.stamp(float(f.t))
+    logits = yield from forward(s, Prefill(ids, torch.stack([f.tokens for f in batch]), ends))
+    s.observer.prefilled(len(batch))
+    s.pending, s.state = [], StreamState.IN_RUN
+    for i, f in enumerate(batch):
+        s.frame_index += 1
+        s.last_time = float(f.t)
+        p_silent, respond = decide(logits[i], s.cfg.threshold)
+        s.observer.decided(f, len(frames) - i - 1)
+        if query_frame and i == len(batch) - 1:
+            events.append(s.emit(frame_event(s, s.frame_index, float(f.t), p_silent, None)))
+            while (q := s.pop_timed(f.t, inclusive=True)) is not None:
+                events += yield from answer(s, q, q.t)
+            break
+        events.append(s.emit(frame_event(s, s.frame_index, float(f.t), p_silent, "respond" if respond else "silent")))
+        if respond:
+            speculative = len(ids) - ends[i] - 1
+            if speculative:
+                # counted from the END: a bounded-memory backend may have evicted older entries after the prefill
+                s.backend.truncate(s.backend.length - speculative)
+            s.observer.replied_midbatch(i, len(batch) - i - 1)
+            events += yield from reply(s, s.protocol.reply_prompt(), "proactive", float(f.t), p_silent)
+            return events, list(frames[i + 1:])
+    return events, list(frames[len(batch):])
+
+
+def answer(s: Stream, ticket: QueryTicket, t: float | None = None) -> Routine:
+    """Answer a query now, stamped `t` (None: the last fed frame's time); fills the ticket. Returns the events."""
+    if ticket.cancelled:
+        ticket.fail("cancelled")
+        return []
+    t = s.last_time if t is None else float(t)
+    events: list[Event] = [s.emit(QueryEvent(t, ticket.text))]
+    prompt = list(s.protocol.query_ids(s.state, ticket.text))
+    try:
+        events += yield from reply(s, prompt, "query", t, math.nan, ticket)
+    except BaseException as exc:
+        ticket.fail(" ".join(str(exc).split())[:200] or type(exc).__name__)
+        raise
+    if ticket.stop == "cancelled":
+        ticket.error = "cancelled"
+    ticket.done.set()
+    return events
+
+
+def reply(s: Stream, prompt: list[int], trigger: str, t: float, p_silent: float,
+          ticket: QueryTicket | None = None) -> Routine:
+    """Feed `prompt` (after any owed tokens) and decode greedily; leaves the state AFTER_REPLY. Returns the
+    events (chunks included). `s.should_stop()` (or a cancelled ticket) is polled before each new token: the
+    reply then ends like a length-capped one (stop = "cancelled"), so the stream grammar stays valid."""
+    uid = f"{s.name}-{next(s.utterances)}"
+    frame_index = s.frame_index
+    s.observer.reply_started()
+    first = [True]
+
+    def emit(event):
+        if first[0]:
+            first[0] = False
+            s.observer.first_token()
+        if ticket is not None and isinstance(event, UtteranceChunk) and event.text and ticket.on_chunk is not None:
+            ticket.on_chunk(event.text)
+        return s.emit(event)
+
+    logits = (yield from forward(s, Prefill(s.pending + prompt, None, [-1])))[0]
+    s.pending = []
+    tokens: list[int] = []
+    events: list[Event] = []
+    shown, stop = "", "length"
+    for step in range(s.cfg.max_new_tokens):
+        if tokens and (s.should_stop() or (ticket is not None and ticket.cancelled)):
+            stop = "cancelled"
+            break
+        tok = int(logits.argmax())                       # host sync: greedy token
+        if tok in STOP_IDS:
+            stop = "eos"
+            break
+        tokens.append(tok)
+        text = s.protocol.decode(tokens)
+        if len(text) > len(shown) and not text.endswith("\ufffd"):
+            events.append(emit(UtteranceChunk(uid, len(events), t, frame_index, trigger, text[len(shown):], False)))
+            shown = text
+        if step + 1 < s.cfg.max_new_tokens:
+            logits = yield from forward(s, Decode(tok))
+    if stop == "length":
+        s.pending = [tokens[-1]]                         # sampled, never fed: owed to the cache
+    s.state = StreamState.AFTER_REPLY
+    text = s.protocol.decode(tokens)
+    events.append(emit(UtteranceChunk(uid, len(events), t, frame_index, trigger, text[len(shown):], True)))
+    response = Response(t, frame_index, trigger, text.strip(), tuple(tokens), stop, uid, p_silent)
+    if ticket is not None:
+        ticket.answer, ticket.utterance_id, ticket.stop = response.text, uid, stop
+    events.append(emit(response))
+    s.observer.reply_done(len(tokens))
+    return events
+
+
+def flush(s: Stream) -> Routine:
+    """End of stream: answer every queued timed query. Returns the events."""
+    events: list[Event] = []
+    while (q := s.pop_timed()) is not None:
+        events += yield from answer(s, q, q.t)
+    return events
