@@ -7,7 +7,8 @@ Decodes a shipped egocentric video the model never saw (models/demo/streams/, de
 from held-out synthetic worlds by the lab), feeds every frame to the streaming engine
 (`StreamRunner`, reference backend) with the demo model, prints each narration as it is produced with its
 capture time beside the ground truth, then the metric table (timing F1 at ±1 s, |Δt|, text similarity)
-of the model and of the model-free baselines on the same frames, and writes OUT/timeline.png and
+of the model and of the model-free baselines on the same frames (on streams over 20 minutes also per
+10-minute window, replay/windows.py), and writes OUT/timeline.png and
 OUT/demo.json. The model folder is found at --model-dir, $VSTREAM_DEMO_MODEL, the source tree's
 models/demo/ or <prefix>/share/vstream_ros/models/demo/.
 
@@ -125,19 +126,27 @@ def run_demo(root: Path, stream, cfg, out: Path, baselines: bool = True, live: b
 
     run = run_model(model, frames, cfg, on_frame=printer.frame, on_event=on_event)
     printer.frame(float("inf"))
-    results = {"demo model": score(refs, run.preds, length)}
+    said = {"demo model": run.preds}
     if baselines:
-        for name, preds in run_baselines(frames, cfg.fps).items():
-            results[name] = score(refs, preds, length)
+        said.update(run_baselines(frames, cfg.fps))
+    results = {name: score(refs, preds, length) for name, preds in said.items()}
     rows = [Aggregate(name).add(r).row() for name, r in results.items()]
+    from vstream_ros.replay.windows import auto_window_s, f1_series, window_metrics  # noqa: PLC0415
+    window_s = auto_window_s(length, None)          # long streams: every narrator also per window, same matching
+    windows = ({name: window_metrics(refs, preds, TOLERANCE, window_s, length) for name, preds in said.items()}
+               if window_s else {})
     print(f"\nmetrics on this stream (one-to-one matching, tolerance ±{TOLERANCE:g} s; text similarity over matched "
           f"pairs):\n")
     print(format_table(rows))
+    if windows:
+        print(f"\nF1 per {window_s / 60:g}-minute window:")
+        for name, w in windows.items():
+            print(f"  {name:<12} {f1_series(w)}")
     out.mkdir(parents=True, exist_ok=True)
     png = timeline_png(out / "timeline.png", refs, run.preds, results["demo model"], run.trace, cfg.threshold)
     record = {"stream": {"index": stream.index, "video": str(stream.video), "seed": stream.seed, "duration": length,
                          "fps": stream.fps},
-              "model": str(root), "threshold": cfg.threshold, "tolerance": TOLERANCE, "table": rows,
+              "model": str(root), "threshold": cfg.threshold, "tolerance": TOLERANCE, "table": rows, "windows": windows,
               "references": [[u.t, u.text] for u in refs], "predictions": [[u.t, u.text] for u in run.preds],
               "run": {k: v for k, v in run.stats.items() if isinstance(v, (int, float, str))}}
     tmp = out / ".demo.json.tmp"
