@@ -218,8 +218,11 @@ def train_demo(settings: DemoSettings, out: str | Path | None, log=print, comman
             "train_seeds": [ds.seed0, ds.seed0 + ds.worlds - 1], "seconds": round(time.time() - t_start, 1),
             "torch": torch.__version__, "command": command}
     if out is not None:
+        from vstream_ros.engine.memory.context import context_of_samples  # noqa: PLC0415
         from .export import export_model, model_size_bytes  # noqa: PLC0415
-        root = export_model(out, llm, tower, info)
+        context = context_of_samples([(int(x["frames"].shape[0]), int(x["input_ids"].numel())) for x in samples],
+                                     ds.fps, written_by="vstream_lab.demo_model.train_demo " + (command or ""))
+        root = export_model(out, llm, tower, info, context)
         if log:
             log(f"saved the demo model to {root} ({model_size_bytes(root) / 1e6:.1f} MB) "
                 f"after {time.time() - t_start:.0f} s")

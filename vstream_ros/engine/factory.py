@@ -1,7 +1,9 @@
 """Build the LLM backend a stream runs on, from a loaded LiveModel and two choices:
 `backend` (runtime = fast static-cache decoder, the default; reference = transformers oracle) and the memory
 policy (auto, the default = keyframes on runtime, full on reference; keyframes = bounded; window = bounded, recent
-frames only; full = never evict, like the original). Defaults last for hours: a bounded cache never passes Llama-3's 8,192 trained positions.
+frames only; recent = the last k frames only; full = never evict, like the original), or a ready MemoryConfig
+(what EngineConfig.memory_plan sized for the model). Defaults last for hours: a bounded cache never passes
+Llama-3's 8,192 trained positions.
 
 `full` on the runtime backend grows its cache only in eager mode (CPU); a compiled / CUDA-graph cache has a
 fixed capacity, so that combination is refused here, before any frame, with what to choose instead.
@@ -19,8 +21,11 @@ ANSWER_HEADROOM = 2048   # cache positions above the memory cap for a query + an
 
 
 def build_backend(model: LiveModel, backend: str = DEFAULT_BACKEND, memory_policy: str = DEFAULT_MEMORY_POLICY,
-                  memory_budget_tokens: int = DEFAULT_BUDGET_TOKENS, fps: float = 2.0):
-    """An LLMBackend for `model`. ValueError names the bad choice."""
+                  memory_budget_tokens: int = DEFAULT_BUDGET_TOKENS, fps: float = 2.0, memory=None):
+    """An LLMBackend for `model`. `memory` (a MemoryConfig) wins over policy + budget. ValueError names the bad
+    choice."""
+    if memory is not None:
+        memory_policy = memory.policy
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     memory_policy = resolve_memory_policy(backend, memory_policy)
@@ -39,5 +44,5 @@ def build_backend(model: LiveModel, backend: str = DEFAULT_BACKEND, memory_polic
                 "'keyframes' or 'window' (bounded, for long streams) or backend 'reference'")
         return rt
     from .memory import BoundedBackend, MemoryConfig  # noqa: PLC0415
-    mem = MemoryConfig(policy=memory_policy, cap_tokens=memory_budget_tokens, fps=fps)
+    mem = memory if memory is not None else MemoryConfig.sized(memory_policy, memory_budget_tokens, fps)
     return BoundedBackend(RuntimeBackend(model, capacity=mem.cap_tokens + ANSWER_HEADROOM), mem)

@@ -1,14 +1,17 @@
 """EngineConfig → Engine (LiveModel + LLM backend + stream settings): loads what the user chose.
 
 `vstream run`, `vstream replay` and the ROS node describe what to load with an `engine.options.EngineConfig`
-(built from command-line arguments or node parameters, checked before anything loads); `load_engine()` loads the
-model and builds the backend (engine.factory).
+(built from command-line arguments or node parameters, checked before anything loads); `load_engine()` sizes the
+memory for the model (EngineConfig.memory_plan: its trained-context record), says once which memory and why (and
+warns once when it exceeds what the model was trained on), loads the model and builds the backend (engine.factory).
 
 Imports: stdlib and engine config/options (torch only inside load_engine). Never rclpy.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
+from typing import Callable
 
 from vstream_ros.engine.config import StreamConfig
 from vstream_ros.engine.options import EngineConfig
@@ -21,15 +24,24 @@ class Engine:
     model: object
     backend: object
     stream: StreamConfig = field(default_factory=StreamConfig)
+    memory: object = None          # the engine.options.MemoryPlan it runs
 
 
-def load_engine(choice: EngineConfig) -> Engine:
-    """The engine for `choice`; raises CheckpointError / FileNotFoundError / ValueError."""
+def _stderr(line: str) -> None:
+    print(f"vstream: {line}", file=sys.stderr, flush=True)
+
+
+def load_engine(choice: EngineConfig, say: Callable[[str], None] = _stderr) -> Engine:
+    """The engine for `choice`; raises CheckpointError / FileNotFoundError / ValueError. `say` gets the memory
+    note and, beyond the model's trained context, the one warning (`warning: …`)."""
     from vstream_ros.engine.checkpoint import load_live_model  # noqa: PLC0415 - torch only here
     from vstream_ros.engine.factory import build_backend  # noqa: PLC0415
 
     choice.check()
+    plan = choice.memory_plan(choice.trained_context())
+    say(plan.note)
+    if plan.warning:
+        say(f"warning: {plan.warning}")
     model = load_live_model(choice.model)
-    backend = build_backend(model, choice.backend, choice.memory_policy, choice.memory_budget_tokens,
-                            choice.stream.fps)
-    return Engine(model, backend, choice.stream)
+    backend = build_backend(model, choice.backend, plan.policy, fps=choice.stream.fps, memory=plan.memory)
+    return Engine(model, backend, choice.stream, plan)
