@@ -1,5 +1,5 @@
 """Memory-aligned training samples: each one laid out exactly as the runtime's bounded cache holds a long stream at
-that moment (docs/training.md "Long streams", docs/design/memory.md §8.1, §11).
+that moment (docs/training.md "Long streams", docs/design/memory.md §8 item 1 and §11).
 
 The runtime (engine/memory/bounded.py) feeds a stream to its LLM in pieces, and after every piece its
 MemoryManager may evict (grammar-preserving; the kept entries sit at contiguous positions 0…m−1). Here the same
