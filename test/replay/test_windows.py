@@ -38,9 +38,18 @@ def test_a_pair_never_splits_at_a_window_edge_and_empty_windows_follow_the_conve
     refs = [Utterance(59.8, "a")]
     preds = [Utterance(60.4, "a")]                      # across the 1-minute edge, within tolerance
     rows = window_metrics(refs, preds, 1.0, 60.0, 180.0)["rows"]
-    assert rows[0]["tp"] == 1 and rows[0]["recall"] == 1.0
-    assert rows[1]["n_pred"] == 1 and rows[1]["n_ref"] == 0 and rows[1]["precision"] == 0.0
+    assert rows[0]["tp"] == 1 and rows[0]["recall"] == 1.0 and rows[0]["n_pred"] == 0
+    assert rows[1]["n_pred"] == 1 and rows[1]["tp_pred"] == 1 and rows[1]["precision"] == 1.0
     assert rows[2]["f1"] == 1.0                          # nothing to say, nothing said
+
+
+def test_scores_stay_ratios_when_pairs_cross_edges_both_ways():
+    refs = [Utterance(59.8, "a"), Utterance(60.5, "b"), Utterance(119.9, "c")]
+    preds = [Utterance(60.2, "a"), Utterance(59.9, "b"), Utterance(120.3, "c"), Utterance(30.0, "x")]
+    w = window_metrics(refs, preds, 1.0, 60.0, 180.0)
+    for r in w["rows"]:
+        assert 0.0 <= r["precision"] <= 1.0 and 0.0 <= r["recall"] <= 1.0 and 0.0 <= r["f1"] <= 1.0
+    assert sum(r["tp"] for r in w["rows"]) == sum(r["tp_pred"] for r in w["rows"]) == 3
 
 
 def test_wall_clock_times_start_the_windows_at_the_first_time():

@@ -104,10 +104,11 @@ def quality_time_png(path: str | Path, windows: dict[str, Any], whole_f1: float 
 
 def window_table(windows: dict[str, Any]) -> list[str]:
     """Markdown rows of the per-window metrics."""
-    out = ["| window (min) | refs | preds | TP | precision | recall | F1 | mean \\|Δt\\| (s) | ROUGE-L |",
+    from vstream_ros.replay.windows import minutes  # noqa: PLC0415
+    out = ["| window (min) | refs | preds | refs matched | precision | recall | F1 | mean \\|Δt\\| (s) | ROUGE-L |",
            "|---|---|---|---|---|---|---|---|---|"]
     for r in windows["rows"]:
-        out.append(f"| {r['start'] / 60:g}–{r['end'] / 60:g} | {r['n_ref']} | {r['n_pred']} | {r['tp']} | "
+        out.append(f"| {minutes(r['start'])}–{minutes(r['end'])} | {r['n_ref']} | {r['n_pred']} | {r['tp']} | "
                    f"{_fmt(r['precision'])} | {_fmt(r['recall'])} | {_fmt(r['f1'])} | {_fmt(r['mean_abs_dt'])} | "
                    f"{_fmt(r['rouge_l'])} |")
     return out

@@ -2,9 +2,11 @@
 
 A long stream scored only as a whole hides a model that narrates well for a minute and badly for the hour after;
 per window it shows. The stream is matched ONCE, as a whole (metrics.match_times, the same tolerance), then each
-window counts its references, its predictions and the matched pairs whose reference falls in it; so the windows'
-counts add up to the whole stream's, and a pair never splits at a window edge. Per window: P = TP / predictions
-in the window, R = TP / references in the window, F1, mean |Δt| and ROUGE-L of its pairs; the conventions for empty
+window counts its references and how many of them were matched (`tp`: recall), its predictions and how many of
+them were matched (`tp_pred`: precision); so the windows' counts add up to the whole stream's and a pair across a
+window edge counts for the reference's window in recall and the prediction's in precision. Per window:
+P = tp_pred / predictions, R = tp / references, F1 of those, mean |Δt| and ROUGE-L of the pairs whose reference
+falls in it; the conventions for empty
 windows are those of metrics.timing_metrics (nothing to say and nothing said: 1.0; otherwise a zero denominator
 gives 0).
 
@@ -48,8 +50,8 @@ def _ratio(num: int, den: int, both_empty: bool) -> float:
 
 def window_metrics(refs: Sequence[Utterance], preds: Sequence[Utterance], tolerance: float, window_s: float,
                    duration_s: float | None = None) -> dict[str, Any]:
-    """{"window_s", "origin", "rows": [{start, end, n_ref, n_pred, tp, precision, recall, f1, mean_abs_dt,
-    rouge_l}]}; start/end are seconds from the origin."""
+    """{"window_s", "origin", "rows": [{start, end, n_ref, n_pred, tp, tp_pred, precision, recall, f1,
+    mean_abs_dt, rouge_l}]}; start/end are seconds from the origin."""
     if not (window_s > 0 and math.isfinite(window_s)):
         raise ValueError(f"window must be > 0 s, got {window_s}")
     times = [u.t for u in refs] + [u.t for u in preds]
@@ -64,7 +66,7 @@ def window_metrics(refs: Sequence[Utterance], preds: Sequence[Utterance], tolera
         return min(n_win - 1, max(0, int((t - origin) // window_s)))
 
     pairs = match_times([u.t for u in refs], [u.t for u in preds], tolerance)
-    n_ref, n_pred, tp = [0] * n_win, [0] * n_win, [0] * n_win
+    n_ref, n_pred, tp, tp_pred = [0] * n_win, [0] * n_win, [0] * n_win, [0] * n_win
     dts: list[list[float]] = [[] for _ in range(n_win)]
     rouge: list[list[float]] = [[] for _ in range(n_win)]
     for u in refs:
@@ -74,15 +76,16 @@ def window_metrics(refs: Sequence[Utterance], preds: Sequence[Utterance], tolera
     for i, j in pairs:
         w = win(refs[i].t)
         tp[w] += 1
+        tp_pred[win(preds[j].t)] += 1
         dts[w].append(abs(preds[j].t - refs[i].t))
         rouge[w].append(rouge_l_f1(refs[i].text, preds[j].text))
     rows = []
     for w in range(n_win):
         empty = n_ref[w] == 0 and n_pred[w] == 0
-        p, r = _ratio(tp[w], n_pred[w], empty), _ratio(tp[w], n_ref[w], empty)
+        p, r = _ratio(tp_pred[w], n_pred[w], empty), _ratio(tp[w], n_ref[w], empty)
         f1 = 1.0 if empty else (2 * p * r / (p + r) if p + r else 0.0)
         rows.append({"start": w * window_s, "end": min((w + 1) * window_s, max(span, w * window_s)),
-                     "n_ref": n_ref[w], "n_pred": n_pred[w], "tp": tp[w], "precision": p, "recall": r, "f1": f1,
+                     "n_ref": n_ref[w], "n_pred": n_pred[w], "tp": tp[w], "tp_pred": tp_pred[w], "precision": p, "recall": r, "f1": f1,
                      "mean_abs_dt": statistics.fmean(dts[w]) if dts[w] else None,
                      "rouge_l": statistics.fmean(rouge[w]) if rouge[w] else None})
     return {"window_s": float(window_s), "origin": float(origin), "tolerance": float(tolerance), "rows": rows}
@@ -92,9 +95,14 @@ def format_windows(windows: dict[str, Any]) -> str:
     """One line per window: `min 0-10  F1 0.950  P … R …  said/ref …`."""
     out = []
     for r in windows["rows"]:
-        out.append(f"  min {r['start'] / 60:g}-{r['end'] / 60:g}  F1 {r['f1']:.3f}  P {r['precision']:.3f}  "
+        out.append(f"  min {minutes(r['start'])}-{minutes(r['end'])}  F1 {r['f1']:.3f}  P {r['precision']:.3f}  "
                    f"R {r['recall']:.3f}  said/ref {r['n_pred']}/{r['n_ref']}")
     return "\n".join(out)
+
+
+def minutes(seconds: float) -> str:
+    """Seconds as minutes for labels: `10`, `9.91`."""
+    return f"{round(seconds / 60.0, 2):g}"
 
 
 def f1_series(windows: dict[str, Any]) -> str:
@@ -102,4 +110,5 @@ def f1_series(windows: dict[str, Any]) -> str:
     return " ".join(f"{r['f1']:.2f}" for r in windows["rows"])
 
 
-__all__ = ["AUTO_ABOVE_S", "AUTO_WINDOW_S", "auto_window_s", "window_metrics", "format_windows", "f1_series"]
+__all__ = ["AUTO_ABOVE_S", "AUTO_WINDOW_S", "auto_window_s", "window_metrics", "format_windows", "f1_series",
+           "minutes"]
