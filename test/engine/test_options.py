@@ -43,7 +43,7 @@ def test_command_line_and_parameters_build_the_same_engine_config():
 
 
 @pytest.mark.parametrize("argv,needle", [(["--fps", "100"], "--fps: must be in [0.1, 60], got 100"),
-                                         (["--memory-budget-tokens", "100"], "must be in [256, 131072], got 100"),
+                                         (["--memory-budget-tokens", "-1"], "must be in [0, 131072], got -1"),
                                          (["--max-new-tokens", "2.5"], "expected a number")])
 def test_ranges_are_checked_by_the_parser_with_the_declared_message(argv, needle):
     with pytest.raises(argparse.ArgumentError, match=__import__("re").escape(needle)):
@@ -51,12 +51,12 @@ def test_ranges_are_checked_by_the_parser_with_the_declared_message(argv, needle
 
 
 def test_the_node_and_the_cli_refuse_the_same_budget_each_in_its_own_spelling():
-    cfg = EngineConfig(memory_policy="window", memory_budget_tokens=1000)
+    cfg = EngineConfig(memory_policy="window", memory_budget_tokens=60)
     with pytest.raises(ValueError) as cli:
         cfg.check(CLI_NAMES)
     node = P.cross_check({**{p.name: p.default for p in P.PARAMS}, "memory.policy": "window",
-                          "memory.budget_tokens": 1000})
-    assert "--memory-budget-tokens 1000 is below the minimum of --memory-policy window" in str(cli.value)
+                          "memory.budget_tokens": 60})
+    assert "--memory-budget-tokens 60 is below the minimum of --memory-policy window" in str(cli.value)
     assert node == str(cli.value).replace("--memory-budget-tokens", "memory.budget_tokens") \
         .replace("--memory-policy", "memory.policy")
     assert f"need {NODE_NAMES['backend']} runtime" in P.BY_NAME["memory.policy"].description

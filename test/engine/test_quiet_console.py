@@ -33,7 +33,9 @@ def test_run_stderr_is_one_progress_bar_and_the_summary(tiny_paths, tmp_path):
     for noise in NOISE:
         assert noise not in r.stderr, f"{noise!r} on stderr:\n{r.stderr}"
     lines = [x for x in re.split(r"[\r\n]+", r.stderr) if x.strip()]
-    assert all(x.startswith("model frames:") for x in lines[:-1]) and lines[-1].startswith("vstream: 40 frames decoded")
+    # one line says which memory runs and why (here: no trained-context record), then the bar, then the summary
+    assert lines[0].startswith("vstream: model ") and "has no trained-context record" in lines[0]
+    assert all(x.startswith("model frames:") for x in lines[1:-1]) and lines[-1].startswith("vstream: 40 frames decoded")
     assert "8/8" in r.stderr                # the bar counts the model's decisions (4 s at 2 fps) and knows the total
     assert "9/8" not in r.stderr
     assert re.search(r"\[\d\d:\d\d<\d\d:\d\d", r.stderr)         # ... and shows elapsed<remaining

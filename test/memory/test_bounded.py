@@ -81,7 +81,7 @@ def gather_reference(llm, kept_k, kept_v, ids, vision):
     return out.logits[0, -1].float()
 
 
-@pytest.mark.parametrize("policy", ["keyframes", "window"])
+@pytest.mark.parametrize("policy", ["keyframes", "window", "recent"])
 def test_logits_after_eviction_equal_gather_reference(tiny_llm, policy):
     inner = runtime(tiny_llm, capacity=512)
     bounded = BoundedBackend(inner, small_cfg(policy))

@@ -91,7 +91,7 @@ def test_30k_frames_with_turns_stress_config():
     assert max_len <= cfg.cap_tokens
 
 
-@pytest.mark.parametrize("policy", ["window", "keyframes"])
+@pytest.mark.parametrize("policy", ["window", "recent", "keyframes"])
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_grammar_after_every_eviction(policy, seed):
     rng = np.random.default_rng(seed)
@@ -160,7 +160,7 @@ def test_host_structures_bounded():
     assert max(samples) - samples[0] < 64 * 1024, samples
 
 
-@pytest.mark.parametrize("policy", ["window", "keyframes"])
+@pytest.mark.parametrize("policy", ["window", "recent", "keyframes"])
 def test_reply_after_every_frame_stays_under_cap(policy):
     """VO's failure mode (a reply on every frame): one-frame runs leave with their turns, cap holds."""
     cfg = MemoryConfig.stress(policy=policy)

@@ -31,8 +31,8 @@ def test_model_checkpoint_demo_configures_from_any_cwd(humble, tmp_path, monkeyp
 
 def test_budget_below_the_minimum_fails_configure_with_the_minimum(humble):
     node = _node({"model.checkpoint": "/nonexistent", "model.backend": "runtime", "memory.policy": "keyframes",
-                  "memory.budget_tokens": 4096})
+                  "memory.budget_tokens": 60})
     assert not node.autostart()
     errors = " ".join(str(r) for r in node.get_logger().records)
-    assert "memory.budget_tokens 4096" in errors and "5808" in errors
+    assert "memory.budget_tokens 60" in errors and "76" in errors
     assert "model load failed" not in errors                   # refused before loading anything

@@ -212,3 +212,31 @@ def test_live1plus_config_matches_upstream_hyper_parameters():
     assert args.lr_scheduler_type.value == "cosine" and args.optim.value == "adamw_torch"
     assert (args.per_device_train_batch_size, args.gradient_accumulation_steps) == (1, 8)
     assert args.remove_unused_columns is False and args.label_names == ["labels"]
+
+
+def test_memory_aligned_training_end_to_end_records_its_context(features, tiny_paths, tmp_path, monkeypatch):
+    """`vstream train` with data.memory on the Ego4D-layout fixture: aligned samples, the LIVE loss goes down,
+    trained_context.json records the layout, and the engine's default memory for the result is that layout."""
+    data = features.parent
+    write_json(data / "all_narrations_redacted.json", narration_fixture())
+    monkeypatch.setenv("VSTREAM_TINY_DIR", str(tiny_paths.root))
+    monkeypatch.setenv("VSTREAM_TRAIN_DIR", str(data))
+    out = tmp_path / "aligned"
+    cfg = cli_train.load_config(str(ROOT / "config/train/tiny.yaml"), [
+        "data.memory.policy=recent", "data.memory.recent_frames=4", "data.memory.budget_tokens=120", "data.val=[]",
+        f"training.output_dir={out}", "training.max_steps=6", "training.save_strategy=no",
+        "training.eval_strategy=no"])
+    logs = []
+    trainer = cli_train.run(cfg, log=logs.append)
+    assert any("memory-aligned (recent, cap 120 tokens)" in line for line in logs), logs
+    ds = trainer.train_dataset
+    assert len(ds) > 4 and max(f for f, _ in ds.lengths) <= 5          # 4 kept frames + the one being fed
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    assert len(losses) == 6 and min(losses[-2:]) < losses[0]
+    record = json.loads((out / "trained_context.json").read_text())
+    assert record["memory"]["policy"] == "recent" and record["memory"]["window_frames"] == 4
+    assert record["frames"] == max(f for f, _ in ds.lengths) and record["tokens"] == max(t for _, t in ds.lengths)
+    from vstream_ros.engine.options import EngineConfig
+    config = EngineConfig.from_values({"model.checkpoint": str(out)})
+    plan = config.memory_plan(config.trained_context())
+    assert plan.policy == "recent" and plan.memory.window_frames == 4 and plan.warning is None

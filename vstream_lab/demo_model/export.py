@@ -34,7 +34,9 @@ TOKENIZER_CONFIG = {"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "
                     "eos_token": "<|eot_id|>", "model_max_length": 131072, "clean_up_tokenization_spaces": False}
 
 
-def export_model(root: str | Path, llm, tower, info: dict) -> Path:
+def export_model(root: str | Path, llm, tower, info: dict, context=None) -> Path:
+    """Write llm/, vision/, checkpoint/ (+ `context`, an engine.memory.context.TrainedContext, as
+    checkpoint/trained_context.json) and train_info.json into `root`, atomically (a temp folder renamed)."""
     from peft import LoraConfig, get_peft_model  # noqa: PLC0415
 
     root = Path(root).resolve()
@@ -62,6 +64,9 @@ def export_model(root: str | Path, llm, tower, info: dict) -> Path:
         cfg_path.write_text(json.dumps(cfg, indent=2) + "\n")
         peft.unload()
         (tmp / "train_info.json").write_text(json.dumps(info, indent=1, default=str) + "\n")
+        if context is not None:
+            from vstream_ros.engine.memory.context import write_context  # noqa: PLC0415
+            write_context(tmp / "checkpoint", context)
         for p in tmp.rglob("*"):
             os.chmod(p, dir_mode() if p.is_dir() else file_mode())
         os.chmod(tmp, dir_mode())               # mkdtemp made it 0700: give it the user's umask

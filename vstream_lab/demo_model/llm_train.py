@@ -157,16 +157,24 @@ def object_word_accuracy(model, samples: list[dict], word_ids: dict[str, list[in
     return out
 
 
-def make_samples(dialogues, features: dict, tokenizer) -> list[dict]:
+def make_samples(dialogues, features: dict, tokenizer, memory=None) -> list[dict]:
     """Encode dialogues (user turns dropped, see proactive_only) and attach their frames
-    ([T, 10, Dv] per video uid, rows = model frames)."""
+    ([T, 10, Dv] per video uid, rows = model frames). `memory` = (MemoryConfig, sample_every): memory-aligned
+    samples instead (the product's train/aligned.py: the runtime cache's layout at each moment of the stream)."""
     out = []
     for d in dialogues:
         enc = encode_dialogue(proactive_only(d.conversation), tokenizer)
         feats = features[d.video_uid][d.start_frame:d.start_frame + enc.num_frames]
         if feats.shape[0] != enc.num_frames:
             raise ValueError(f"{d.video_uid}: dialogue needs {enc.num_frames} frames, features hold {feats.shape[0]}")
-        out.append({"input_ids": torch.tensor(enc.input_ids), "labels": torch.tensor(enc.labels), "frames": feats})
+        if memory is None:
+            out.append({"input_ids": torch.tensor(enc.input_ids), "labels": torch.tensor(enc.labels),
+                        "frames": feats})
+            continue
+        from vstream_ros.train.aligned import build_item, plan_dialogue  # noqa: PLC0415
+        cfg, every = memory
+        plans = plan_dialogue(enc.input_ids, enc.labels, feats[:, 0, :].float().numpy(), cfg, d.fps)
+        out += [build_item(enc.input_ids, enc.labels, feats, plan) for plan in plans[::every]]
     return out
 
 

@@ -47,6 +47,13 @@ class DataSettings:
     duration: float = 60.0
     fps: float = 2.0
     seed0: int = TRAIN_SEED0
+    memory: dict | None = None  # memory-aligned LLM samples (`vstream train`'s data.memory: policy, budget_tokens,
+    #                             recent_frames, sample_every, MemoryConfig tiers); None = whole dialogues
+
+    def memory_settings(self):
+        """(MemoryConfig, sample_every) or None (product train.cli_train.memory_settings)."""
+        from vstream_ros.train.cli_train import memory_settings  # noqa: PLC0415
+        return memory_settings({"fps": self.fps, "memory": self.memory})
 
     def __post_init__(self):
         if self.worlds < 1 or self.vision_worlds < 1 or self.vision_sets < 1:
@@ -195,7 +202,8 @@ def train_demo(settings: DemoSettings, out: str | Path | None, log=print, comman
         log(f"rendered {len(cfgs)} training worlds and extracted their vision tokens in {time.time() - t0:.0f} s "
             f"({sum(f.shape[0] for f in features.values())} model frames)")
     tok = load_tokenizer()
-    samples = make_samples(dialogues, features, tok)
+    aligned = ds.memory_settings()
+    samples = make_samples(dialogues, features, tok, aligned)
     llm = build_llm(settings.llm, int(tower.config.hidden_size))
     if log:
         n_par = sum(p.numel() for p in llm.parameters())
@@ -218,8 +226,12 @@ def train_demo(settings: DemoSettings, out: str | Path | None, log=print, comman
             "train_seeds": [ds.seed0, ds.seed0 + ds.worlds - 1], "seconds": round(time.time() - t_start, 1),
             "torch": torch.__version__, "command": command}
     if out is not None:
+        from vstream_ros.engine.memory.context import context_of_samples  # noqa: PLC0415
         from .export import export_model, model_size_bytes  # noqa: PLC0415
-        root = export_model(out, llm, tower, info)
+        context = context_of_samples([(int(x["frames"].shape[0]), int(x["input_ids"].numel())) for x in samples],
+                                     ds.fps, aligned[0] if aligned else None,
+                                     written_by="vstream_lab.demo_model.train_demo " + (command or ""))
+        root = export_model(out, llm, tower, info, context)
         if log:
             log(f"saved the demo model to {root} ({model_size_bytes(root) / 1e6:.1f} MB) "
                 f"after {time.time() - t_start:.0f} s")

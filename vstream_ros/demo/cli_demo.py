@@ -7,7 +7,8 @@ Decodes a shipped egocentric video the model never saw (models/demo/streams/, de
 from held-out synthetic worlds by the lab), feeds every frame to the streaming engine (`StreamRunner` on the
 backend engine.factory builds, product defaults: runtime, bounded memory) with the demo model, prints each
 narration as it is produced with its capture time beside the ground truth, then the metric table (timing F1 at ±1 s, |Δt|, text similarity)
-of the model and of the model-free baselines on the same frames, and writes OUT/timeline.png and
+of the model and of the model-free baselines on the same frames (on streams over 20 minutes also per
+10-minute window, replay/windows.py), and writes OUT/timeline.png and
 OUT/demo.json. The model folder is found at --model-dir, $VSTREAM_DEMO_MODEL, the source tree's
 models/demo/ or <prefix>/share/vstream_ros/models/demo/.
 
@@ -96,6 +97,7 @@ def run_demo(root: Path, stream, cfg, out: Path, baselines: bool = True, live: b
     from vstream_ros.engine.checkpoint import CheckpointError, load_live_model  # noqa: PLC0415
     from vstream_ros.engine.config import ModelSpec  # noqa: PLC0415
     from vstream_ros.engine.events import Response  # noqa: PLC0415
+    from vstream_ros.engine.options import EngineConfig  # noqa: PLC0415
     from vstream_ros.replay.report import timeline_png  # noqa: PLC0415
     from .evaluate import TOLERANCE, Aggregate, format_table, run_baselines, run_model, score  # noqa: PLC0415
     from .live import LivePrinter  # noqa: PLC0415
@@ -106,14 +108,18 @@ def run_demo(root: Path, stream, cfg, out: Path, baselines: bool = True, live: b
     frames = [(t, rgb) for t, rgb in stream.frames() if t < length]     # decoded once: model and baselines
     print(f"vstream demo: held-out stream {stream.index} ({stream.video.name}, world seed {stream.seed}; "
           f"{length:g} s at {stream.fps:g} fps, {len(refs)} narrated events; objects: {', '.join(stream.objects)})")
+    spec = ModelSpec(checkpoint=str(root / "checkpoint"), llm=str(root / "llm"), vision=str(root / "vision"),
+                     device="cpu", dtype="float32")
+    choice = EngineConfig(spec, cfg)
+    plan = choice.memory_plan(choice.trained_context())         # the product default: sized to the model
     try:
-        model = load_live_model(ModelSpec(checkpoint=str(root / "checkpoint"), llm=str(root / "llm"),
-                                          vision=str(root / "vision"), device="cpu", dtype="float32"))
+        model = load_live_model(spec)
     except (CheckpointError, OSError, ValueError) as e:
         print(f"vstream demo: error: cannot load the demo model from {root}: {e}", file=sys.stderr)
         return 2
     print(f"model: {root} (loaded in {time.perf_counter() - t_start:.1f} s); model fps {cfg.fps:g}, "
           f"threshold {cfg.threshold:g}")
+    print(f"memory: {plan.note}")
     printer = LivePrinter(refs, live, TOLERANCE)
     if live:
         print(f"\n(each reply is shown with the truth it is scored against, once its ±{TOLERANCE:g} s window has "
@@ -123,21 +129,29 @@ def run_demo(root: Path, stream, cfg, out: Path, baselines: bool = True, live: b
         if isinstance(ev, Response) and ev.trigger == "proactive":
             printer.reply(ev.time, ev.text)
 
-    run = run_model(model, frames, cfg, on_frame=printer.frame, on_event=on_event)
+    run = run_model(model, frames, cfg, on_frame=printer.frame, on_event=on_event, memory=plan.memory)
     printer.frame(float("inf"))
-    results = {"demo model": score(refs, run.preds, length)}
+    said = {"demo model": run.preds}
     if baselines:
-        for name, preds in run_baselines(frames, cfg.fps).items():
-            results[name] = score(refs, preds, length)
+        said.update(run_baselines(frames, cfg.fps))
+    results = {name: score(refs, preds, length) for name, preds in said.items()}
     rows = [Aggregate(name).add(r).row() for name, r in results.items()]
+    from vstream_ros.replay.windows import auto_window_s, f1_series, window_metrics  # noqa: PLC0415
+    window_s = auto_window_s(length, None)          # long streams: every narrator also per window, same matching
+    windows = ({name: window_metrics(refs, preds, TOLERANCE, window_s, length) for name, preds in said.items()}
+               if window_s else {})
     print(f"\nmetrics on this stream (one-to-one matching, tolerance ±{TOLERANCE:g} s; text similarity over matched "
           f"pairs):\n")
     print(format_table(rows))
+    if windows:
+        print(f"\nF1 per {window_s / 60:g}-minute window:")
+        for name, w in windows.items():
+            print(f"  {name:<12} {f1_series(w)}")
     out.mkdir(parents=True, exist_ok=True)
     png = timeline_png(out / "timeline.png", refs, run.preds, results["demo model"], run.trace, cfg.threshold)
     record = {"stream": {"index": stream.index, "video": str(stream.video), "seed": stream.seed, "duration": length,
                          "fps": stream.fps},
-              "model": str(root), "threshold": cfg.threshold, "tolerance": TOLERANCE, "table": rows,
+              "model": str(root), "threshold": cfg.threshold, "tolerance": TOLERANCE, "table": rows, "windows": windows,
               "references": [[u.t, u.text] for u in refs], "predictions": [[u.t, u.text] for u in run.preds],
               "run": {k: v for k, v in run.stats.items() if isinstance(v, (int, float, str))}}
     tmp = out / ".demo.json.tmp"

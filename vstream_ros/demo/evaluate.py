@@ -65,13 +65,13 @@ class ModelRun:
 def run_model(model, frames: Iterable[tuple[float, object]], cfg: StreamConfig | None = None,
               on_frame: Callable[[float], None] | None = None,
               on_event: Callable[[object], None] | None = None, backend: str = DEFAULT_BACKEND,
-              memory_policy: str = DEFAULT_MEMORY_POLICY) -> ModelRun:
+              memory_policy: str = DEFAULT_MEMORY_POLICY, memory=None) -> ModelRun:
     """Stream every camera frame through a StreamRunner and collect the replies. The LLM backend comes from
-    engine.factory with the product defaults (runtime, bounded memory) unless told otherwise."""
+    engine.factory: `memory` (a MemoryConfig, e.g. EngineConfig.memory_plan's) wins over `memory_policy`."""
     from vstream_ros.engine.factory import build_backend  # noqa: PLC0415
     from vstream_ros.engine.runner import StreamRunner  # noqa: PLC0415
     cfg = cfg or StreamConfig()
-    llm = build_backend(model, backend, memory_policy, fps=cfg.fps)
+    llm = build_backend(model, backend, memory_policy, fps=cfg.fps, memory=memory)
     runner = StreamRunner(model, llm, cfg, on_event=on_event)
     preds, trace = [], []
     t0 = time.perf_counter()

@@ -13,14 +13,18 @@ DEFAULT_LLM = "meta-llama/Meta-Llama-3-8B-Instruct"
 DEFAULT_VISION = "google/siglip-large-patch16-384"
 DEFAULT_CHECKPOINT = "chenjoya/videollm-online-8b-v1plus"
 BACKENDS = ("runtime", "reference")
-POLICIES = ("keyframes", "window", "full")               # memory policies (engine/memory); bounds: options.py
-MEMORY_CHOICES = ("auto", *POLICIES)                     # auto: keyframes on runtime, full on reference
-DEFAULT_BACKEND, DEFAULT_MEMORY_POLICY, DEFAULT_BUDGET_TOKENS = "runtime", "auto", 6144
+POLICIES = ("keyframes", "window", "recent", "full")     # memory policies (engine/memory); bounds: options.py
+MEMORY_CHOICES = ("auto", *POLICIES)                     # auto: the model's trained memory (engine/memory/context.py),
+                                                         # else keyframes on runtime, full on reference
+DEFAULT_BACKEND, DEFAULT_MEMORY_POLICY, DEFAULT_BUDGET_TOKENS = "runtime", "auto", 6144   # 6144: a model without a
+AUTO = 0                                                 # trained-context record; AUTO: budget / recent frames of the
+                                                         # model's record
 QUANTIZE_CHOICES = ("none", "int8", "int4")                # LLM weight-only quantization (engine/quantize.py)
 
 
 def resolve_memory_policy(backend: str, memory_policy: str) -> str:
-    """'auto' → the bounded 'keyframes' on the runtime backend, 'full' on the reference oracle."""
+    """'auto' → the bounded 'keyframes' on the runtime backend, 'full' on the reference oracle (for a model with no
+    trained-context record; one with a record takes its trained memory: engine/memory/context.py)."""
     if memory_policy == "auto":
         return "keyframes" if backend == "runtime" else "full"
     return memory_policy

@@ -1,7 +1,9 @@
 """Build the LLM backend a stream runs on, from a loaded LiveModel and two choices:
 `backend` (runtime = fast static-cache decoder, the default; reference = transformers oracle) and the memory
 policy (auto, the default = keyframes on runtime, full on reference; keyframes = bounded; window = bounded, recent
-frames only; full = never evict, like the original). Defaults last for hours: a bounded cache never passes Llama-3's 8,192 trained positions.
+frames only; recent = the last k frames only; full = never evict, like the original), or a ready MemoryConfig
+(what EngineConfig.memory_plan sized for the model). Defaults last for hours: a bounded cache never passes
+Llama-3's 8,192 trained positions.
 
 `full` on the runtime backend grows its cache only in eager mode (CPU); a compiled / CUDA-graph cache has a
 fixed capacity, so that combination is refused here, before any frame, with what to choose instead.
@@ -20,19 +22,23 @@ ANSWER_HEADROOM = 2048   # cache positions above the memory cap for a query + an
 
 
 def build_backend(model: LiveModel, backend: str = DEFAULT_BACKEND, memory_policy: str = DEFAULT_MEMORY_POLICY,
-                  memory_budget_tokens: int = DEFAULT_BUDGET_TOKENS, fps: float = 2.0):
-    """An LLMBackend for `model`. ValueError names the bad choice."""
-    return build_backends(model, 1, backend, memory_policy, memory_budget_tokens, fps)[0]
+                  memory_budget_tokens: int = DEFAULT_BUDGET_TOKENS, fps: float = 2.0, memory=None):
+    """An LLMBackend for `model`. `memory` (a MemoryConfig) wins over policy + budget. ValueError names the bad
+    choice."""
+    return build_backends(model, 1, backend, memory_policy, memory_budget_tokens, fps, memory)[0]
 
 
 def build_backends(model: LiveModel, streams: int, backend: str = DEFAULT_BACKEND,
                    memory_policy: str = DEFAULT_MEMORY_POLICY, memory_budget_tokens: int = DEFAULT_BUDGET_TOKENS,
-                   fps: float = 2.0) -> list:
+                   fps: float = 2.0, memory=None) -> list:
     """One LLMBackend per stream over ONE copy of `model`'s weights. On the runtime backend their caches are
     slots of one preallocated pool (each bounded by the memory policy) and they share a batch runner, so a
-    Scheduler steps them together. The reference backend (the oracle) serves one stream only."""
+    Scheduler steps them together. The reference backend (the oracle) serves one stream only. `memory` (a
+    MemoryConfig) wins over policy + budget."""
     if streams < 1:
         raise ValueError(f"streams must be >= 1, got {streams}")
+    if memory is not None:
+        memory_policy = memory.policy
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     memory_policy = resolve_memory_policy(backend, memory_policy)
@@ -60,5 +66,5 @@ def build_backends(model: LiveModel, streams: int, backend: str = DEFAULT_BACKEN
                 "'keyframes' or 'window' (bounded, for long streams) or backend 'reference'")
         return out
     from .memory import BoundedBackend, MemoryConfig  # noqa: PLC0415
-    mem = MemoryConfig(policy=memory_policy, cap_tokens=memory_budget_tokens, fps=fps)
+    mem = memory if memory is not None else MemoryConfig.sized(memory_policy, memory_budget_tokens, fps)
     return [BoundedBackend(rt, mem) for rt in slots(mem.cap_tokens + ANSWER_HEADROOM)]

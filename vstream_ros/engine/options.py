@@ -10,25 +10,36 @@ them and checked before anything loads.
 
 Help texts name the other options through `{backend}`, `{policy}` and `{budget}` so each adapter spells them its
 own way (`--backend` on the command line, `model.backend` for the node). The memory minimum of a bounded policy
-(budgets.MemoryConfig at the model fps) is stated in `budget_problem` and nowhere else.
+(the sink + a few frames) is stated in `budget_problem` and nowhere else.
 
-Imports: stdlib and engine.config; engine.memory.budgets (torch-free) inside functions. Never ROS, never torch.
+Memory sized to the model: `EngineConfig.memory_plan` turns the memory options and the model's trained-context
+record (engine/memory/context.py, read by `trained_context()` without loading anything) into the MemoryConfig the
+engine runs: policy auto + budget 0 (the defaults) = what the model was trained on; anything beyond the record is
+allowed with one warning naming the risk; a model without a record gets the memory sized for VideoLLM-online
+(keyframes, 6,144 tokens; full on the reference backend) and a note saying so.
+
+Imports: stdlib and engine.config; engine.memory.budgets/context and engine.sources (torch-free) inside functions.
+Never ROS, never torch.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 
-from .config import (BACKENDS, DEFAULT_BACKEND, DEFAULT_BUDGET_TOKENS, DEFAULT_CHECKPOINT, DEFAULT_MEMORY_POLICY,
-                     MEMORY_CHOICES, QUANTIZE_CHOICES, ModelSpec, StreamConfig, resolve_memory_policy)
+from .config import (AUTO, BACKENDS, DEFAULT_BACKEND, DEFAULT_BUDGET_TOKENS, DEFAULT_CHECKPOINT,
+                     DEFAULT_MEMORY_POLICY, MEMORY_CHOICES, QUANTIZE_CHOICES, ModelSpec, StreamConfig,
+                     resolve_memory_policy)
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
-MIN_BUDGET_TOKENS, MAX_BUDGET_TOKENS = 256, 131072
-# What the bounded policies need at the default 2 fps (budget_minimum; a test keeps them equal). Stated, not computed,
-# so that `--help` imports nothing.
-MIN_BUDGET_HELP = "2672 for window, 5808 for keyframes at 2 fps"
-CLI_NAMES = {"backend": "--backend", "policy": "--memory-policy", "budget": "--memory-budget-tokens"}
-NODE_NAMES = {"backend": "model.backend", "policy": "memory.policy", "budget": "memory.budget_tokens"}
+MIN_BUDGET_TOKENS, MAX_BUDGET_TOKENS = AUTO, 131072        # 0 = auto; a set budget has the minimum of budget_minimum
+MAX_RECENT_FRAMES = 100000
+# What the bounded policies need (budget_minimum; a test keeps them equal). Stated, not computed, so that `--help`
+# imports nothing.
+MIN_BUDGET_HELP = "76 (the sink + 4 frames) for window and keyframes, the sink + its frames for recent"
+CLI_NAMES = {"backend": "--backend", "policy": "--memory-policy", "budget": "--memory-budget-tokens",
+             "recent": "--memory-recent-frames"}
+NODE_NAMES = {"backend": "model.backend", "policy": "memory.policy", "budget": "memory.budget_tokens",
+              "recent": "memory.recent_frames"}
 
 
 @dataclass(frozen=True)
@@ -97,13 +108,18 @@ OPTIONS: tuple[Option, ...] = (
            "none = the load dtype", "--quantize", "model", choices=QUANTIZE_CHOICES),
     Option("model.backend", DEFAULT_BACKEND, "LLM backend: runtime = fast static-cache decoder (default); reference "
            "= transformers oracle, exactly the original loop", "--backend", "memory", choices=BACKENDS),
-    Option("memory.policy", DEFAULT_MEMORY_POLICY, "KV memory: keyframes / window bound it for hour-long streams "
-           "(need {backend} runtime); full never evicts (the original: past Llama-3's 8k positions after ~6 min at "
-           "2 fps); auto (default) = keyframes on runtime, full on reference", "--memory-policy", "memory",
-           choices=MEMORY_CHOICES),
-    Option("memory.budget_tokens", DEFAULT_BUDGET_TOKENS, "bounded policies: cache cap in tokens (the runtime "
-           f"reserves 2048 more for a query and its answer; minimum {MIN_BUDGET_HELP})", "--memory-budget-tokens",
-           "memory", lo=MIN_BUDGET_TOKENS, hi=MAX_BUDGET_TOKENS),
+    Option("memory.policy", DEFAULT_MEMORY_POLICY, "KV memory: keyframes / window / recent bound it for hour-long "
+           "streams (need {backend} runtime; recent = only the last {recent} frames); full never evicts (the "
+           "original: past Llama-3's 8k positions after ~6 min at 2 fps); auto (default) = the memory the model was "
+           "trained on (its trained_context.json), else keyframes on runtime, full on reference", "--memory-policy",
+           "memory", choices=MEMORY_CHOICES),
+    Option("memory.budget_tokens", AUTO, "bounded policies: cache cap in tokens (the runtime reserves 2048 more "
+           "for a query and its answer); 0 (default) = the tokens the model was trained on, else "
+           f"{DEFAULT_BUDGET_TOKENS}; more than the model was trained on runs with a warning; minimum "
+           f"{MIN_BUDGET_HELP}", "--memory-budget-tokens", "memory", lo=MIN_BUDGET_TOKENS, hi=MAX_BUDGET_TOKENS),
+    Option("memory.recent_frames", AUTO, "{policy} recent: frames kept (4 = the SimpleStream baseline); 0 "
+           "(default) = the model's trained length (its trained frames - 1), else 4", "--memory-recent-frames",
+           "memory", lo=0, hi=MAX_RECENT_FRAMES, metavar="K"),
     Option("stream.fps", 2.0, "model fps: frames fed to the model per second of capture time", "--fps", "stream",
            lo=0.1, hi=60.0),
     Option("stream.threshold", 0.725, "silence threshold on P(',') (higher = talks more)", "--threshold", "stream",
@@ -115,29 +131,42 @@ DEFAULTS = {o.key: o.default for o in OPTIONS}
 
 
 # ----------------------------------------------------------------------------- memory minimum
-def budget_minimum(policy: str, fps: float = 2.0) -> tuple[int, str]:
-    """(least budget a bounded policy accepts at `fps`, how it adds up)."""
-    from .memory.budgets import FRAME_TOKENS, SINK_TOKENS, MemoryConfig  # noqa: PLC0415
-    cfg = MemoryConfig(policy=policy, cap_tokens=1 << 30, fps=fps)
-    frames = cfg.effective_longterm_frames + cfg.window_frames
-    parts = f"sink {SINK_TOKENS} + text {cfg.effective_text_tokens} + {frames} frames × {FRAME_TOKENS}"
-    return cfg.budget_tokens, parts
+def budget_minimum(policy: str, fps: float = 2.0, recent_frames: int = 0) -> tuple[int, str]:
+    """(least budget a bounded policy accepts, how it adds up): the sink + 4 frames (recent: + its frames); the
+    tiers shrink to fit any budget from there (budgets.MemoryConfig.sized)."""
+    from .memory.budgets import FRAME_TOKENS, MIN_FRAMES, SINK_TOKENS  # noqa: PLC0415
+    frames = max(MIN_FRAMES, recent_frames) if policy == "recent" else MIN_FRAMES
+    return SINK_TOKENS + frames * FRAME_TOKENS, f"sink {SINK_TOKENS} + {frames} frames × {FRAME_TOKENS}"
 
 
-def budget_problem(backend: str, policy: str, budget: int, fps: float, names: dict[str, str] = CLI_NAMES
-                   ) -> str | None:
-    """Why this backend / memory choice cannot run (None when it can)."""
+def budget_problem(backend: str, policy: str, budget: int, fps: float, names: dict[str, str] = CLI_NAMES,
+                   recent_frames: int = 0) -> str | None:
+    """Why this backend / memory choice cannot run (None when it can). Budget 0 = auto (the model's record)."""
     b, p, t = names["backend"], names["policy"], names["budget"]
     policy = resolve_memory_policy(backend, policy)
     if policy == "full":
         return None
     if backend != "runtime":
         return f"{p} {policy} needs {b} runtime (the reference backend only keeps the full cache)"
-    need, parts = budget_minimum(policy, fps)
+    if budget == AUTO:
+        return None
+    need, parts = budget_minimum(policy, fps, recent_frames)
     if budget < need:
         return (f"{t} {budget} is below the minimum of {p} {policy} at {fps:g} fps: {need} tokens ({parts}); "
-                f"pass {t} {need} or more, or {p} full")
+                f"pass {t} {need} or more, 0 for the model's own, or {p} full")
     return None
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """The memory an engine runs: `memory` None = full (never evicts); `note` says what and why (printed once);
+    `warning` names the risk when it exceeds what the model was trained on (printed once)."""
+
+    policy: str
+    memory: object | None            # engine.memory.budgets.MemoryConfig
+    context: object | None           # engine.memory.context.TrainedContext
+    note: str
+    warning: str | None = None
 
 
 # ----------------------------------------------------------------------------- the engine configuration
@@ -149,23 +178,70 @@ class EngineConfig:
     stream: StreamConfig = field(default_factory=StreamConfig)
     backend: str = DEFAULT_BACKEND
     memory_policy: str = DEFAULT_MEMORY_POLICY
-    memory_budget_tokens: int = DEFAULT_BUDGET_TOKENS
+    memory_budget_tokens: int = AUTO
+    memory_recent_frames: int = AUTO
 
     @property
     def policy(self) -> str:
-        """The memory policy in force ('auto' resolved for the backend)."""
+        """The memory policy in force for a model without a record ('auto' resolved for the backend); see
+        memory_plan for the policy a given model runs."""
         return resolve_memory_policy(self.backend, self.memory_policy)
+
+    def trained_context(self):
+        """The model's trained-context record (engine/memory/context.py) or None: read from the local adapter
+        folder (or a hub snapshot already cached), never downloading, never loading; None when not found."""
+        from .memory.context import read_context  # noqa: PLC0415
+        from .sources import local_checkpoint  # noqa: PLC0415
+        return read_context(local_checkpoint(self.model.checkpoint))
+
+    def memory_plan(self, ctx=None, names: dict[str, str] = CLI_NAMES) -> MemoryPlan:
+        """The memory to run for a model whose record is `ctx` (None: no record). ValueError (one line) when the
+        sized tiers cannot fit the budget."""
+        from .memory.budgets import MIN_FRAMES, MemoryConfig  # noqa: PLC0415
+        fps, budget, k = self.stream.fps, self.memory_budget_tokens, self.memory_recent_frames
+        p, t = names["policy"], names["budget"]
+        if ctx is None:
+            policy = self.policy
+            note = (f"model {self.model.checkpoint} has no trained-context record (trained_context.json): memory "
+                    f"as before, sized for VideoLLM-online ({p} {policy}")
+            if policy == "full":
+                return MemoryPlan("full", None, None, note + ")")
+            cfg = MemoryConfig.sized(policy, budget or DEFAULT_BUDGET_TOKENS, fps, recent_frames=k or MIN_FRAMES)
+            return MemoryPlan(policy, cfg, None, note + f", {t} {cfg.cap_tokens})")
+        base = ctx.default_memory(fps) if self.memory_policy == "auto" and self.backend == "runtime" else None
+        policy = base.policy if base is not None else self.policy
+        if policy == "full":
+            cfg = None
+        elif base is not None and budget == AUTO and k == AUTO:
+            cfg = base
+        else:
+            recent = k or (base.window_frames if base is not None and base.policy == "recent" else ctx.recent_frames)
+            cfg = MemoryConfig.sized(policy, budget or ctx.tokens, fps, recent_frames=recent)
+        what = "full (never evicts)" if cfg is None else (
+            f"{policy}, {cfg.window_frames} recent frames" + (f" + {cfg.effective_longterm_frames} keyframes + "
+                                                              f"{cfg.effective_text_tokens} text tokens"
+                                                              if policy == "keyframes" else "")
+            + f", cap {cfg.cap_tokens} tokens")
+        note = f"memory {what}; the model was trained on {ctx.describe()}"
+        return MemoryPlan(policy, cfg, ctx, note, ctx.beyond(cfg))
 
     def check(self, names: dict[str, str] = CLI_NAMES) -> None:
         """ValueError (one line, says what to change) for a choice that cannot work; loads nothing."""
         for key, value in (("model.backend", self.backend), ("memory.policy", self.memory_policy),
-                           ("memory.budget_tokens", self.memory_budget_tokens)):
+                           ("memory.budget_tokens", self.memory_budget_tokens),
+                           ("memory.recent_frames", self.memory_recent_frames)):
             problem = BY_KEY[key].problem(value, _spelled(key, names))
             if problem:
                 raise ValueError(problem)
-        problem = budget_problem(self.backend, self.memory_policy, self.memory_budget_tokens, self.stream.fps, names)
+        problem = budget_problem(self.backend, self.memory_policy, self.memory_budget_tokens, self.stream.fps, names,
+                                 self.memory_recent_frames)
         if problem:
             raise ValueError(problem)
+        ctx = self.trained_context()                     # ValueError of its own for a broken record
+        try:
+            self.memory_plan(ctx, names)
+        except ValueError as e:
+            raise ValueError(f"{names['budget']} {self.memory_budget_tokens or 'auto'}: {e}") from None
 
     @classmethod
     def from_values(cls, values: dict) -> EngineConfig:
@@ -176,7 +252,8 @@ class EngineConfig:
                          merge_lora=bool(v["model.merge_lora"]), quantize=v["model.quantize"])
         stream = StreamConfig(fps=float(v["stream.fps"]), threshold=float(v["stream.threshold"]),
                               max_new_tokens=int(v["stream.max_new_tokens"]))
-        return cls(spec, stream, v["model.backend"], v["memory.policy"], int(v["memory.budget_tokens"]))
+        return cls(spec, stream, v["model.backend"], v["memory.policy"], int(v["memory.budget_tokens"]),
+                   int(v["memory.recent_frames"]))
 
     @classmethod
     def from_params(cls, values: dict) -> EngineConfig:
@@ -195,9 +272,10 @@ class EngineConfig:
 
 
 def _spelled(key: str, names: dict[str, str]) -> str:
-    return names.get({"model.backend": "backend", "memory.policy": "policy",
-                      "memory.budget_tokens": "budget"}.get(key, ""), key)
+    return names.get({"model.backend": "backend", "memory.policy": "policy", "memory.budget_tokens": "budget",
+                      "memory.recent_frames": "recent"}.get(key, ""), key)
 
 
-__all__ = ["Option", "OPTIONS", "BY_KEY", "DEFAULTS", "EngineConfig", "budget_minimum", "budget_problem",
+__all__ = ["Option", "OPTIONS", "BY_KEY", "DEFAULTS", "EngineConfig", "MemoryPlan", "budget_minimum",
+           "budget_problem",
            "MIN_BUDGET_TOKENS", "MAX_BUDGET_TOKENS", "MIN_BUDGET_HELP", "CLI_NAMES", "NODE_NAMES", "DTYPES"]

@@ -27,6 +27,7 @@ from .config import DEFAULT_VISION, ModelSpec
 from .hub import HubUnavailable, looks_like_hub_id, resolve_hub_id
 
 ADAPTER_CONFIG = "adapter_config.json"
+CONTEXT_FILE = "trained_context.json"         # the context the model was trained on (engine/memory/context.py)
 ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 DEMO_NAME = "demo"
 DEMO_ENV = "VSTREAM_DEMO_MODEL"
@@ -111,10 +112,26 @@ def _hub_checkpoint(repo_id: str) -> Path:
         return Path(source)                                  # cached snapshot: no network
     try:
         from huggingface_hub import snapshot_download  # noqa: PLC0415
-        return Path(snapshot_download(repo_id, allow_patterns=[ADAPTER_CONFIG, *ADAPTER_WEIGHTS]))
+        return Path(snapshot_download(repo_id, allow_patterns=[ADAPTER_CONFIG, *ADAPTER_WEIGHTS, CONTEXT_FILE]))
     except Exception as e:  # noqa: BLE001 - hub errors are many; one line for the user
         raise CheckpointError(f"checkpoint {repo_id!r} is neither a local folder nor a reachable hub id: "
                               f"{' '.join(str(e).split())[:300]}") from None
+
+
+def local_checkpoint(name: str) -> Path | None:
+    """The adapter folder `name` names when it is on this machine now (a folder, a model root, `demo`, a hub
+    snapshot already cached), else None. Never downloads, never raises (locate_checkpoint reports problems)."""
+    try:
+        p = Path(name).expanduser()
+        if p.is_dir() or name == DEMO_NAME:
+            return locate_checkpoint(name)[0]
+        if looks_like_hub_id(name):
+            from huggingface_hub import try_to_load_from_cache  # noqa: PLC0415
+            hit = try_to_load_from_cache(name, ADAPTER_CONFIG)
+            return Path(hit).parent if isinstance(hit, str) else None
+    except (CheckpointError, OSError, ImportError, ValueError):
+        return None
+    return None
 
 
 def locate_checkpoint(name: str) -> tuple[Path, Path | None]:

@@ -1,8 +1,10 @@
 """`vstream eval --pred OUT --ref REF …`: score a replay (or a `ros2 bag record` of the live node) against
-references, print the metrics and optionally write report.md + timeline.png + latency.png.
+references, as a whole and per time window on long streams (replay/windows.py), print the metrics and optionally
+write report.md + timeline.png + latency.png (+ quality_time.png with windows).
 
     vstream eval --pred run.mcap --ref session.mcap --ref-topic /ref/narration --tolerance 2.0 --report rep/
     vstream eval --pred run_events.jsonl --ref all_narrations_redacted.json --video-uid UID --time-offset 0
+    vstream eval --pred run_events.jsonl --ref narration.json --video-uid UID --window-minutes 1 --report rep/
     vstream eval --pred run.mcap --ref session.mcap --ref-topic /ref/narration --teacher-forced \\
         --model CKPT --frames-bag session.mcap
 
@@ -33,6 +35,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--time-offset", type=float, default=0.0, help="bag time (s) of video time 0 (JSON references)")
     p.add_argument("--ref-pass", type=int, default=0, help="Ego4D annotator pass, 0-based (default 0)")
     p.add_argument("--tolerance", type=float, default=2.0, help="matching tolerance in seconds (default 2.0)")
+    p.add_argument("--window-minutes", type=float, default=None, metavar="M",
+                   help="also score each M-minute window of the stream (quality over time); default: 10-minute "
+                        "windows for streams over 20 minutes, none for shorter ones; 0 = whole stream only")
     p.add_argument("--report", metavar="DIR", help="write report.md, timeline.png, latency.png here")
     p.add_argument("--json", metavar="PATH", help="write all metrics as JSON")
     p.add_argument("--run-stats", metavar="PATH", help="run stats JSON (default: <pred>.replay.json when present)")
@@ -97,6 +102,7 @@ def main(args: argparse.Namespace) -> int:
     from vstream_ros.invocation import command_of, recorded_command
     from vstream_ros.replay.metrics import run_metrics, timing_metrics
     from vstream_ros.replay.references import ReferenceError, load_predictions, load_references
+    from vstream_ros.replay.windows import auto_window_s, format_windows, window_metrics
     try:
         if args.teacher_forced and args.model:
             from vstream_ros.preflight import model_options
@@ -110,10 +116,14 @@ def main(args: argparse.Namespace) -> int:
             stats = dict(stats, **json.loads(Path(args.run_stats).read_text(encoding="utf-8")))
         duration = stats.get("stream_s") or None
         result = timing_metrics(refs, preds, args.tolerance, duration_s=duration)
+        window_s = auto_window_s(result.duration_s, args.window_minutes)
+        windows = window_metrics(refs, preds, args.tolerance, window_s, duration) if window_s else None
         run = run_metrics(stats)
         result.run = run
         teacher = _teacher(args, refs, stats) if args.teacher_forced else None
         summary = result.to_dict()
+        if windows is not None:
+            summary["windows"] = windows
         if teacher is not None:
             summary["teacher_forced"] = teacher
         command = command_of(args)                       # as typed, not rebuilt from defaults
@@ -121,7 +131,7 @@ def main(args: argparse.Namespace) -> int:
             from vstream_ros.replay.report import write_report
             table = {k: v for k, v in teacher.items() if k != "per_turn"} if teacher else None
             write_report(args.report, result, refs, preds, stats, run, command, table,
-                         made_by=recorded_command(args.pred, stats))
+                         made_by=recorded_command(args.pred, stats), windows=windows)
         if args.json:
             write_text_atomic(args.json, json.dumps(summary, indent=1, default=str))
     except (ReferenceError, BagError, ValueError, FileNotFoundError, OSError) as err:
@@ -132,6 +142,9 @@ def main(args: argparse.Namespace) -> int:
     print(f"refs {r.n_ref}  preds {r.n_pred}  matched {r.tp}  P {r.precision:.3f}  R {r.recall:.3f}  "
           f"F1 {r.f1:.3f}  mean|dt| {fmt(r.mean_abs_dt)} s  median|dt| {fmt(r.median_abs_dt)} s  "
           f"early/on-time/late {r.early}/{r.on_time}/{r.late}  {r.pred_per_min:.2f}/min  ROUGE-L {fmt(r.rouge_l)}")
+    if windows is not None:
+        print(f"per {windows['window_s'] / 60:g}-minute window (same matching):")
+        print(format_windows(windows))
     if teacher is not None:
         print(f"teacher-forced: LM-PPL {teacher['lm_ppl']:.3f}  TimeDiff {teacher['time_diff_s']:.3f} s  "
               f"Fluency {teacher['fluency']:.3f}  LM-Correctness {teacher['lm_correctness']:.3f}  "

@@ -1,6 +1,7 @@
 """Human-readable evaluation report: `report.md` (metric tables + the exact command), `timeline.png`
-(reference vs predicted utterances over time, matched pairs joined, p_silent trace with the threshold) and
-`latency.png` (decision latency histogram and over stream time). Matplotlib with the Agg backend; every
+(reference vs predicted utterances over time, matched pairs joined, p_silent trace with the threshold),
+`latency.png` (decision latency histogram and over stream time) and, when the stream was scored per time window
+(replay/windows.py), `quality_time.png` (F1, precision and recall per window: quality over time). Matplotlib with the Agg backend; every
 file is written atomically.
 
 Imports: stdlib, numpy, matplotlib (Agg), this package's metrics/bagwrite. Must not import torch or rclpy.
@@ -76,6 +77,43 @@ def latency_png(path: str | Path, stats: dict[str, Any]) -> Path:
     return write_bytes_atomic(path, _fig_bytes(fig))
 
 
+def quality_time_png(path: str | Path, windows: dict[str, Any], whole_f1: float | None = None) -> Path:
+    """quality_time.png: F1 / precision / recall per window against stream time (minutes), written atomically."""
+    import matplotlib
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+    rows = windows["rows"]
+    mid = [(r["start"] + r["end"]) / 120.0 for r in rows]
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    for key, colour, mark in (("f1", "tab:blue", "o"), ("precision", "tab:green", "^"), ("recall", "tab:orange", "v")):
+        ax.plot(mid, [r[key] for r in rows], color=colour, marker=mark, lw=1.5 if key == "f1" else 1,
+                label=key if key != "f1" else "F1")
+    if whole_f1 is not None:
+        ax.axhline(whole_f1, color="tab:blue", ls=":", lw=1, label=f"F1 whole stream {whole_f1:.3f}")
+    for r in rows:
+        ax.axvline(r["start"] / 60.0, color="0.85", lw=0.8, zorder=0)
+    ax.set_ylim(-0.02, 1.05)
+    ax.set_xlim(0, max(r["end"] for r in rows) / 60.0 or 1.0)
+    ax.set_xlabel("stream time (min); points at window centres")
+    ax.set_ylabel("score in the window")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.set_title(f"Quality over time: {windows['window_s'] / 60:g}-minute windows, tolerance "
+                 f"±{windows['tolerance']:g} s", fontsize=9)
+    return write_bytes_atomic(path, _fig_bytes(fig))
+
+
+def window_table(windows: dict[str, Any]) -> list[str]:
+    """Markdown rows of the per-window metrics."""
+    from vstream_ros.replay.windows import minutes  # noqa: PLC0415
+    out = ["| window (min) | refs | preds | refs matched | precision | recall | F1 | mean \\|Δt\\| (s) | ROUGE-L |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in windows["rows"]:
+        out.append(f"| {minutes(r['start'])}–{minutes(r['end'])} | {r['n_ref']} | {r['n_pred']} | {r['tp']} | "
+                   f"{_fmt(r['precision'])} | {_fmt(r['recall'])} | {_fmt(r['f1'])} | {_fmt(r['mean_abs_dt'])} | "
+                   f"{_fmt(r['rouge_l'])} |")
+    return out
+
+
 def _fmt(x: Any, digits: int = 3) -> str:
     if x is None:
         return "n/a"
@@ -85,8 +123,10 @@ def _fmt(x: Any, digits: int = 3) -> str:
 
 
 def markdown(result: EvalResult, run: dict[str, Any], command: str, teacher: dict[str, Any] | None = None,
-             images: Sequence[str] = ("timeline.png", "latency.png"), max_pairs: int = 15, made_by: str = "") -> str:
-    """`command`: the evaluation command as it ran; `made_by`: the command recorded with the predictions."""
+             images: Sequence[str] = ("timeline.png", "latency.png"), max_pairs: int = 15, made_by: str = "",
+             windows: dict[str, Any] | None = None) -> str:
+    """`command`: the evaluation command as it ran; `made_by`: the command recorded with the predictions;
+    `windows`: replay/windows.window_metrics (a quality-over-time section)."""
     r = result
     rows = [("references", r.n_ref), ("predictions", r.n_pred), ("matched (TP)", r.tp),
             ("precision", r.precision), ("recall", r.recall), ("F1", r.f1),
@@ -103,6 +143,9 @@ def markdown(result: EvalResult, run: dict[str, Any], command: str, teacher: dic
            f"## Free-running metrics (tolerance ±{r.tolerance:g} s, one-to-one matching)", "",
            "| metric | value |", "|---|---|"]
     out += [f"| {k} | {_fmt(v)} |" for k, v in rows]
+    if windows:
+        out += ["", f"## Quality over time ({windows['window_s'] / 60:g}-minute windows, same matching)", "",
+                *window_table(windows), "", "![quality over time](quality_time.png)"]
     if run:
         out += ["", "## Run", "", "| figure | value |", "|---|---|"]
         for k, v in run.items():
@@ -126,12 +169,17 @@ def markdown(result: EvalResult, run: dict[str, Any], command: str, teacher: dic
 
 def write_report(out_dir: str | Path, result: EvalResult, refs: Sequence[Utterance], preds: Sequence[Utterance],
                  stats: dict[str, Any], run: dict[str, Any], command: str, teacher: dict[str, Any] | None = None,
-                 threshold: float | None = None, made_by: str = "") -> dict[str, Path]:
-    """Write report.md, timeline.png and latency.png into `out_dir`; returns their paths."""
+                 threshold: float | None = None, made_by: str = "",
+                 windows: dict[str, Any] | None = None) -> dict[str, Path]:
+    """Write report.md, timeline.png and latency.png (+ quality_time.png with `windows`) into `out_dir`;
+    returns their paths."""
     d = Path(out_dir)
     d.mkdir(parents=True, exist_ok=True)
     thr = threshold if threshold is not None else stats.get("threshold")
     paths = {"timeline": timeline_png(d / "timeline.png", refs, preds, result, stats.get("trace") or [], thr),
              "latency": latency_png(d / "latency.png", stats)}
-    paths["report"] = write_text_atomic(d / "report.md", markdown(result, run, command, teacher, made_by=made_by))
+    if windows:
+        paths["quality_time"] = quality_time_png(d / "quality_time.png", windows, result.f1)
+    paths["report"] = write_text_atomic(d / "report.md", markdown(result, run, command, teacher, made_by=made_by,
+                                                                  windows=windows))
     return paths

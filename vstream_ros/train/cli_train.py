@@ -3,12 +3,14 @@
 Config sections (see config/train/live1plus_8b.yaml): model {llm, init_adapter, dtype}, lora {r, alpha,
 dropout, target_modules, modules_to_save} (absent = LoRA defaults; `lora: false` = full training: no PEFT,
 every LLM parameter trained, the whole model saved), data {features, fps, max_frames, train: [sources],
-val: [sources]}, loss {stream_loss_weight, word_weights: {word: weight} (reply words whose loss is scaled; each
+val: [sources], memory (optional: memory-aligned samples, train/aligned.py: {policy: keyframes|window|recent,
+budget_tokens, recent_frames, sample_every, + any MemoryConfig tier field})}, loss {stream_loss_weight, word_weights: {word: weight} (reply words whose loss is scaled; each
 must be one token with its leading space)}, eval {metric_samples}, training {any
 transformers.TrainingArguments field; `bf16`/`tf32: auto` = on when CUDA supports it}. `--set
 training.max_steps=20` overrides one value (YAML scalar); `--set lora=false` selects full training. $VARS
 in strings are expanded. Multi-GPU: launch this same command under torchrun / accelerate launch
-(docs/training.md).
+(docs/training.md). The output folder gets trained_context.json: the context the model was trained on
+(engine/memory/context.py), from which the engine sizes its default memory.
 
 Imports: yaml, train.* (lazily: `--help` stays fast). Never ROS.
 """
@@ -171,6 +173,49 @@ def word_token_weights(word_weights, tokenizer) -> dict[int, float]:
     return out
 
 
+MEMORY_KEYS = ("policy", "budget_tokens", "recent_frames", "sample_every")
+
+
+def memory_settings(data: dict):
+    """`data.memory` as (MemoryConfig, sample_every), or None for contiguous samples (absent / false)."""
+    section = data.get("memory")
+    if not section:
+        return None
+    if not isinstance(section, dict):
+        raise ConfigError(f"data.memory must be a mapping (policy, budget_tokens, …) or absent, got {section!r}")
+    from ..engine.memory.budgets import BOUNDED_POLICIES, MIN_FRAMES, MemoryConfig  # noqa: PLC0415
+    tiers = {f.name for f in dataclasses.fields(MemoryConfig)} - {"policy", "cap_tokens", "fps"}
+    unknown = set(section) - set(MEMORY_KEYS) - tiers
+    if unknown:
+        raise ConfigError(f"data.memory: unknown key(s) {sorted(unknown)}; allowed: {sorted(set(MEMORY_KEYS) | tiers)}")
+    policy = section.get("policy", "keyframes")
+    if policy not in BOUNDED_POLICIES:
+        raise ConfigError(f"data.memory.policy must be one of {', '.join(BOUNDED_POLICIES)} (omit data.memory for "
+                          f"contiguous samples), got {policy!r}")
+    try:
+        cfg = MemoryConfig.sized(policy, int(section.get("budget_tokens", 6144)), float(data.get("fps", 2.0)),
+                                 recent_frames=int(section.get("recent_frames", MIN_FRAMES)),
+                                 **{k: v for k, v in section.items() if k in tiers})
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"data.memory: {' '.join(str(e).split())}") from None
+    every = section.get("sample_every", 1)
+    if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+        raise ConfigError(f"data.memory.sample_every must be an int >= 1, got {every!r}")
+    return cfg, every
+
+
+def trained_context(dataset, fps: float, memory, command: str):
+    """The engine.memory.context.TrainedContext of a training set (aligned: its samples' lengths and layout;
+    contiguous: every dialogue's frames and tokens)."""
+    from ..engine.memory.context import context_of_samples  # noqa: PLC0415
+    lengths = getattr(dataset, "lengths", None)
+    if lengths is None:
+        from .dialogue import encode_dialogue  # noqa: PLC0415
+        lengths = [(d.num_frames, len(encode_dialogue(d.conversation, dataset.tokenizer).input_ids))
+                   for d in dataset.items]
+    return context_of_samples(lengths, fps, memory, written_by=command)
+
+
 def run(cfg: dict, resume: str | None = None, dry_run: bool = False, log=print, callbacks=None):
     """Build data + model and train; returns the trainer (tests use it) or None for a dry run."""
     import torch  # noqa: PLC0415
@@ -190,7 +235,8 @@ def run(cfg: dict, resume: str | None = None, dry_run: bool = False, log=print, 
     fps, max_frames = float(data.get("fps", 2.0)), int(data.get("max_frames", 1200))
     tok = tokenizer_for(mcfg["llm"])
     token_weights = word_token_weights((cfg.get("loss") or {}).get("word_weights"), tok)
-    train_ds = build_dataset(data["train"], store, tok, fps, max_frames, log=log)
+    aligned = memory_settings(data)
+    train_ds = build_dataset(data["train"], store, tok, fps, max_frames, log=log, memory=aligned)
     val_ds = build_dataset(data["val"], store, tok, fps, max_frames, log=log) if data.get("val") else None
     log(f"data: {len(train_ds)} train / {len(val_ds) if val_ds else 0} val samples")
     if dry_run:
@@ -231,6 +277,11 @@ def run(cfg: dict, resume: str | None = None, dry_run: bool = False, log=print, 
     trainer.save_model(args.output_dir)
     if trainer.is_world_process_zero():
         write_json_atomic(Path(args.output_dir) / "vstream_train.json", {"config": cfg, "resumed_from": resume})
+        from ..engine.memory.context import write_context  # noqa: PLC0415
+        context = trained_context(train_ds, fps, aligned[0] if aligned else None,
+                                  f"vstream train (output_dir {args.output_dir})")
+        write_context(args.output_dir, context)
+        log(f"trained context: {context.describe()} (trained_context.json: the engine's default memory for it)")
         if lora is None:
             log(f"model: {args.output_dir} (full LiveLlamaForCausalLM folder; docs/training.md 'Full training' "
                 "makes an engine checkpoint of it)")

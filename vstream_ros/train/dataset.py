@@ -6,6 +6,7 @@ Sources (a list in the train config, each one mapping):
     {type: ego4d_livechat, path, filter: true, seed: 0}        timed GoalStep conversations (synthesize.py)
 `uids` (optional, all types) is a file of video uids (one per line / JSON list) keeping only those videos.
 Every sample is checked against its feature file up front (present, long enough); failures are counted.
+With `data.memory` (cli_train.memory_settings) the dialogues become memory-aligned samples (train/aligned.py).
 
 Imports: torch, train.* modules. Never ROS, never the model.
 """
@@ -107,7 +108,9 @@ class StreamDataset(torch.utils.data.Dataset):
 
 
 def build_dataset(sources: list, store: FeatureStore, tokenizer, fps: float = 2.0, max_frames: int = MAX_FRAMES,
-                  log=print) -> StreamDataset:
+                  log=print, memory=None):
+    """The dataset of `sources`: contiguous dialogues (StreamDataset), or with `memory` = (MemoryConfig,
+    sample_every) memory-aligned samples of them (train/aligned.py)."""
     dias: list[StreamDialogue] = []
     for src in sources:
         try:
@@ -116,7 +119,11 @@ def build_dataset(sources: list, store: FeatureStore, tokenizer, fps: float = 2.
             raise DatasetError(f"data source {src.get('path')}: {e}") from None
         log(f"data: {line}")
         dias += got
-    ds = StreamDataset(dias, store, tokenizer)
+    if memory is not None:
+        from .aligned import AlignedDataset  # noqa: PLC0415
+        ds = AlignedDataset(dias, store, tokenizer, memory[0], memory[1], log=log)
+    else:
+        ds = StreamDataset(dias, store, tokenizer)
     if ds.skipped:
         log(f"data: skipped {dict(ds.skipped)} of {len(dias)} dialogues")
     return ds

@@ -1,7 +1,7 @@
-"""Eviction policies over the ledger: `full`, `window`, `keyframes` (docs/design/memory.md §2–§3).
+"""Eviction policies over the ledger: `full`, `window`, `recent`, `keyframes` (docs/design/memory.md §2–§3).
 
 `MemoryManager.step()` runs between forwards. When the recent window W overflows it releases its
-oldest frames in blocks of E: each goes to the text tier if a kept turn follows it, else (keyframes)
+oldest frames in blocks of E (recent: one frame at a time, so exactly W frames stay): each goes to the text tier if a kept turn follows it, else (keyframes)
 is admitted to L if novel (cos to the last admitted < τ) or the heartbeat expired, else evicted.
 Turns beyond the text budget leave FIFO (never pinned ones, never ones inside W); L beyond its
 budget drops the older frame of the most similar adjacent pair (ties: oldest pair). If the cache is
@@ -70,17 +70,20 @@ class MemoryManager:
         if led.n_recent <= cfg.window_frames and led.length <= cfg.cap_tokens:
             return None
         excess = max(0, led.n_recent - cfg.window_frames)
-        n_release = -(-excess // cfg.block_frames) * cfg.block_frames
+        block = cfg.effective_block_frames
+        n_release = -(-excess // block) * block
         # frames of the latest feed never leave W (a caller may crop them, counting from the end)
         recent = [i for i, s in enumerate(led.segs) if s.tier is Tier.RECENT]       # frames of W, oldest first
-        releasable = sum(1 for i in recent if i < led.fresh_from)
+        # … nor does the frame an open turn follows (a reply being decoded: the turn has no segment yet)
+        last_open = len(led.segs) - 1 if led.tail else -1
+        releasable = sum(1 for i in recent if i < led.fresh_from and i != last_open)
         while True:
             n_release = min(n_release, releasable)
             plan = self._plan(recent[:n_release])
             after = led.length - sum(len(led.segs[i]) for i in plan[0]) - len(plan[1])
             if after <= cfg.cap_tokens or n_release >= releasable:
                 break
-            n_release += cfg.block_frames
+            n_release += block
         return self._commit(*plan)
 
     def _plan(self, release: list):
