@@ -44,10 +44,10 @@ def load_engine(choice: EngineConfig, streams: int = 1, say: Callable[[str], Non
 
     choice.check()
     plan = choice.memory_plan(choice.trained_context())
+    model = load_live_model(choice.model)          # first: a model that cannot load is the one line the user sees
     say(plan.note)
     if plan.warning:
         say(f"warning: {plan.warning}")
-    model = load_live_model(choice.model)
     backends = build_backends(model, streams, choice.backend, plan.policy, fps=choice.stream.fps,
                               memory=plan.memory)
     return Engine(model, backends[0], choice.stream, plan, tuple(backends))

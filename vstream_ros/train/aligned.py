@@ -21,8 +21,8 @@ BoundedBackend).
 `plan_dialogue` returns compact plans (kept positions of the original encoding, run-length coded, + the fed
 range); `AlignedDataset` turns them into {input_ids, labels, frames} items like train.dataset.StreamDataset.
 
-Imports: numpy, torch, engine.memory (MemoryManager, MemoryConfig), engine.protocol/template ids, train.dialogue/
-features/dataset. Never ROS, never a model.
+Imports: numpy, torch, engine.memory (MemoryManager, MemoryConfig), engine.protocol/template ids, train.dialogue (the
+train.dataset.StreamDataset is passed in: no import back). Never ROS, never a model.
 """
 from __future__ import annotations
 
@@ -38,8 +38,7 @@ from vstream_ros.engine.protocol import AFTER_REPLY_IDS, ASSISTANT_ID, COLON_ID
 from vstream_ros.engine.template import EOT_ID, FRAME_NUM_TOKENS, V_TOKEN_ID
 from vstream_ros.engine.teacher_forced import IGNORE
 
-from .dialogue import StreamDialogue, encode_dialogue
-from .features import FeatureStore
+from .dialogue import encode_dialogue
 
 CLOSE_RUN_ID = 60            # `]`: what a dialogue that ends with a stream ends with (no reply follows)
 
@@ -151,10 +150,9 @@ class AlignedDataset(torch.utils.data.Dataset):
     Every dialogue is encoded and planned up front (its features read once for the descriptors); `sample_every`
     keeps one sample in n of each dialogue (cost control on long streams)."""
 
-    def __init__(self, dialogues: list[StreamDialogue], store: FeatureStore, tokenizer, cfg: MemoryConfig,
-                 sample_every: int = 1, log=print):
-        from .dataset import StreamDataset  # noqa: PLC0415 - its feature checks and per-file stores
-        self.base = StreamDataset(dialogues, store, tokenizer)
+    def __init__(self, base, tokenizer, cfg: MemoryConfig, sample_every: int = 1, log=print):
+        """`base`: the train.dataset.StreamDataset of the dialogues (its feature checks and per-file stores)."""
+        self.base = base
         self.skipped = self.base.skipped
         self.tokenizer, self.cfg = tokenizer, cfg
         if int(sample_every) < 1:

@@ -121,7 +121,7 @@ def build_dataset(sources: list, store: FeatureStore, tokenizer, fps: float = 2.
         dias += got
     if memory is not None:
         from .aligned import AlignedDataset  # noqa: PLC0415
-        ds = AlignedDataset(dias, store, tokenizer, memory[0], memory[1], log=log)
+        ds = AlignedDataset(StreamDataset(dias, store, tokenizer), tokenizer, memory[0], memory[1], log=log)
     else:
         ds = StreamDataset(dias, store, tokenizer)
     if ds.skipped:
