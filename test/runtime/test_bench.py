@@ -45,7 +45,9 @@ def test_streams_worker_serves_several_demo_streams_on_one_model():
     from vstream_ros.bench.streams import worker
     r = worker(2, seconds=2.0, live_seconds=1.0)
     assert r["decisions"] == 8                          # 2 s at 2 fps, 2 streams, nothing dropped
-    assert r["requests"] > r["steps"] > 0               # steps served both streams at once
+    # whether a step finds both streams' frames ready depends on the vision threads' timing (on an idle machine
+    # they often come one by one); that steps batch streams is checked deterministically in test_scheduler.py
+    assert r["requests"] >= r["steps"] > 0
     assert r["latency"] and all(x > 0 for x in r["latency"]) and r["rss_mb"] > 0
 
 
