@@ -15,10 +15,14 @@ Imports: numpy, av (lazily). Never torch or ROS.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 
+@functools.cache
 def _flags(name: str):
+    """swscale flags for `name` + BITEXACT + ACCURATE_RND (built once: this runs per frame)."""
     from av.video.reformatter import Interpolation  # noqa: PLC0415 - av is an optional heavy import here
     return getattr(Interpolation, name) | Interpolation.BITEXACT | Interpolation.ACCURATE_RND
 
