@@ -9,7 +9,9 @@
       viz.on_event(ev)                            every engine event (model worker) → narration chunks, log, P(silent),
                                                 decisions, memory; each decision's frame → the overlay worker
     viz.close(ok)                                drains the overlay worker, finishes the MCAP (FILE, or FILE.partial
-                                                when not ok), stops the server; prints where the recording went
+                                                when not ok), stops the server; prints where the recording went.
+                                                Frames and events arriving once close() began are dropped (Ctrl-C
+                                                while the pipeline still runs): no write on a closed channel
 
 The overlay is drawn by OverlayWorker (vstream_ros/viz/overlay.py; fed through host/overlay_feed.py when an engine
 is at hand, on the frame as the engine letterboxes it) on its own thread, never on the inference thread.
@@ -24,6 +26,7 @@ lazily: the engine is loaded by then). Never ROS.
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable
 
 from vstream_ros.viz.options import VizPlan
@@ -47,6 +50,8 @@ class VizSession:
         self.overlay = None
         self.counts: dict[str, int] = {}
         self._closed = False
+        self._channels_open = True            # guarded by _chan_lock: no channel write after close() closed them
+        self._chan_lock = threading.Lock()
         if not plan.wanted:
             return
         import foxglove  # noqa: PLC0415 - the [viz] extra; checked by options.check_viz before the model loaded
@@ -93,32 +98,43 @@ class VizSession:
     def _on_frame(self, t: float, rgb) -> None:
         from vstream_ros.viz.channels import CAMERA  # noqa: PLC0415
         from vstream_ros.viz.jpeg import encode_jpeg  # noqa: PLC0415
+        if self._closed:                      # Ctrl-C: frames still in flight after close() began are not logged
+            return
         jpeg = encode_jpeg(rgb)
-        for ch in self.channels:
-            ch.image(CAMERA, t, jpeg)
-        self._count(CAMERA)
+        with self._chan_lock:
+            if not self._channels_open:
+                return
+            for ch in self.channels:
+                ch.image(CAMERA, t, jpeg)
+            self._count(CAMERA)
         self.overlay.on_frame(t, rgb)
 
     def on_event(self, ev) -> None:
-        if self.overlay is None:
+        if self.overlay is None or self._closed:
             return
         from vstream_ros.viz.channels import LOG, event_messages  # noqa: PLC0415
         self.overlay.on_event(ev)
-        for topic, t, msg in event_messages(ev, self.threshold, self.capacity):
-            for ch in self.channels:
-                if topic == LOG:
-                    ch.text(t, *msg)
-                else:
-                    ch.record(topic, t, msg)
-            self._count(topic)
+        with self._chan_lock:
+            if not self._channels_open:
+                return
+            for topic, t, msg in event_messages(ev, self.threshold, self.capacity):
+                for ch in self.channels:
+                    if topic == LOG:
+                        ch.text(t, *msg)
+                    else:
+                        ch.record(topic, t, msg)
+                self._count(topic)
 
     def _overlay_image(self, t: float, rgb) -> None:
         from vstream_ros.viz.channels import OVERLAY  # noqa: PLC0415
         from vstream_ros.viz.jpeg import encode_jpeg  # noqa: PLC0415
         jpeg = encode_jpeg(rgb)
-        for ch in self.channels:
-            ch.image(OVERLAY, t, jpeg)
-        self._count(OVERLAY)
+        with self._chan_lock:                 # the overlay drains during close(): written until channels close
+            if not self._channels_open:
+                return
+            for ch in self.channels:
+                ch.image(OVERLAY, t, jpeg)
+            self._count(OVERLAY)
 
     def _count(self, topic: str) -> None:
         self.counts[topic] = self.counts.get(topic, 0) + 1
@@ -134,8 +150,10 @@ class VizSession:
         try:
             if self.overlay is not None:
                 self.overlay.close(timeout=60.0, drain=True)
-            for ch in self.channels:
-                ch.close()
+            with self._chan_lock:
+                self._channels_open = False
+                for ch in self.channels:
+                    ch.close()
             if self.recording is not None:
                 path = self.recording.close(ok)
                 if not quiet:
