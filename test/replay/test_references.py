@@ -114,3 +114,26 @@ def test_predictions_from_events_jsonl_and_sidecar(tmp_path):
 def test_sidecar_names(tmp_path):
     assert sidecar_path("run.mcap").name == "run.replay.json"
     assert sidecar_path("a/run.jsonl") == sidecar_path("a/run.mcap")
+
+
+def test_rates_are_over_the_stream_not_the_span_of_the_utterances(tmp_path, capsys):
+    """A `ros2 bag record` of the live node holds only its outputs: `vstream eval` takes the stream's length from the
+    images of the played bag (60 s here), not from the first to the last utterance (2 s), so utterances/min of a
+    live recording and of the replay of the same bag agree."""
+    from vstream_ros.cli import main as cli_main
+    from vstream_ros.replay.references import stream_duration_s
+    frames = [(float(i), np.zeros((8, 8, 3), np.uint8)) for i in range(61)]
+    ref = write_image_bag(tmp_path / "played", frames, ref_narrations=[(10.0, "you pick up the cup"),
+                                                                        (12.0, "you put the cup down")])
+    recs = [OutRecord("/vstream/narration", "vstream_msgs/msg/Narration", int(t * 1e9),
+                      narration_msg(int(t * 1e9), text, utterance_id=f"u-{i}", seq=0, final=True))
+            for i, (t, text) in enumerate([(10.0, "You pick up the cup."), (12.0, "You put the cup down.")])]
+    pred = write_bag(tmp_path / "recorded.mcap", recs)
+    assert stream_duration_s(pred, ref, {}) == pytest.approx(60.0)
+    assert stream_duration_s(pred, ref, {"stream_s": 30.0}) == 30.0
+    assert stream_duration_s(pred, ref, {"trace": [[5.0, 0.9, "silent"], [25.0, 0.9, "silent"]]}) == 20.0
+    out = tmp_path / "m.json"
+    assert cli_main(["eval", "--pred", str(pred), "--ref", str(ref), "--ref-topic", "/ref/narration",
+                     "--json", str(out)]) == 0
+    m = json.loads(out.read_text())
+    assert m["duration_s"] == pytest.approx(60.0) and m["pred_per_min"] == pytest.approx(2.0)

@@ -5,7 +5,8 @@ Trainer, stream loss, lm_head applied only at labelled positions via logits_to_k
 logits everywhere on a CPU) with TrainingArguments from `train.cli_train.training_arguments`, items in the
 `train.dataset` format batched by `train.collator.StreamCollator`; dialogues encoded by
 `train.dialogue.encode_dialogue` (exact template, pre-shifted labels). What is specific here: the model is
-built from scratch (random init, tied embeddings) as a `TrainableLiveLlama` (the engine's
+built from scratch (random init, tied embeddings; or continued from a saved demo LLM, `llm.init_from`) as a
+`TrainableLiveLlama` (the engine's
 LiveLlamaForCausalLM + a forward taking `frames`; it saves as LiveLlamaForCausalLM), the samples live in
 memory, each step draws its batch at random (the original demo loop's draws, not epoch permutations), a
 wall-time budget can stop training early, and two things teach it to name objects: a clip stage first (each
@@ -22,6 +23,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from transformers import TrainerCallback
@@ -49,6 +51,8 @@ class LLMSettings:
     clip_steps: int = 0                 # … for this many steps (0 = no clip stage) …
     clip_batch: int = 32                # … of this many clips, before the full-dialogue steps
     seed: int = 0
+    init_from: str | None = None        # a saved demo LLM folder (e.g. models/demo/llm) to continue training from
+    #                                     instead of a seeded random init (the long-stream stage, demo_long.yaml)
 
     def __post_init__(self):
         if not self.object_word_weight >= 0:
@@ -70,9 +74,24 @@ def llm_config(s: LLMSettings, vision_hidden: int):
 
 
 def build_llm(s: LLMSettings, vision_hidden: int) -> TrainableLiveLlama:
-    """Random seeded init (same weights as a LiveLlamaForCausalLM built from the same seed)."""
+    """Random seeded init (same weights as a LiveLlamaForCausalLM built from the same seed), or the weights saved in
+    `s.init_from` (float32; its shape must be the settings' shape: ValueError otherwise)."""
     torch.manual_seed(s.seed)
-    return TrainableLiveLlama(llm_config(s, vision_hidden))
+    if s.init_from is None:
+        return TrainableLiveLlama(llm_config(s, vision_hidden))
+    folder = Path(s.init_from)
+    if not (folder / "config.json").is_file():
+        raise ValueError(f"llm.init_from {folder}: no config.json there (give a saved demo LLM folder, e.g. "
+                         f"models/demo/llm)")
+    model = TrainableLiveLlama.from_pretrained(str(folder), dtype=torch.float32)
+    want, got = llm_config(s, vision_hidden), model.config
+    for key in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+                "vocab_size", "vision_hidden_size"):
+        if getattr(want, key) != getattr(got, key, None):
+            raise ValueError(f"llm.init_from {folder}: {key} is {getattr(got, key, None)}, the config says "
+                             f"{getattr(want, key)} (the llm section must describe the saved model)")
+    model.tie_weights()
+    return model
 
 
 def proactive_only(conv: list[dict]) -> list[dict]:

@@ -207,8 +207,9 @@ def train_demo(settings: DemoSettings, out: str | Path | None, log=print, comman
     llm = build_llm(settings.llm, int(tower.config.hidden_size))
     if log:
         n_par = sum(p.numel() for p in llm.parameters())
-        log(f"training the LLM from scratch ({n_par / 1e6:.2f} M parameters, tied embeddings) on "
-            f"{len(samples)} dialogues")
+        start = f"from {settings.llm.init_from}" if settings.llm.init_from else "from scratch"
+        what = "memory-aligned samples" if aligned else "dialogues"
+        log(f"training the LLM {start} ({n_par / 1e6:.2f} M parameters, tied embeddings) on {len(samples)} {what}")
     clips = narration_clips(dialogues, features, tok, settings.llm.clip_frames) if settings.llm.clip_steps else None
     if log and clips:
         log(f"clip stage first: {settings.llm.clip_steps} steps of {settings.llm.clip_batch} of the {len(clips)} "
@@ -247,9 +248,14 @@ def main(argv=None) -> int:
                    help="reuse this SigLIP folder (e.g. models/demo/vision) frozen instead of pre-training the tower: "
                         "saves ~27 min and ~12 GB RAM; pre-training is deterministic, so with the same config the "
                         "result is the same")
+    p.add_argument("--llm-from", default=None, metavar="DIR",
+                   help="continue training this saved demo LLM folder (e.g. models/demo-60s/llm) instead of a random "
+                        "init: overrides llm.init_from (config/train/demo_long.yaml, the long-stream stage)")
     args = p.parse_args(argv)
     try:
         settings = DemoSettings.from_yaml(args.config)
+        if args.llm_from:
+            settings = dataclasses.replace(settings, llm=dataclasses.replace(settings.llm, init_from=args.llm_from))
         if args.vision_from and not (Path(args.vision_from) / "config.json").is_file():
             raise ValueError(f"--vision-from {args.vision_from}: no SigLIP config.json there")
         command = " ".join(["python -m vstream_lab.demo_model.train_demo", *(argv or sys.argv[1:])])

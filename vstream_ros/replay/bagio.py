@@ -243,3 +243,17 @@ def read_texts(path: str | Path, topic: str, *, stamp: str = "auto",
     out.sort(key=lambda r: r[0])
     return out
 
+
+
+def image_span_s(path: str | Path) -> float | None:
+    """Seconds from the first to the last image message of a bag (receive times; the images are not decoded), or
+    None when it holds no image. The stream's true length for per-minute rates (`vstream eval`)."""
+    with open_bag(path) as reader:
+        conns = [c for c in reader.connections if c.msgtype in IMAGE_TYPES]
+        if not conns:
+            return None
+        first = last = None
+        for _, ts, _ in reader.messages(connections=conns):
+            first = ts if first is None else min(first, ts)
+            last = ts if last is None else max(last, ts)
+    return None if first is None else (last - first) / 1e9

@@ -101,7 +101,7 @@ def main(args: argparse.Namespace) -> int:
     from vstream_ros.atomic import write_text_atomic
     from vstream_ros.invocation import command_of, recorded_command
     from vstream_ros.replay.metrics import run_metrics, timing_metrics
-    from vstream_ros.replay.references import ReferenceError, load_predictions, load_references
+    from vstream_ros.replay.references import ReferenceError, load_predictions, load_references, stream_duration_s
     from vstream_ros.replay.windows import auto_window_s, format_windows, window_metrics
     try:
         if args.teacher_forced and args.model:
@@ -114,7 +114,7 @@ def main(args: argparse.Namespace) -> int:
         preds, stats = load_predictions(args.pred, args.pred_topic, proactive_only=not args.include_answers)
         if args.run_stats:
             stats = dict(stats, **json.loads(Path(args.run_stats).read_text(encoding="utf-8")))
-        duration = stats.get("stream_s") or None
+        duration = stream_duration_s(args.pred, args.ref, stats)
         result = timing_metrics(refs, preds, args.tolerance, duration_s=duration)
         window_s = auto_window_s(result.duration_s, args.window_minutes)
         windows = window_metrics(refs, preds, args.tolerance, window_s, duration) if window_s else None

@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from vstream_ros.replay.bagio import BagError, read_texts
+from vstream_ros.replay.bagio import BagError, image_span_s, read_texts
 from vstream_ros.replay.metrics import Utterance
 
 NARRATION_TOPIC = "/vstream/narration"
@@ -251,3 +251,23 @@ def load_references(ref: str | Path, *, topic: str | None = None, stamp: str = "
         raise ReferenceError(f"reference {p}{' topic ' + topic if topic and p.suffix != '.json' else ''} holds no "
                              "usable utterance (empty, or all texts blank/too short); nothing to evaluate against")
     return refs
+
+
+def stream_duration_s(pred: str | Path, ref: str | Path, stats: dict[str, Any]) -> float | None:
+    """How long the evaluated stream ran, for per-minute rates: the run's own record (`stream_s` of a replay, the
+    frames of an events log), else the span of the images in the reference or prediction bag (a `ros2 bag record`
+    of the live node beside the bag that was played), else None (rates over the span of the utterances)."""
+    if stats.get("stream_s"):
+        return float(stats["stream_s"])
+    trace = stats.get("trace") or []
+    if len(trace) > 1:
+        return float(trace[-1][0]) - float(trace[0][0])
+    for path in (ref, pred):
+        if is_bag(path) and Path(path).suffix != ".json":
+            try:
+                span = image_span_s(path)
+            except BagError:
+                continue
+            if span:
+                return span
+    return None
