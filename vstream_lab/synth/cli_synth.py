@@ -51,7 +51,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--video", action="store_true", help="write v2/full_scale/<uid>.mp4")
     p.add_argument("--codec", default=None, help="video encoder (default: libx264, else mpeg4)")
     p.add_argument("--bag", choices=BAG_STORAGES, default=None, help="also write a rosbag with this storage")
-    p.add_argument("--compressed", action="store_true", help="bag images as CompressedImage (JPEG)")
+    p.add_argument("--compressed", action="store_true", help="bag images as CompressedImage (JPEG) on /camera/image_raw/compressed")
     p.add_argument("--baselines", action="store_true", help="run the silent/interval/change baselines")
     p.add_argument("--labels", action="store_true", help="write per-frame labels labels/<uid>.npz (dialogue fps)")
     p.add_argument("--dialogue-fps", type=float, default=2.0, help="model fps of the dialogue JSONL (default 2)")

@@ -117,6 +117,8 @@ def write_bag(path, world: World, renderer: Renderer, storage: str = "mcap", com
         raise SynthError(f"rosbag writing needs vstream_lab.testbag.write_image_bag, not available here ({e}); "
                          "write the video (--video) instead") from e
     refs = [(e.time, truth.clean_text(e.text)) for e in world.script.events]
+    if compressed and not topic.endswith("/compressed"):
+        topic += "/compressed"              # image_transport's name: what `compressed:=true` subscribes to
     try:
         return write_image_bag(path, renderer.frames(), topic=topic, compressed=compressed, storage=storage,
                         ref_narrations=refs, ref_topic=ref_topic)
