@@ -72,6 +72,23 @@ def test_clock_counts_out_of_order_frames_and_resets():
     assert clock.accept(3.0)
 
 
+def test_clock_grid_does_not_depend_on_the_first_frame_seen():
+    """A ROS node that joins a 30 Hz bag late (discovery ate the first frames, or it restarted mid-stream) takes
+    the same frames as a replay of the whole bag from its first grid slot on; the old grid, anchored at the first
+    frame seen, shifted every later frame by the frames missed."""
+    t0 = 1_733_500_000.123                          # a header stamp of a real recording: anywhere in a slot
+    times = [t0 + i / 30 for i in range(600)]
+    whole = FrameClock(2.0)
+    taken = [t for t in times if whole.accept(t)]
+    for missed in (1, 5, 14, 123, 451):
+        late = FrameClock(2.0)
+        joined = [t for t in times[missed:] if late.accept(t)]
+        assert late.t0 == times[missed] and late.first_slot == whole.slot(times[missed])
+        assert joined[1:] == [t for t in taken if whole.slot(t) > late.first_slot], missed
+    idx = [round((t - t0) * 30) for t in taken]
+    assert all(b - a == 15 for a, b in zip(idx[1:], idx[2:])) and 0 < idx[1] - idx[0] <= 15   # 2 fps of 30 Hz
+
+
 def test_video_decoding_gives_capture_times(tmp_path):
     path = tmp_path / "v.mp4"
     write_test_video(path, n=20, fps=10)

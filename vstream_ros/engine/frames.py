@@ -109,12 +109,14 @@ def _one_line(e: BaseException) -> str:
 
 
 class FrameClock:
-    """Resample a stream to `fps` by capture time (not by index), without look-ahead.
+    """Resample a stream to `fps` by capture time (not by index), without look-ahead, on a fixed grid.
 
-    The grid starts at the first accepted frame; a frame is accepted when it falls in a grid slot
-    after the last accepted one (slot = floor((t − t0)·fps + ε)). Frames whose time goes backwards
-    are rejected and counted in `out_of_order`; `reset()` starts a new grid (e.g. after a bag loop).
-    Gaps are never filled with duplicates.
+    Slot k of the grid is [k/fps, (k+1)/fps) of capture time (slot = floor(t·fps + ε)); the model takes the first
+    frame of each slot after the last one taken. The grid does not depend on the first frame seen, so a consumer
+    that missed the first frames (a ROS node that joined a bag late, or restarted) takes the same frames as a
+    replay of the whole stream from there on. Frames whose time goes backwards are rejected and counted in
+    `out_of_order`; `reset()` forgets the last slot (e.g. after a bag loop). Gaps are never filled with duplicates.
+    `t0` is the capture time of the first frame taken (since the last reset), `first_slot` its slot.
     """
 
     EPS = 1e-6
@@ -127,24 +129,30 @@ class FrameClock:
 
     def reset(self) -> None:
         self.t0: float | None = None
-        self.last_slot = -1
+        self.first_slot: int | None = None
+        self.last_slot: int | None = None
         self.last_t = -math.inf
         self.out_of_order = 0
 
+    def slot(self, t: float) -> int:
+        """The grid slot of capture time t."""
+        return math.floor(t * self.fps + self.EPS)
+
     def would_accept(self, t: float) -> bool:
         """What `accept(t)` would say, without changing the clock (check before decoding a frame)."""
-        if self.t0 is None:
+        if self.last_slot is None:
             return True
-        return t >= self.last_t and math.floor((t - self.t0) * self.fps + self.EPS) > self.last_slot
+        return t >= self.last_t and self.slot(t) > self.last_slot
 
     def accept(self, t: float) -> bool:
-        if self.t0 is None:
-            self.t0, self.last_slot, self.last_t = t, 0, t
+        if self.last_slot is None:
+            self.t0, self.last_t = t, t
+            self.first_slot = self.last_slot = self.slot(t)
             return True
         if t < self.last_t:
             self.out_of_order += 1
             return False
-        slot = math.floor((t - self.t0) * self.fps + self.EPS)
+        slot = self.slot(t)
         if slot <= self.last_slot:
             return False
         self.last_slot, self.last_t = slot, t

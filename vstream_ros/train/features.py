@@ -173,7 +173,7 @@ def iter_grid_batches(path: str | Path, fps: float, frame_size: int, batch: int,
         for fr in iter_video_frames(path, dec):
             if not clock.accept(fr.t):
                 continue
-            slots.append(clock.last_slot)
+            slots.append(clock.last_slot - clock.first_slot)   # rows from the first frame
             frames.append(letterbox(fr.rgb, frame_size))
             if len(frames) == batch:
                 yield slots, torch.stack(frames)
