@@ -4,18 +4,73 @@
     ros2 launch vstream_ros assistant.launch.py compressed:=true image_topic:=/camera/image_raw/compressed
     ros2 launch vstream_ros assistant.launch.py use_sim_time:=true      # with `ros2 bag play --clock`
     ros2 launch vstream_ros assistant.launch.py overlay:=true           # + /vstream/overlay (rqt_image_view)
+    ros2 launch vstream_ros assistant.launch.py cameras:=front:/cam_front/image_raw,wrist:/cam_wrist/image_raw
 
-Arguments: params_file, image_topic, compressed, namespace (default vstream), use_sim_time, speech, model, overlay.
-The assistant is started as a launch_ros LifecycleNode (it autostarts unless `autostart: false` in the params).
+Arguments: params_file, image_topic, compressed, namespace (default vstream), use_sim_time, speech, model, overlay,
+cameras (NAME:TOPIC,… several cameras on one model: outputs under /vstream/NAME/…; empty = image_topic),
+autostart (true/false; empty = the params file's, default true).
+The assistant is started as a launch_ros LifecycleNode (it configures and activates itself when autostart).
 Imports launch / launch_ros only (this file is loaded by `ros2 launch`).
 """
+import re
+
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.conditions import IfCondition
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import LifecycleNode, Node
-from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
+
+
+CAMERA_ITEM = re.compile(r"^([A-Za-z][A-Za-z0-9_]*):(/?[A-Za-z~{][A-Za-z0-9_/{}~]*)$")
+
+
+def parse_cameras(spec: str) -> list:
+    """`front:/cam_front/image_raw,wrist:/cam_wrist/image_raw` → [(name, topic), …]; '' → [] (one camera)."""
+    out = []
+    for item in filter(None, (x.strip() for x in spec.split(","))):
+        m = CAMERA_ITEM.match(item)
+        if not m:
+            raise RuntimeError(f"cameras: {item!r} is not NAME:TOPIC (e.g. front:/cam_front/image_raw; NAME is a "
+                               f"letter then letters, digits or _)")
+        if m.group(1) in [n for n, _ in out]:
+            raise RuntimeError(f"cameras: {m.group(1)!r} is given twice; each camera needs its own name")
+        out.append((m.group(1), m.group(2)))
+    return out
+
+
+def _assistant(context, params_file, image_topic, compressed, namespace, use_sim_time, model, overlay, cameras,
+               autostart):
+    """The assistant node, once the arguments are known (the camera list decides its remappings)."""
+    cams = parse_cameras(cameras.perform(context))
+    transport = "compressed" if compressed.perform(context).lower() in ("true", "1") else "raw"
+    overrides = {"use_sim_time": use_sim_time.perform(context).lower() in ("true", "1"),
+                 "image.transport": transport, "model.checkpoint": model.perform(context),
+                 "overlay.enabled": overlay.perform(context).lower() in ("true", "1")}
+    start = autostart.perform(context).strip().lower()
+    if start:
+        if start not in ("true", "false"):
+            raise RuntimeError(f"autostart must be true, false or empty (the params file's), got {start!r}")
+        overrides["autostart"] = start == "true"
+    # the node subscribes `image` (raw) or `image/compressed` (per camera: `NAME/image`, …); each camera topic is
+    # remapped onto both names. With autostart it configures and activates itself; `ros2 lifecycle set` and
+    # launch lifecycle events drive it otherwise.
+    if cams:
+        overrides["cameras"] = [name for name, _ in cams]
+        remaps = [(f"{name}/{leaf}", topic) for name, topic in cams for leaf in ("image", "image/compressed")]
+    else:
+        topic = image_topic.perform(context)
+        remaps = [("image", topic), ("image/compressed", topic)]
+    return [LifecycleNode(
+        package="vstream_ros",
+        executable="assistant",
+        name="assistant",
+        namespace=namespace.perform(context),
+        output="screen",
+        emulate_tty=True,
+        parameters=[params_file.perform(context), overrides],
+        remappings=remaps,
+    )]
 
 
 def generate_launch_description():
@@ -27,23 +82,10 @@ def generate_launch_description():
     speech = LaunchConfiguration("speech")
     model = LaunchConfiguration("model")
     overlay = LaunchConfiguration("overlay")
-
-    transport = PythonExpression(["'compressed' if '", compressed, "'.lower() in ('true', '1') else 'raw'"])
-    # the node subscribes `image` (raw) or `image/compressed`; the camera topic is remapped onto both names.
-    # A lifecycle node: with autostart (default) it configures and activates itself; `ros2 lifecycle set` and
-    # launch lifecycle events drive it otherwise.
-    assistant = LifecycleNode(
-        package="vstream_ros",
-        executable="assistant",
-        name="assistant",
-        namespace=namespace,
-        output="screen",
-        emulate_tty=True,
-        parameters=[params_file, {"use_sim_time": use_sim_time, "image.transport": transport,
-                                  "model.checkpoint": model,
-                                  "overlay.enabled": ParameterValue(overlay, value_type=bool)}],
-        remappings=[("image", image_topic), ("image/compressed", image_topic)],
-    )
+    cameras = LaunchConfiguration("cameras")
+    autostart = LaunchConfiguration("autostart")
+    assistant = OpaqueFunction(function=_assistant, args=[params_file, image_topic, compressed, namespace,
+                                                          use_sim_time, model, overlay, cameras, autostart])
     speech_node = Node(
         package="vstream_ros",
         executable="speech",
@@ -69,6 +111,12 @@ def generate_launch_description():
         DeclareLaunchArgument("model", default_value="chenjoya/videollm-online-8b-v1plus",
                               description="`demo` (the shipped demo model, any working directory), a model root, "
                                           "a VideoLLM-online checkpoint folder or a hub id"),
+        DeclareLaunchArgument("cameras", default_value="",
+                              description="several cameras on one model: NAME:TOPIC,… (outputs under "
+                                          "<namespace>/NAME/…); empty = one camera on image_topic"),
+        DeclareLaunchArgument("autostart", default_value="",
+                              description="configure and activate at start: true | false | empty (the params "
+                                          "file's autostart, default true)"),
         DeclareLaunchArgument("overlay", default_value="false", choices=["true", "false"],
                               description="publish the overlay image topic `overlay` (the model's frame with its "
                                           "utterance and P(silent) drawn on it; overlay.compressed adds JPEG)"),

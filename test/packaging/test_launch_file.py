@@ -5,7 +5,8 @@ import re
 
 import pytest
 
-ARGS = {"params_file", "image_topic", "compressed", "namespace", "use_sim_time", "speech", "model", "overlay"}
+ARGS = {"params_file", "image_topic", "compressed", "namespace", "use_sim_time", "speech", "model", "overlay", "cameras",
+        "autostart"}
 
 
 @pytest.fixture
@@ -47,3 +48,23 @@ def test_nodes_name_installed_executables(tree, root):
 def test_launch_imports_only_launch_packages(tree):
     mods = {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert mods <= {"launch", "launch_ros"}
+
+
+def test_camera_list_argument_is_parsed_with_clear_errors(tree):
+    """`cameras:=NAME:TOPIC,…` (the multi-camera launch): the parser of the launch file itself, run without ROS."""
+    import re as re_module
+    keep = [n for n in tree.body if (isinstance(n, ast.FunctionDef) and n.name == "parse_cameras")
+            or (isinstance(n, ast.Assign) and any(getattr(t, "id", "") == "CAMERA_ITEM" for t in n.targets))]
+    scope = {"re": re_module}
+    exec(compile(ast.Module(body=keep, type_ignores=[]), "assistant.launch.py", "exec"), scope)  # noqa: S102
+    parse = scope["parse_cameras"]
+    assert parse("") == [] and parse(" ") == []
+    assert parse("front:/cam_front/image_raw, wrist:/cam_wrist/image_raw") == [
+        ("front", "/cam_front/image_raw"), ("wrist", "/cam_wrist/image_raw")]
+    assert parse("top:camera/image") == [("top", "camera/image")]
+    with pytest.raises(RuntimeError, match="not NAME:TOPIC"):
+        parse("front")
+    with pytest.raises(RuntimeError, match="not NAME:TOPIC"):
+        parse("9cam:/x")
+    with pytest.raises(RuntimeError, match="twice"):
+        parse("a:/x,a:/y")

@@ -147,7 +147,8 @@ def scripted(scripted_template):
         model = SimpleNamespace(protocol=scripted_template, vision=ScriptedVision())
         cfg = StreamConfig(fps=values["stream.fps"], threshold=values["stream.threshold"],
                            max_new_tokens=values["stream.max_new_tokens"])
-        engine = Engine(model, ScriptedBackend(scripted_template), cfg)
+        backends = [ScriptedBackend(scripted_template) for _ in (values.get("cameras") or [""])]
+        engine = Engine(model, backends[0], cfg, backends=tuple(backends))
         made.append(engine)
         return engine
     factory.made = made

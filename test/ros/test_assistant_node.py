@@ -186,7 +186,7 @@ def test_query_topic_reset_service_and_ask_action(ros, scripted):
     try:
         String = ros.msg("std_msgs/msg/String")
         Ask = __import__("vstream_msgs.action", fromlist=["Ask"]).Ask
-        handle, result = node._action.send_goal(Ask.Goal(question="What is this?"))
+        handle, result = node.cameras[0].action.send_goal(Ask.Goal(question="What is this?"))
         assert handle.status == "succeeded" and result.answer == "It is a kitchen."
         assert "".join(handle.feedback).strip() == "It is a kitchen." and len(handle.feedback) > 1
         answers = [m for m in node.publisher("/vstream/narration").decoded if m.kind == 2]
@@ -200,7 +200,7 @@ def test_query_topic_reset_service_and_ask_action(ros, scripted):
         assert backend.resets == 2
     finally:
         node.trigger_deactivate()
-    assert node._action.send_goal(Ask.Goal(question="still there?")) == (None, None)   # inactive: rejected
+    assert node.cameras[0].action.send_goal(Ask.Goal(question="still there?")) == (None, None)   # inactive: rejected
 
 
 def test_assist_mode_publishes_transient_local_guidance(ros, scripted):
@@ -240,7 +240,7 @@ def test_assist_without_goal_and_failed_model_load_stay_unconfigured(ros, script
 
 def test_without_vstream_msgs_only_the_string_mirror(ros_no_msgs, scripted):
     node = started(ros_no_msgs, scripted)
-    assert [p.topic_name for p in node._pubs] == ["/vstream/narration_text", "/diagnostics"]
+    assert sorted(p.topic_name for p in node._pubs) == ["/diagnostics", "/vstream/narration_text"]
     assert any("vstream_msgs not found" in m for _, m in node.get_logger().records)
     for i in range(2):
         node.subscription("/vstream/image").deliver(image_msg(ros_no_msgs, sec=i + 1))

@@ -34,7 +34,8 @@ def test_yaml_defaults_equal_declared_defaults_and_types():
     ("mode", "chat", False), ("model.device", "cuda:1", True), ("model.device", "tpu", False),
     ("model.checkpoint", " ", False), ("task.steps", ["a", "b"], True), ("task.steps", [1], False),
     ("autostart", 1, False), ("use_sim_time", True, True), ("memory.policy", "keyframes", True),
-    ("memory.policy", "tiered", False),
+    ("memory.policy", "tiered", False), ("cameras", ["front", "wrist_2"], True), ("cameras", ["front", "front"], False),
+    ("cameras", ["2nd"], False), ("cameras", ["a/b"], False), ("cameras", [], True),
 ])
 def test_validate(name, value, ok):
     reason = P.validate(name, value)

@@ -219,7 +219,10 @@ def train_demo(settings: DemoSettings, out: str | Path | None, log=print, comman
     if ds.valid_worlds:           # does the LLM read the object off the frames? (teacher-forced, held-out)
         vfeat, vdial = _encode_worlds([make_config(VALID_SEED0 + i, ds.duration, ds.fps)
                                        for i in range(ds.valid_worlds)], tower, ds.fps)
-        stats["valid_object_words"] = object_word_accuracy(llm, make_samples(vdial, vfeat, tok), object_word_ids(tok))
+        # laid out as the training samples were (memory-aligned: the runtime cache's layout, not 10-minute
+        # contiguous dialogues the model never saw)
+        stats["valid_object_words"] = object_word_accuracy(llm, make_samples(vdial, vfeat, tok, aligned),
+                                                           object_word_ids(tok))
         if log:
             log(f"  llm on {ds.valid_worlds} validation worlds, object words (teacher-forced): "
                 f"{stats['valid_object_words']}")

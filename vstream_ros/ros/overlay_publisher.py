@@ -42,10 +42,11 @@ class OverlayPublisher:
                                            max_backlog=int(values.get("stream.max_backlog", 32)),
                                            log=lambda m: node.get_logger().warning(m))
 
-    def create(self, node) -> list:
-        self.pub_raw = node.create_lifecycle_publisher(Image, "overlay", OVERLAY_QOS)
-        self.pub_jpeg = (node.create_lifecycle_publisher(CompressedImage, "overlay/compressed", OVERLAY_QOS)
-                         if self.compressed else None)
+    def create(self, node, prefix: str = "") -> list:
+        """`prefix`: the camera's (`front/`) when the node serves several cameras (ros/camera.py)."""
+        self.pub_raw = node.create_lifecycle_publisher(Image, prefix + "overlay", OVERLAY_QOS)
+        self.pub_jpeg = (node.create_lifecycle_publisher(CompressedImage, prefix + "overlay/compressed",
+                                                         OVERLAY_QOS) if self.compressed else None)
         return [p for p in (self.pub_raw, self.pub_jpeg) if p is not None]
 
     def bind(self, host) -> None:

@@ -9,6 +9,7 @@ inside functions.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from vstream_ros.engine.options import BY_KEY, NODE_NAMES, OPTIONS, EngineConfig, Option
@@ -40,6 +41,10 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("task.goal", "", "assist mode: the goal given to the model as the user turn"),
     ParamSpec("task.name", "", "assist mode: task name for StepGuidance (default: the goal)"),
     ParamSpec("task.steps", None, "assist mode: optional ordered step list", type_name="string_array"),
+    ParamSpec("cameras", None, "several cameras on one model: their names; each subscribes `<name>/image` (or "
+              "`<name>/image/compressed`) and publishes its outputs under `<name>/` (narration, narration_text, "
+              "guidance, overlay; query, reset and ask too). Empty = one camera, the names without a prefix",
+              type_name="string_array"),
     ParamSpec("image.transport", "raw", "raw = sensor_msgs/Image on `image`; compressed = CompressedImage on "
               "`image/compressed`", choices=("raw", "compressed")),
     ParamSpec("image.queue_depth", 2, "image subscription depth (frames are resampled to the model fps on arrival)",
@@ -64,14 +69,42 @@ def validate(name: str, value) -> str | None:
     if spec.type_name == "string_array":
         if value is not None and not all(isinstance(v, str) for v in value):
             return f"{name} must be a list of strings"
-        return None
+        return camera_problem(value) if name == "cameras" else None
     return Option(name, spec.default, "", "", "", spec.choices, spec.lo, spec.hi).problem(value)
 
 
+CAMERA_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*$")
+MAX_CAMERAS = 16
+
+
+def camera_names(values: dict) -> list[str]:
+    """The cameras the node serves: the `cameras` names, or [""] (one camera, unprefixed names)."""
+    return list(values.get("cameras") or []) or [""]
+
+
+def camera_problem(names) -> str | None:
+    """Why a `cameras` list is not usable (None when it is)."""
+    names = list(names or [])
+    bad = [n for n in names if not CAMERA_NAME.match(n)]
+    if bad:
+        return (f"cameras: {bad[0]!r} is not a usable name (a letter, then letters, digits or _: it becomes the "
+                f"topic prefix `{bad[0]}/…`)")
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        return f"cameras: {dup[0]!r} is given twice; each camera needs its own name"
+    if len(names) > MAX_CAMERAS:
+        return f"cameras: {len(names)} given, at most {MAX_CAMERAS} (one model serves them all)"
+    return None
+
+
 def cross_check(values: dict) -> str | None:
-    """Rules that span parameters (checked at configure): assist needs a goal; the engine choice as a whole."""
+    """Rules that span parameters (checked at configure): assist needs a goal; camera names; the engine choice as a
+    whole."""
     if values.get("mode") == "assist" and not (values.get("task.goal") or "").strip():
         return "mode is assist but task.goal is empty; set task.goal (e.g. 'make a cup of tea')"
+    problem = camera_problem(values.get("cameras"))
+    if problem:
+        return problem
     try:
         EngineConfig.from_params(values).check(NODE_NAMES)
     except ValueError as e:
