@@ -4,8 +4,6 @@ are those of the same frames through a one-camera node.
 
 Tier: T0 adapter (real host runtime, pipeline, scheduler and message fields; no DDS: test/ros_real does that).
 """
-import threading
-
 import pytest
 
 from conftest import image_msg
@@ -39,14 +37,14 @@ def test_each_camera_gets_its_own_topics_and_one_model_serves_them(ros, scripted
     assert {m.header.frame_id for u in front for m in u} == {"f"} and {m.header.frame_id for u in wrist for m in u} == {"w"}
     assert [u[0].header.stamp.sec for u in wrist] == [1_700_000_101]
     assert [m.data for m in node.publisher("/vstream/wrist/narration_text").decoded] == ["Boil the water now."]
-    assert sum(t.name == "vstream-llm" and t.is_alive() for t in threading.enumerate()) == 1
+    worker = node._scheduler                                               # one model worker for both cameras
+    assert worker.alive and all(c.host.pipeline.scheduler is worker for c in node.cameras)
     node._publish_diagnostics()
     statuses = node.publisher("/diagnostics").decoded[-1].status
     assert [s.name for s in statuses] == ["assistant: front", "assistant: wrist"]
     decided = [{v.key: v.value for v in s.values}["frames_decided"] for s in statuses]
     assert decided == ["4", "3"]
-    assert node.trigger_deactivate() == 97
-    assert not any(t.name == "vstream-llm" and t.is_alive() for t in threading.enumerate())
+    assert node.trigger_deactivate() == 97 and not worker.alive
     assert node.trigger_activate() == 97 and all(c.host.running for c in node.cameras)
     assert node.trigger_deactivate() == 97 and node.trigger_cleanup() == 97 and node.cameras == []
 
