@@ -10,7 +10,7 @@ Each `--run NAME=OPTIONS` is one `vstream run VIDEO --model M --events-jsonl OUT
 in its events file (flushed line by line), so RSS is known per stream minute. Then `vstream eval --tolerance 1
 --json` (10-minute windows on streams over 20 minutes, or --window-minutes). Writes OUT/NAME.{jsonl,eval.json,
 rss.json} and OUT/summary.json, and prints a markdown table: F1, P/R, per-window F1, RSS at 10-minute marks,
-the RSS spread between minutes 20 and 60 ((max − min) / min), wall time.
+the RSS spread between minutes 20 and 60 ((max − min) / min, while frames are fed: not the shutdown), wall time.
 
 Imports: stdlib only (the product runs in subprocesses). Never ROS.
 """
@@ -103,7 +103,8 @@ def summarize(r: dict) -> dict:
     ev = r["eval"]
     m = ev.get("metrics", ev)
     rows = (ev.get("windows") or {}).get("rows") or []
-    late = [s["rss_mib"] for s in r["rss"] if 20 * 60 <= s["stream_t"] <= 60 * 60]
+    running = [s for s in r["rss"] if r["rss"] and s["stream_t"] < r["rss"][-1]["stream_t"]]   # not the shutdown
+    late = [s["rss_mib"] for s in running if 20 * 60 <= s["stream_t"] <= 60 * 60]
     last = r["rss"][-1]["stream_t"] / 60 if r["rss"] else 0
     marks = {m_: rss_at(r["rss"], m_) for m_ in (1, 10, 20, 30, 40, 50, 59) if m_ <= last}
     return {"name": r["name"], "options": r["options"], "f1": m.get("f1"), "precision": m.get("precision"),
@@ -123,6 +124,8 @@ def main(argv=None) -> int:
     p.add_argument("--window-minutes", type=float, default=None)
     p.add_argument("--run", action="append", required=True, metavar="NAME=OPTIONS",
                    help="one memory setting: a name and the `vstream run` options (repeat)")
+    p.add_argument("--summarize-only", action="store_true",
+                   help="do not run: rebuild the table from OUT/NAME.{eval,rss}.json of an earlier run")
     args = p.parse_args(argv)
     args.video_uid = args.video_uid or Path(args.video).stem
     out = Path(args.out)
@@ -132,7 +135,16 @@ def main(argv=None) -> int:
         name, _, options = spec.partition("=")
         if not name or "/" in name:
             p.error(f"--run {spec!r}: give NAME=OPTIONS")
-        rows.append(summarize(run_one(name, options, args, out)))
+        if args.summarize_only:
+            done = {"name": name, "options": options, "wall_s": float("nan"),
+                    "eval": json.loads((out / f"{name}.eval.json").read_text()),
+                    "rss": json.loads((out / f"{name}.rss.json").read_text())}
+            old = {x["name"]: x for x in json.loads((out / "summary.json").read_text())} \
+                if (out / "summary.json").is_file() else {}
+            done["wall_s"] = old.get(name, {}).get("wall_s", float("nan"))
+            rows.append(summarize(done))
+        else:
+            rows.append(summarize(run_one(name, options, args, out)))
         (out / "summary.json").write_text(json.dumps(rows, indent=1))
     print("| run | options | F1 | P / R | ROUGE-L | F1 per window | RSS MiB at min " + " / ".join(
         str(k) for k in rows[0]["rss_mib_at_minute"]) + " | RSS spread 20–60 | wall s |")

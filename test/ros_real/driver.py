@@ -5,6 +5,8 @@ Run by test/ros_real tests in a subprocess whose environment has ROS 2 Humble an
 
     python driver.py stream --world 0 --duration 30 --hz 10 [--compressed] [--bad] [--loop-at S] [--clock] [--overlay]
         --out f
+    python driver.py multi --cameras front:0,wrist:1 --duration 20 --hz 10 --out f   (camera NAME plays world W
+        on /cam_NAME/image_raw; outputs recorded from /vstream/NAME/…)
     python driver.py ask --question "what is this?" [--cancel-after 3] --out f
 
 Imports rclpy, vstream_msgs and ROS message packages (test code of the ROS tier), plus vstream_lab.synth.
@@ -68,14 +70,15 @@ def bad_messages(rgb: np.ndarray, t: float, compressed: bool) -> list:
 
 
 class Recorder:
-    def __init__(self, node, overlay: bool = False):
+    def __init__(self, node, overlay: bool = False, prefix: str = "/vstream", status: str = "stream"):
         from vstream_msgs.msg import Narration
+        self.status_suffix = f": {status}"
         self.lock = threading.Lock()
         self.narration, self.texts, self.diag, self.statuses = [], [], {}, []
         self.overlay, self.overlay_jpeg = [], []
         qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
-        self.subs = [node.create_subscription(Narration, "/vstream/narration", self._narr, qos),
-                     node.create_subscription(String, "/vstream/narration_text", self._text, qos),
+        self.subs = [node.create_subscription(Narration, f"{prefix}/narration", self._narr, qos),
+                     node.create_subscription(String, f"{prefix}/narration_text", self._text, qos),
                      node.create_subscription(DiagnosticArray, "/diagnostics", self._diag, 10)]
         if overlay:                                      # the overlay images: header and shape, not the pixels
             self.subs += [node.create_subscription(Image, "/vstream/overlay", self._overlay, qos),
@@ -104,7 +107,7 @@ class Recorder:
 
     def _diag(self, m):
         for st in m.status:
-            if st.name.endswith(": stream"):
+            if st.name.endswith(self.status_suffix):
                 level = int.from_bytes(st.level, "little") if isinstance(st.level, bytes) else int(st.level)
                 with self.lock:
                     self.diag = {"level": level, "message": st.message, **{kv.key: kv.value for kv in st.values}}
@@ -183,6 +186,38 @@ def stream(node, args) -> dict:
     return out
 
 
+def multi(node, args) -> dict:
+    """Several cameras at once (`--cameras NAME:WORLD,…`), each at `--hz` on /cam_NAME/image_raw, frames of all
+    cameras interleaved by capture time; {NAME: what its Recorder saw, published frames}."""
+    cams = [(name, int(world)) for name, world in (item.split(":") for item in args.cameras.split(","))]
+    qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    recs = {name: Recorder(node, prefix=f"/vstream/{name}", status=name) for name, _ in cams}
+    pubs = {name: node.create_publisher(Image, f"/cam_{name}/image_raw", qos) for name, _ in cams}
+    wait_for(lambda: all(p.get_subscription_count() > 0 for p in pubs.values()), 90, "every camera's subscription")
+    wait_for(lambda: all(r.dump()["diagnostics"] for r in recs.values()), 30, "every camera's /diagnostics")
+    frames = sorted(((t, name, rgb) for name, world in cams for t, rgb in world_frames(world, args.duration, args.hz)),
+                    key=lambda f: f[0])
+    published = {name: 0 for name, _ in cams}
+    wall0 = time.perf_counter()
+    for t, name, rgb in frames:
+        ahead = t - (time.perf_counter() - wall0)
+        if ahead > 0:
+            time.sleep(ahead)
+        pubs[name].publish(image(rgb, t))
+        published[name] += 1
+    end, last = time.monotonic() + args.tail, None
+    while time.monotonic() < end:                        # until every camera has decided everything it got
+        time.sleep(0.5)
+        ds = [r.dump() for r in recs.values()]
+        cur = [(d["diagnostics"].get("frames_decided"), len(d["texts"])) for d in ds]
+        idle = all(d["diagnostics"].get("queue_capture") == "0" and d["diagnostics"].get("queue_ready") == "0"
+                   for d in ds)
+        if cur == last and idle:
+            break
+        last = cur
+    return {name: {**recs[name].dump(), "published": published[name]} for name, _ in cams}
+
+
 def ask(node, ex, args) -> dict:
     from action_msgs.msg import GoalStatus
     from rclpy.action import ActionClient
@@ -240,10 +275,15 @@ def main() -> int:
     s.add_argument("--overlay", action="store_true", help="also record /vstream/overlay (+ /compressed) headers")
     s.add_argument("--tail", type=float, default=20.0)
     s.add_argument("--base-sec", default=str(BASE_SEC), help="stamp of t = 0 (seconds), or 'now'")
+    m = sub.add_parser("multi")
+    m.add_argument("--cameras", required=True, help="NAME:WORLD,…")
+    m.add_argument("--duration", type=float, default=20.0)
+    m.add_argument("--hz", type=float, default=10.0)
+    m.add_argument("--tail", type=float, default=30.0)
     a = sub.add_parser("ask")
     a.add_argument("--question", default="What is on the table?")
     a.add_argument("--cancel-after", type=int, default=3)
-    for p in (s, a):
+    for p in (s, m, a):
         p.add_argument("--out", required=True)
     args = ap.parse_args()
     if args.cmd == "stream":
@@ -258,7 +298,7 @@ def main() -> int:
         ex.add_node(node)
         threading.Thread(target=ex.spin, daemon=True).start()
     try:
-        result = stream(node, args) if args.cmd == "stream" else ask(node, ex, args)
+        result = {"stream": stream, "multi": multi}[args.cmd](node, args) if args.cmd != "ask" else ask(node, ex, args)
     finally:
         ex.shutdown(timeout_sec=1.0)
         node.destroy_node()

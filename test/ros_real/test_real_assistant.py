@@ -257,3 +257,27 @@ while time.monotonic() < end:
     rclpy.spin_once(node, timeout_sec=0.2)
 json.dump(got, open(sys.argv[1], "w"))
 '''
+
+
+@pytest.mark.parametrize("names", [["front", "wrist"], ["front", "wrist", "top"]])
+def test_several_cameras_one_model_each_narrates_like_its_replay(ros_env, demo_params, tmp_path, names):
+    """`cameras:=NAME:TOPIC,…`: one process, one model, each camera at 10 Hz on its own topic; each camera's
+    narration equals `vstream replay` of its frames, no model frame lost, Ctrl-C clean."""
+    duration = min(DURATION, 20.0)
+    worlds = list(range(len(names)))
+    expected = [replay_texts(tmp_path, w, duration, 10.0)[0] for w in worlds]
+    spec = ",".join(f"{n}:/cam_{n}/image_raw" for n in names)
+    with launched(ros_env, tmp_path, *demo_args(demo_params), f"cameras:={spec}") as run:
+        got = drive(ros_env, tmp_path, "multi", "--cameras", ",".join(f"{n}:{w}" for n, w in zip(names, worlds)),
+                    "--duration", f"{duration:g}", "--hz", "10")
+        code = run.interrupt()
+    out = run.output()
+    assert f"cameras={','.join(names)}" in out and out.count("model load") == 0
+    due = int(round(duration * 2))
+    for name, exp in zip(names, expected):
+        d = got[name]["diagnostics"]
+        assert int(d["frames_decided"]) == due and d["frames_lost"] == "0", (name, d)
+        assert int(d["frames_in"]) == got[name]["published"]
+        assert got[name]["texts"] == exp and exp, name
+        check_chunks(got[name]["narration"])
+    assert code == 0 and "Traceback" not in out and "process has finished cleanly" in out, out[-3000:]
