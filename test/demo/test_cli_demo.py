@@ -71,3 +71,31 @@ def test_demo_unknown_world_names_the_shipped_ones(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("vstream demo: error: no held-out stream 7") and "--world 0…2" in err
     assert "\n" not in err and not (tmp_path / "o").exists()
+
+
+def test_demo_watches_a_longer_synth_stream_with_window_scores(tmp_path, capsys):
+    """`vstream demo --stream DIR`: a `vstream-lab synth DIR --video` stream (here 40 s, 2 fps) scored against its
+    narration.json, whole and per window (--window-minutes), model and baselines alike."""
+    from vstream_lab.cli import main as lab
+    synth = tmp_path / "s40"
+    assert lab(["synth", str(synth), "--seed", "931", "--duration", "40", "--fps", "2", "--video",
+                "--split", "heldout"]) == 0
+    args = _args("--stream", str(synth), "--window-minutes", "0.25", "--quiet", "--out", str(tmp_path / "o"))
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "F1 per 0.25-minute window" in out and "demo model" in out
+    rec = json.loads((tmp_path / "o" / "demo.json").read_text())
+    narration = json.loads((synth / "v2" / "annotations" / "narration.json").read_text())
+    (uid, passes), = narration.items()
+    assert len(rec["references"]) == len(passes["narration_pass_1"]["narrations"])
+    assert rec["stream"]["video"].endswith(uid + ".mp4")
+    rows = rec["windows"]["demo model"]["rows"]
+    assert len(rows) == 3 and sum(r["n_ref"] for r in rows) == len(rec["references"])
+    assert set(rec["windows"]) >= {"demo model", "change"}
+
+
+def test_demo_stream_that_is_not_a_synth_folder_is_a_clean_error(tmp_path, capsys):
+    args = _args("--stream", str(tmp_path), "--out", str(tmp_path / "o"))
+    assert args.func(args) == 2
+    err = capsys.readouterr().err
+    assert "vstream-lab synth" in err and err.count("\n") == 1

@@ -2,6 +2,7 @@
 
     vstream demo                       # shipped stream 0: 60 s at 10 fps, about 15 s on 2 cores
     vstream demo --world 2 --out demo_out/ --threshold 0.6
+    vstream demo --stream s600 --window-minutes 1    # a longer held-out stream: vstream-lab synth s600 --video …
 
 Decodes a shipped egocentric video the model never saw (models/demo/streams/, demo/streams.py: rendered once
 from held-out synthetic worlds by the lab), feeds every frame to the streaming engine (`StreamRunner` on the
@@ -52,8 +53,13 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--model-dir", default=None, help=f"demo model folder (default: ${MODEL_ENV} or models/demo)")
     p.add_argument("--world", type=int, default=0,
                    help="which shipped held-out stream to watch (models/demo/streams/world_N; default 0)")
+    p.add_argument("--stream", default=None, metavar="DIR",
+                   help="watch a longer held-out stream instead: the folder of `vstream-lab synth DIR --seed S "
+                        "--duration 600 --fps 2 --video --split heldout` (scores per 10-minute window over 20 min)")
     p.add_argument("--duration", type=float, default=None,
                    help="watch only the first SECONDS of the stream (default: all of it, 60 s)")
+    p.add_argument("--window-minutes", type=float, default=None, metavar="M",
+                   help="also score every M-minute window (default: 10 on streams over 20 minutes, else none; 0 = none)")
     p.add_argument("--threshold", type=float, default=None, help="silence threshold θ (default: the engine's 0.725)")
     p.add_argument("--max-new-tokens", type=int, default=32, help="reply cap in tokens (default 32)")
     p.add_argument("--out", default="vstream_demo", help="folder for timeline.png and demo.json (default vstream_demo/)")
@@ -67,6 +73,8 @@ def check_demo_args(args) -> None:
     """ValueError for options that can be refused before anything is generated or loaded."""
     if args.world < 0:
         raise ValueError(f"--world must be a held-out stream index >= 0, got {args.world}")
+    if args.window_minutes is not None and not args.window_minutes >= 0:
+        raise ValueError(f"--window-minutes must be >= 0 (0 = the whole stream only), got {args.window_minutes:g}")
     if args.duration is not None and not args.duration > 0:
         raise ValueError(f"--duration must be > 0 seconds, got {args.duration:g}")
 
@@ -78,17 +86,17 @@ def main(args) -> int:
         from vstream_ros.engine.config import StreamConfig  # noqa: PLC0415
         kw = {} if args.threshold is None else {"threshold": args.threshold}
         cfg = StreamConfig(max_new_tokens=args.max_new_tokens, **kw)
-        from .streams import load_stream  # noqa: PLC0415
-        stream = load_stream(root, args.world)
+        from .streams import load_stream, load_synth_stream  # noqa: PLC0415
+        stream = load_synth_stream(args.stream) if args.stream else load_stream(root, args.world)
     except (FileNotFoundError, ValueError) as e:
         print(f"vstream demo: error: {e}", file=sys.stderr)
         return 2
     return run_demo(root, stream, cfg, Path(args.out), baselines=not args.no_baselines, live=not args.quiet,
-                    duration=args.duration)
+                    duration=args.duration, window_minutes=args.window_minutes)
 
 
 def run_demo(root: Path, stream, cfg, out: Path, baselines: bool = True, live: bool = True,
-             duration: float | None = None) -> int:
+             duration: float | None = None, window_minutes: float | None = None) -> int:
     """Watch `stream` (a demo.streams.DemoStream; its first `duration` seconds if given) with the demo model."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -99,15 +107,23 @@ def run_demo(root: Path, stream, cfg, out: Path, baselines: bool = True, live: b
     from vstream_ros.engine.events import Response  # noqa: PLC0415
     from vstream_ros.engine.options import EngineConfig  # noqa: PLC0415
     from vstream_ros.replay.report import timeline_png  # noqa: PLC0415
-    from .evaluate import TOLERANCE, Aggregate, format_table, run_baselines, run_model, score  # noqa: PLC0415
+    from .evaluate import (TOLERANCE, Aggregate, format_table, grid_frames, run_baselines,  # noqa: PLC0415
+                           run_model, score)
     from .live import LivePrinter  # noqa: PLC0415
 
     t_start = time.perf_counter()
     length = stream.duration if duration is None else min(duration, stream.duration)
     refs = [r for r in stream.references if r.t < length]
-    frames = [(t, rgb) for t, rgb in stream.frames() if t < length]     # decoded once: model and baselines
-    print(f"vstream demo: held-out stream {stream.index} ({stream.video.name}, world seed {stream.seed}; "
-          f"{length:g} s at {stream.fps:g} fps, {len(refs)} narrated events; objects: {', '.join(stream.objects)})")
+    decoded = ((t, rgb) for t, rgb in stream.frames() if t < length)   # decoded once: model and baselines
+    if stream.seed is None:                      # --stream: a long synth stream, only what the model clock takes
+        frames = grid_frames(decoded, cfg.fps)    # (the same frames for the model and the baselines)
+        print(f"vstream demo: held-out stream {stream.video} ({length:g} s at {stream.fps:g} fps, {len(refs)} "
+              f"narrated events)")
+    else:
+        frames = list(decoded)
+        print(f"vstream demo: held-out stream {stream.index} ({stream.video.name}, world seed {stream.seed}; "
+              f"{length:g} s at {stream.fps:g} fps, {len(refs)} narrated events; objects: "
+              f"{', '.join(stream.objects)})")
     spec = ModelSpec(checkpoint=str(root / "checkpoint"), llm=str(root / "llm"), vision=str(root / "vision"),
                      device="cpu", dtype="float32")
     choice = EngineConfig(spec, cfg)
@@ -137,7 +153,7 @@ def run_demo(root: Path, stream, cfg, out: Path, baselines: bool = True, live: b
     results = {name: score(refs, preds, length) for name, preds in said.items()}
     rows = [Aggregate(name).add(r).row() for name, r in results.items()]
     from vstream_ros.replay.windows import auto_window_s, f1_series, window_metrics  # noqa: PLC0415
-    window_s = auto_window_s(length, None)          # long streams: every narrator also per window, same matching
+    window_s = auto_window_s(length, window_minutes)   # long streams: every narrator also per window, same matching
     windows = ({name: window_metrics(refs, preds, TOLERANCE, window_s, length) for name, preds in said.items()}
                if window_s else {})
     print(f"\nmetrics on this stream (one-to-one matching, tolerance ±{TOLERANCE:g} s; text similarity over matched "

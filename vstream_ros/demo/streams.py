@@ -5,6 +5,8 @@ it) and `world_NNN.json` (its ground truth). The JSON holds `index`, `seed` (of 
 rendered from; held-out seeds are never trained on), `duration` (s), `fps` (camera), `objects` (names on the
 table), `references` ([[time s, narration], …]) and `made_by` (the command that wrote it, from the lab:
 `vstream-lab demo-streams`). The streams are data: the product reads them and never renders a world itself.
+`load_synth_stream` reads a longer one the same way from a `vstream-lab synth OUT --video` folder (its video and
+the Ego4D-format narration.json beside it): what `vstream demo --stream` watches.
 
 Imports: stdlib, engine.frames (PyAV only when frames are read), replay.metrics. Never torch, ROS or vstream_lab.
 """
@@ -22,9 +24,9 @@ STREAMS_DIR = "streams"
 
 @dataclass(frozen=True)
 class DemoStream:
-    index: int
+    index: int                  # -1: not a shipped stream (load_synth_stream)
     video: Path
-    seed: int
+    seed: int | None
     duration: float
     fps: float
     objects: tuple[str, ...]
@@ -72,3 +74,33 @@ def load_stream(root: Path, index: int) -> DemoStream:
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise FileNotFoundError(f"held-out stream {truth} is unreadable ({type(e).__name__}: {e}); restore it "
                                 "from the repository or rewrite it with vstream-lab demo-streams") from None
+
+
+def load_synth_stream(path: str | Path) -> DemoStream:
+    """The stream of a `vstream-lab synth OUT --video` folder (or one of its videos, OUT/v2/full_scale/UID.mp4),
+    scored against OUT/v2/annotations/narration.json; FileNotFoundError (one line) when it is not such a folder."""
+    p = Path(path)
+    if p.is_dir():
+        videos = sorted((p / "v2" / "full_scale").glob("*.mp4"))
+        if len(videos) != 1:
+            found = f"{len(videos)} videos there; give one of them" if videos else "no video there"
+            raise FileNotFoundError(f"--stream {p}: expected one OUT/v2/full_scale/*.mp4 of `vstream-lab synth OUT "
+                                    f"--video` ({found})")
+        p = videos[0]
+    narration = p.parent.parent / "annotations" / "narration.json"
+    if p.suffix != ".mp4" or not p.is_file() or not narration.is_file():
+        raise FileNotFoundError(f"--stream {path}: not a `vstream-lab synth OUT --video` stream (needs "
+                                f"OUT/v2/full_scale/UID.mp4 and OUT/v2/annotations/narration.json); make one with "
+                                f"vstream-lab synth OUT --seed S --duration 600 --fps 2 --video --split heldout")
+    from vstream_ros.replay.references import ReferenceError, refs_from_ego4d  # noqa: PLC0415
+    import av  # noqa: PLC0415
+    try:
+        refs = tuple(refs_from_ego4d(narration, p.stem))
+        with av.open(str(p)) as c:
+            v = c.streams.video[0]
+            fps = float(v.average_rate or 0) or 30.0
+            duration = float(v.frames / fps) if v.frames else float(c.duration or 0) / 1e6
+    except (ReferenceError, OSError, av.FFmpegError, IndexError) as e:
+        raise FileNotFoundError(f"--stream {path}: unreadable ({type(e).__name__}: {' '.join(str(e).split())})") \
+            from None
+    return DemoStream(-1, p, None, duration, fps, (), refs)
