@@ -31,8 +31,11 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
 def evaluate(model_dir: Path, worlds: int, duration: float, threshold: float | None, log=print,
-             quantize: tuple[str, ...] = ("none",), backend: str = "reference") -> tuple[list, list, list]:
-    """(table rows, per-world F1s, agreement lines of each later --quantize setting with the first)."""
+             quantize: tuple[str, ...] = ("none",), backend: str = "reference",
+             model_memory: bool = False) -> tuple[list, list, list]:
+    """(table rows, per-world F1s, agreement lines of each later --quantize setting with the first).
+    model_memory: run with the memory the product gives this model (its trained-context record), not the
+    backend's default policy."""
     import torch  # noqa: F401,PLC0415
     from vstream_ros.engine.checkpoint import load_live_model  # noqa: PLC0415
     from vstream_ros.engine.config import ModelSpec, StreamConfig  # noqa: PLC0415
@@ -49,6 +52,14 @@ def evaluate(model_dir: Path, worlds: int, duration: float, threshold: float | N
     cfg = StreamConfig(max_new_tokens=32) if threshold is None else StreamConfig(threshold=threshold,
                                                                                    max_new_tokens=32)
     aggs = {n: Aggregate(n) for n in (*names.values(), *BASELINE_NAMES)}
+    memory = None
+    if model_memory:
+        from vstream_ros.engine.options import EngineConfig  # noqa: PLC0415
+        choice = EngineConfig(ModelSpec(checkpoint=str(model_dir / "checkpoint"), llm=str(model_dir / "llm"),
+                                        vision=str(model_dir / "vision"), device="cpu", dtype="float32"), cfg)
+        plan = choice.memory_plan(choice.trained_context())
+        memory = plan.memory
+        log(f"memory: {plan.note}")
     per_world = []
     for i in range(worlds):
         world = World(heldout_config(i, duration, 10.0))
@@ -57,7 +68,7 @@ def evaluate(model_dir: Path, worlds: int, duration: float, threshold: float | N
         res, events = {}, {}
         for q, model in models.items():
             events[q] = []
-            run = run_model(model, frames, cfg, on_event=events[q].append, backend=backend)
+            run = run_model(model, frames, cfg, on_event=events[q].append, backend=backend, memory=memory)
             res[names[q]] = score(refs, run.preds, world.cfg.duration)
         for name, preds in run_baselines(frames, cfg.fps).items():
             res[name] = score(refs, preds, world.cfg.duration)
@@ -117,6 +128,8 @@ def main(argv=None) -> int:
     p.add_argument("--threshold", type=float, default=None)
     p.add_argument("--backend", choices=("reference", "runtime"), default="reference",
                    help="LLM backend of the engine (default reference, as the earlier results)")
+    p.add_argument("--model-memory", action="store_true",
+                   help="the memory the product gives the model (its trained-context record; runtime backend)")
     p.add_argument("--quantize", nargs="+", choices=("none", "int8", "int4"), default=["none"],
                    help="one table row per setting (e.g. none int8 int4); later ones are compared with the first")
     p.add_argument("--results", default=str(ROOT / "bench" / "demo_results.md"), help="table output (paste into bench/RESULTS.md)")
@@ -137,7 +150,8 @@ def main(argv=None) -> int:
         train_demo(s, model_dir, command=command)
         train_note = f"Trained by this command from `{args.train}` in {time.perf_counter() - t0:.0f} s."
     rows, per_world, notes = evaluate(model_dir, args.worlds, args.duration, args.threshold,
-                                      quantize=tuple(args.quantize), backend=args.backend)
+                                      quantize=tuple(args.quantize), backend=args.backend,
+                                      model_memory=args.model_memory)
     from vstream_ros.demo.evaluate import format_table  # noqa: PLC0415
     print(format_table(rows))
     write_results(Path(args.results), rows, per_world, command, train_note, args.backend, tuple(notes))

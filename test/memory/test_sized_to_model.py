@@ -124,6 +124,19 @@ def test_cli_and_node_derive_the_same_memory_from_the_record(tmp_path):
     assert kf.memory.cap_tokens == 1604 and "layout never seen" in kf.warning
 
 
+def test_a_keyframes_trained_model_runs_its_recorded_layout_by_default_and_by_policy_name(tmp_path):
+    """Memory-aligned training records its cache layout: `auto` and `--memory-policy keyframes` (no budget) run
+    exactly that layout; a budget beyond it warns."""
+    rec = MemoryConfig.sized("keyframes", 1604)
+    fields = {k: v for k, v in rec.__dict__.items() if k != "fps"}
+    ckpt = _model(tmp_path, TrainedContext(frames=127, tokens=1617, fps=2.0, memory=fields))
+    plans = [c.memory_plan(c.trained_context()) for c in (_cli(ckpt), _cli(ckpt, "--memory-policy", "keyframes"),
+                                                          _node(ckpt, **{"memory.policy": "keyframes"}))]
+    assert all(p.memory == rec and p.policy == "keyframes" and p.warning is None for p in plans)
+    big = _cli(ckpt, "--memory-policy", "keyframes", "--memory-budget-tokens", "6144")
+    assert "6144" in big.memory_plan(big.trained_context()).warning
+
+
 def test_a_model_without_a_record_keeps_todays_memory_and_says_so(tmp_path):
     ckpt = _model(tmp_path, None)
     for config in (_cli(ckpt), _node(ckpt)):

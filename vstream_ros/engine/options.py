@@ -208,7 +208,9 @@ class EngineConfig:
                 return MemoryPlan("full", None, None, note + ")")
             cfg = MemoryConfig.sized(policy, budget or DEFAULT_BUDGET_TOKENS, fps, recent_frames=k or MIN_FRAMES)
             return MemoryPlan(policy, cfg, None, note + f", {t} {cfg.cap_tokens})")
-        base = ctx.default_memory(fps) if self.memory_policy == "auto" and self.backend == "runtime" else None
+        # the recorded memory: for `auto`, and for the policy it was trained with when no budget is given
+        rec = ctx.default_memory(fps) if self.backend == "runtime" else None
+        base = rec if rec is not None and self.memory_policy in ("auto", rec.policy) else None
         policy = base.policy if base is not None else self.policy
         if policy == "full":
             cfg = None
