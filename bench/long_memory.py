@@ -131,6 +131,8 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
+    earlier = ({x["name"]: x for x in json.loads((out / "summary.json").read_text())}
+               if args.summarize_only and (out / "summary.json").is_file() else {})
     for spec in args.run:
         name, _, options = spec.partition("=")
         if not name or "/" in name:
@@ -139,9 +141,7 @@ def main(argv=None) -> int:
             done = {"name": name, "options": options, "wall_s": float("nan"),
                     "eval": json.loads((out / f"{name}.eval.json").read_text()),
                     "rss": json.loads((out / f"{name}.rss.json").read_text())}
-            old = {x["name"]: x for x in json.loads((out / "summary.json").read_text())} \
-                if (out / "summary.json").is_file() else {}
-            done["wall_s"] = old.get(name, {}).get("wall_s", float("nan"))
+            done["wall_s"] = earlier.get(name, {}).get("wall_s", float("nan"))
             rows.append(summarize(done))
         else:
             rows.append(summarize(run_one(name, options, args, out)))
