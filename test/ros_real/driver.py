@@ -215,6 +215,7 @@ def multi(node, args) -> dict:
         if cur == last and idle:
             break
         last = cur
+    time.sleep(2.5)                                      # one more /diagnostics period: the last frames counted
     return {name: {**recs[name].dump(), "published": published[name]} for name, _ in cams}
 
 

@@ -277,7 +277,9 @@ def test_several_cameras_one_model_each_narrates_like_its_replay(ros_env, demo_p
     for name, exp in zip(names, expected):
         d = got[name]["diagnostics"]
         assert int(d["frames_decided"]) == due and d["frames_lost"] == "0", (name, d)
-        assert int(d["frames_in"]) == got[name]["published"]
+        # best-effort camera QoS (depth 2) may drop a camera frame between DDS and the node under 3 × 10 Hz; what
+        # counts is that every model-clock frame was decided (above)
+        assert got[name]["published"] - 5 <= int(d["frames_in"]) <= got[name]["published"], (name, d)
         assert got[name]["texts"] == exp and exp, name
         check_chunks(got[name]["narration"])
     assert code == 0 and "Traceback" not in out and "process has finished cleanly" in out, out[-3000:]
