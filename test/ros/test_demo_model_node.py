@@ -25,8 +25,18 @@ def test_model_checkpoint_demo_configures_from_any_cwd(humble, tmp_path, monkeyp
         sub.deliver(image_msg(humble, h=48, w=64, sec=300 + i))
     node.host.finish(timeout=60)
     assert node.host.stats()["frames_decided"] == 2
+    # one line at each transition says what is loaded and where; /diagnostics names the device used
+    node._publish_diagnostics()
+    assert node.publisher("/diagnostics").decoded[-1].status[0].hardware_id == "cpu"
     node.trigger_deactivate()
     node.trigger_cleanup()
+    infos = [m for lvl, m in node.get_logger().records if lvl == "info"]
+    configured = next(m for m in infos if m.startswith("configured: "))
+    for part in ("model=demo", "device=cpu", "dtype=float32", "quantize=none", "fps=2", "memory=keyframes cap 1604"):
+        assert part in configured, configured
+    assert [m.split(":")[0] for m in infos if m.split(":")[0] in ("configured", "activated", "deactivated",
+                                                                   "cleaned up")] == [
+        "configured", "activated", "deactivated", "cleaned up"]
 
 
 def test_budget_below_the_minimum_fails_configure_with_the_minimum(humble):

@@ -59,6 +59,21 @@ def default_engine_factory(values: dict):
     return load_engine(P.engine_config(values), streams=len(P.camera_names(values)))
 
 
+def loaded_summary(engine, values: dict, names: list[str]) -> str:
+    """One line: what is loaded and where (model, device, dtype, quantization, fps, memory), and how it runs."""
+    model = engine.model
+    dtype = str(getattr(model, "dtype", values["model.dtype"])).replace("torch.", "")
+    plan = getattr(engine, "memory", None)
+    memory = values["memory.policy"]
+    if plan is not None:
+        cfg = plan.memory
+        memory = plan.policy + (f" cap {cfg.cap_tokens} tokens" if cfg is not None else "")
+    cams = f" cameras={','.join(names)}" if names != [""] else ""
+    return (f"model={values['model.checkpoint']} device={getattr(model, 'device', values['model.device'])} "
+            f"dtype={dtype} quantize={values['model.quantize']} fps={engine.stream.fps:g} memory={memory} "
+            f"backend={values['model.backend']} mode={values['mode']} transport={values['image.transport']}{cams}")
+
+
 class AssistantNode(LifecycleNode):
     """`engine_factory(values) -> host.build.Engine` is the seam tests replace (a tiny or scripted engine); it serves
     `camera_names(values)` streams (Engine.backends, one per camera)."""
@@ -73,6 +88,7 @@ class AssistantNode(LifecycleNode):
             self.get_logger().warning("vstream_msgs not found (build it: colcon build --base-paths src "
                                       "src/vstream_ros/vstream_msgs); publishing narration_text only")
         self.cameras: list[CameraPort] = []
+        self.device = ""                                 # the device the model runs on (hardware_id), at configure
         self._scheduler: Scheduler | None = None
         self.active = False
         self._ents: list = []
@@ -121,9 +137,8 @@ class AssistantNode(LifecycleNode):
             self._release()
             return TransitionCallbackReturn.FAILURE
         self._create_entities(values)
-        cams = f" cameras={','.join(names)}" if names != [""] else ""
-        self.get_logger().info(f"configured: mode={values['mode']} transport={values['image.transport']} "
-                               f"backend={values['model.backend']} memory={values['memory.policy']}{cams}")
+        self.device = str(getattr(engine.model, "device", values["model.device"]))
+        self.get_logger().info("configured: " + loaded_summary(engine, values, names))
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state) -> TransitionCallbackReturn:
@@ -131,6 +146,8 @@ class AssistantNode(LifecycleNode):
         for cam in self.cameras:
             cam.host.start()
         self.active = True
+        self.get_logger().info(f"activated: narrating {len(self.cameras)} camera(s)"
+                               + (f" ({', '.join(c.name for c in self.cameras)})" if self.cameras[0].name else ""))
         for cam in self.cameras:
             if cam.host.tracker is not None and cam.pub_guidance is not None:
                 from vstream_ros.interfaces.narration import step_guidance  # noqa: PLC0415
@@ -141,15 +158,19 @@ class AssistantNode(LifecycleNode):
     def on_deactivate(self, state) -> TransitionCallbackReturn:
         self.active = False
         self.stop_hosts()
+        self.get_logger().info("deactivated: workers stopped (queued frames wait for activate; frames arriving now "
+                               "are counted in dropped_inactive)")
         return super().on_deactivate(state)
 
     def on_cleanup(self, state) -> TransitionCallbackReturn:
         self._release()
+        self.get_logger().info("cleaned up: model released (configure loads it again)")
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state) -> TransitionCallbackReturn:
         self.active = False
         self._release()
+        self.get_logger().info("shut down: model released")
         return TransitionCallbackReturn.SUCCESS
 
     def _release(self) -> None:
@@ -223,7 +244,7 @@ class AssistantNode(LifecycleNode):
         return ns // 1_000_000_000, ns % 1_000_000_000
 
     def _publish_diagnostics(self) -> None:
-        statuses = [st for st in (cam.status(self.values["model.device"]) for cam in self.cameras) if st is not None]
+        statuses = [st for st in (cam.status(self.device) for cam in self.cameras) if st is not None]
         if not statuses:
             return
         arr = DiagnosticArray()
