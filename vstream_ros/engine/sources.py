@@ -107,7 +107,7 @@ def read_adapter_config(ckpt: Path) -> dict:
 
 def _hub_checkpoint(repo_id: str) -> Path:
     source = resolve_hub_id(repo_id, "checkpoint", "--model DIR", filename=ADAPTER_CONFIG,
-                            hint=" (e.g. --model demo for the shipped demo model)")
+                            hint=" (the shipped demo model: --model demo; with ros2 launch: model:=demo)")
     if source != repo_id:
         return Path(source)                                  # cached snapshot: no network
     try:
