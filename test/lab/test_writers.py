@@ -176,7 +176,8 @@ def test_bag_roundtrip(tmp_path):
     write_dataset(tmp_path, [cfg], WriteOptions(bag="mcap", compressed=True))
     bag = tmp_path / "bags" / video_uid(cfg)
     topics = list_topics(bag)
-    assert topics["/camera/image_raw"] == "sensor_msgs/msg/CompressedImage"
+    assert topics["/camera/image_raw/compressed"] == "sensor_msgs/msg/CompressedImage"   # image_transport's name
+    assert "/camera/image_raw" not in topics
     assert sum(1 for _ in iter_images(bag)) == cfg.num_frames
     texts = read_texts(bag, "/ref/narration")
     w = World(cfg)
