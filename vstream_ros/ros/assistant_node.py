@@ -36,7 +36,7 @@ from vstream_ros.engine.pipeline import PipelineConfig
 from vstream_ros.engine.scheduler import Scheduler
 from vstream_ros.host.runtime import HostOptions, HostRuntime
 from vstream_ros.ros import params as P
-from vstream_ros.ros.camera import CameraPort
+from vstream_ros.ros.camera import CameraPort, destroy_entity
 from vstream_ros.ros.overlay_publisher import make_overlay
 
 
@@ -216,11 +216,7 @@ class AssistantNode(LifecycleNode):
         for cam in self.cameras:
             cam.destroy()
         for e in self._ents:
-            kind = type(e).__name__.lower()
-            if "publisher" in kind:
-                self.destroy_publisher(e)
-            elif "timer" in kind:
-                self.destroy_timer(e)
+            destroy_entity(self, e)
         self._ents = []
 
     def _on_set_parameters(self, params) -> SetParametersResult:

@@ -25,6 +25,16 @@ from vstream_ros.ros.qos import GUIDANCE_QOS, NARRATION_QOS, TEXT_QOS, image_qos
 ASK_TIMEOUT_S = 300.0
 
 
+def destroy_entity(node, entity) -> None:
+    """Destroy a subscription, service, publisher or timer of `node` (lifecycle publishers: their own call)."""
+    kind = type(entity).__name__.lower()
+    for word, destroy in (("subscription", node.destroy_subscription), ("service", node.destroy_service),
+                          ("publisher", node.destroy_publisher), ("timer", node.destroy_timer)):
+        if word in kind:
+            destroy(entity)
+            return
+
+
 class CameraPort:
     """The ROS side of one camera (see the module docstring). `name` "" = the single-camera names."""
 
@@ -69,11 +79,7 @@ class CameraPort:
         for p in self.lifecycle_pubs:
             node.destroy_lifecycle_publisher(p)
         for e in self.entities:
-            kind = type(e).__name__.lower()
-            if "subscription" in kind:
-                node.destroy_subscription(e)
-            elif "service" in kind:
-                node.destroy_service(e)
+            destroy_entity(node, e)
         if self.action is not None:
             self.action.destroy()
             self.action = None
