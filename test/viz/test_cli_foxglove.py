@@ -192,19 +192,20 @@ def test_replay_with_images_writes_one_frame_per_model_decision_at_its_stamp(tin
 
 
 def test_ctrl_c_leaves_a_complete_recording_under_file_partial(tiny_paths, tmp_path, free_port):
-    """Interrupted once the first decision reached the live client: 1000 model frames (the model at 10 fps) are far
-    from done by then (at 2 fps the tiny model once finished all 200 before the signal landed)."""
+    """Interrupted once the first decision reached the live client: 200 model frames are far from done by then.
+    The child gets the default SIGINT disposition: started from a background job of a non-interactive shell (a CI
+    script's `cmd &`) it would inherit SIGINT *ignored*, as a terminal's Ctrl-C never is, and run to the end."""
     import signal
 
     from websockets.exceptions import ConnectionClosed
     video = write_test_video(tmp_path / "long.mp4", n=1000, fps=10)
     port, rec = free_port, tmp_path / "run.mcap"
     proc = subprocess.Popen([sys.executable, "-m", "vstream_ros.cli", "run", str(video), *model_args(tiny_paths),
-                             "--max-new-tokens", "4", "--fps", "10", "--no-progress", "--foxglove",
-                             "--foxglove-port", str(port),
+                             "--max-new-tokens", "4", "--no-progress", "--foxglove", "--foxglove-port", str(port),
                              "--foxglove-wait", "--mcap", str(rec)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         with _connect(f"ws://127.0.0.1:{port}", proc) as ws:
             advertised: dict[str, dict] = {}
@@ -231,5 +232,5 @@ def test_ctrl_c_leaves_a_complete_recording_under_file_partial(tiny_paths, tmp_p
     partial = tmp_path / "run.mcap.partial"
     assert not rec.exists() and f"interrupted: complete up to there): {partial}" in err
     _, messages = mcap_messages(partial)                   # the summary is there: a finished, valid MCAP
-    assert 1 <= len(messages[C.P_SILENT]) < 1000
+    assert 1 <= len(messages[C.P_SILENT]) < 200
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4", "run.mcap.partial"]
