@@ -48,6 +48,12 @@ class _Wrapper(BackendBase):
     def truncate(self, length: int) -> None:
         self.inner.truncate(length)
 
+    def fork(self) -> object:
+        return self.inner.fork()
+
+    def rollback(self, mark: object) -> None:
+        self.inner.rollback(mark)
+
     def prefill(self, ids: Sequence[int], vision_tokens, logits_at: Sequence[int]) -> torch.Tensor:
         return self.inner.prefill(ids, vision_tokens, logits_at)
 

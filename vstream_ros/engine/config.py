@@ -69,6 +69,7 @@ class StreamConfig:
     threshold: float = 0.725         # silence threshold θ on P(`,`) (docs/design/stream-format.md §6.1)
     max_new_tokens: int = 100        # reply cap
     frame_size: int = 384            # letterbox side
+    recall: object = None            # engine.recall.RecallConfig: answer queries over recalled memory; None = off
 
     def __post_init__(self):
         if not (0 < self.fps <= 60):

@@ -15,6 +15,11 @@ The routines are generators over a `Stream` (engine/stream.py): they YIELD the m
 `frames_step` prefills several frames in one request (logits at each frame's last `<v>`); the first "respond"
 frame crops the frames after it from the cache, replies, and returns them to be fed again (none lost).
 
+With a recall store on the stream (engine/recall), every kept frame and narration also goes to host RAM, and a
+query is answered over recalled memory: `retrieve` picks the past it is about, its frames and log lines are fed
+after the cache and before the question (contiguous positions) on a fork of the backend, and the fork is rolled
+back after the answer — the stream's cache, grammar state and later decisions are as if it was never asked.
+
 Imports: torch and engine modules. Never ROS.
 """
 from __future__ import annotations
@@ -29,6 +34,7 @@ from .events import Event, FrameDecision, QueryEvent, Response, UtteranceChunk
 from .llm_backend import Decode, LLMBackend, Prefill, run_step
 from .pipeline_queue import QueryTicket
 from .protocol import StreamState
+from .recall import retrieve
 from .stream import Stream
 from .template import SILENT_ID, STOP_IDS
 
@@ -110,6 +116,8 @@ def frames_step(s: Stream, frames: Sequence) -> Routine:
     for i, f in enumerate(batch):
         s.frame_index += 1
         s.last_time = float(f.t)
+        if s.recall is not None:
+            s.recall.add_frame(f.t, f.tokens)
         p_silent, respond = decide(logits[i], s.cfg.threshold)
         s.observer.decided(f, len(frames) - i - 1)
         if query_frame and i == len(batch) - 1:
@@ -136,9 +144,12 @@ def answer(s: Stream, ticket: QueryTicket, t: float | None = None) -> Routine:
         return []
     t = s.last_time if t is None else float(t)
     events: list[Event] = [s.emit(QueryEvent(t, ticket.text))]
-    prompt = list(s.protocol.query_ids(s.state, ticket.text))
     try:
-        events += yield from reply(s, prompt, "query", t, math.nan, ticket)
+        if s.recall is None:
+            prompt = list(s.protocol.query_ids(s.state, ticket.text))
+            events += yield from reply(s, prompt, "query", t, math.nan, ticket)
+        else:
+            events += yield from recall_answer(s, ticket, t)
     except BaseException as exc:
         ticket.fail(" ".join(str(exc).split())[:200] or type(exc).__name__)
         raise
@@ -148,8 +159,24 @@ def answer(s: Stream, ticket: QueryTicket, t: float | None = None) -> Routine:
     return events
 
 
+def recall_answer(s: Stream, ticket: QueryTicket, t: float) -> Routine:
+    """Answer over recalled memory on a fork of the cache, then roll back (cache, state, owed tokens)."""
+    rec = retrieve(ticket.text, s.recall, t, frame_cost=s.protocol.silent_frame_len)
+    prompt = list(s.protocol.recall_query_ids(s.state, rec.items, ticket.text))
+    state, pending = s.state, list(s.pending)
+    mark = s.backend.fork()
+    try:
+        events = yield from reply(s, prompt, "query", t, math.nan, ticket, rec.vision, rec.evidence)
+    finally:
+        s.backend.rollback(mark)
+        s.state, s.pending = state, pending
+    s.recall.add_line(t, "answer", f"{ticket.text} {ticket.answer}")
+    return events
+
+
 def reply(s: Stream, prompt: list[int], trigger: str, t: float, p_silent: float,
-          ticket: QueryTicket | None = None) -> Routine:
+          ticket: QueryTicket | None = None, vision: torch.Tensor | None = None,
+          evidence: tuple[float, ...] = ()) -> Routine:
     """Feed `prompt` (after any owed tokens) and decode greedily; leaves the state AFTER_REPLY. Returns the
     events (chunks included). `s.should_stop()` (or a cancelled ticket) is polled before each new token: the
     reply then ends like a length-capped one (stop = "cancelled"), so the stream grammar stays valid."""
@@ -166,7 +193,7 @@ def reply(s: Stream, prompt: list[int], trigger: str, t: float, p_silent: float,
             ticket.on_chunk(event.text)
         return s.emit(event)
 
-    logits = (yield from forward(s, Prefill(s.pending + prompt, None, [-1])))[0]
+    logits = (yield from forward(s, Prefill(s.pending + prompt, vision, [-1])))[0]
     s.pending = []
     tokens: list[int] = []
     events: list[Event] = []
@@ -191,9 +218,12 @@ def reply(s: Stream, prompt: list[int], trigger: str, t: float, p_silent: float,
     s.state = StreamState.AFTER_REPLY
     text = s.protocol.decode(tokens)
     events.append(emit(UtteranceChunk(uid, len(events), t, frame_index, trigger, text[len(shown):], True)))
-    response = Response(t, frame_index, trigger, text.strip(), tuple(tokens), stop, uid, p_silent)
+    response = Response(t, frame_index, trigger, text.strip(), tuple(tokens), stop, uid, p_silent, tuple(evidence))
     if ticket is not None:
         ticket.answer, ticket.utterance_id, ticket.stop = response.text, uid, stop
+        ticket.evidence = response.evidence
+    elif s.recall is not None:
+        s.recall.add_line(t, "narration", response.text)
     events.append(emit(response))
     s.observer.reply_done(len(tokens))
     return events

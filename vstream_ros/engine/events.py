@@ -66,7 +66,8 @@ class Response:
 
     `time` is the deciding frame's capture time (proactive) or the query's time (query).
     `token_ids` excludes the stop token; `stop` is "eos", "length" or "cancelled" (an ask cancelled, or the
-    worker stopping, mid-reply).
+    worker stopping, mid-reply). `evidence`: for an answer over recalled memory, the capture times of the frames
+    and log lines it was given (engine/recall), else empty.
     """
 
     time: float
@@ -77,11 +78,15 @@ class Response:
     stop: Literal["eos", "length", "cancelled"] = "eos"
     utterance_id: str = ""
     p_silent: float = float("nan")
+    evidence: tuple[float, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"event": "response", "time": self.time, "frame_index": self.frame_index,
-                "trigger": self.trigger, "text": self.text, "token_ids": list(self.token_ids),
-                "stop": self.stop, "utterance_id": self.utterance_id}
+        d = {"event": "response", "time": self.time, "frame_index": self.frame_index,
+             "trigger": self.trigger, "text": self.text, "token_ids": list(self.token_ids),
+             "stop": self.stop, "utterance_id": self.utterance_id}
+        if self.evidence:
+            d["evidence"] = list(self.evidence)
+        return d
 
 
 Event = Union[FrameDecision, QueryEvent, UtteranceChunk, Response]
@@ -102,5 +107,5 @@ def event_from_json(d: dict[str, Any]) -> Event:
     if kind == "response":
         return Response(float(d["time"]), int(d["frame_index"]), d["trigger"], str(d["text"]),
                         tuple(int(i) for i in d.get("token_ids", ())), d.get("stop", "eos"),
-                        str(d.get("utterance_id", "")))
+                        str(d.get("utterance_id", "")), evidence=tuple(float(x) for x in d.get("evidence", ())))
     raise ValueError(f"unknown event kind {kind!r} in {d}")

@@ -10,7 +10,10 @@ manager, no batching), so no caller probes with getattr/hasattr:
   * `occupancy()`: cache occupancy per memory tier, or None when the backend does not manage memory;
   * `cap_tokens`: the memory cap in cache positions, or None when the cache is unbounded;
   * `batch`: a `BatchRunner` when several backends built on one model can run their steps in ONE forward
-    (engine/runtime/batched.py), else None. `run_steps` groups a step's requests by it.
+    (engine/runtime/batched.py), else None. `run_steps` groups a step's requests by it;
+  * `fork()` / `rollback(mark)`: a side branch (a question answered over recalled memory, engine/recall): what
+    is fed after `fork` is dropped again by `rollback`, which puts the cache (and any memory manager) back
+    exactly as it was at the fork; a memory manager evicts nothing in between.
 
 Imports: torch only.
 """
@@ -76,6 +79,12 @@ class LLMBackend(Protocol):
     def occupancy(self) -> dict | None:
         """Cache occupancy per memory tier, or None."""
 
+    def fork(self) -> object:
+        """Start a side branch; returns the mark `rollback` takes."""
+
+    def rollback(self, mark: object) -> None:
+        """Drop everything fed since `fork` returned `mark`."""
+
 
 class BackendBase:
     """Defaults of the optional parts of the contract (mix into any backend or test double)."""
@@ -88,6 +97,12 @@ class BackendBase:
 
     def occupancy(self) -> dict | None:
         return None
+
+    def fork(self) -> object:
+        return self.length
+
+    def rollback(self, mark: object) -> None:
+        self.truncate(int(mark))
 
 
 def run_step(backend: LLMBackend, request: Prefill | Decode) -> torch.Tensor:

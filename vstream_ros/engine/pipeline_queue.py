@@ -47,6 +47,7 @@ class QueryTicket:
     utterance_id: str = ""
     stop: str = ""                                  # eos | length | cancelled
     error: str = ""                                 # why there is no answer ("cancelled", "stream reset", …)
+    evidence: tuple = ()                            # capture times the answer drew on (recalled memory)
     done: threading.Event = field(default_factory=threading.Event)
     _cancelled: bool = False
 

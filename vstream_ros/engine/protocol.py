@@ -69,6 +69,32 @@ def query_prompt_text(state: StreamState, query: str, system: str = SYSTEM_PROMP
 REPLY_PROMPT_TEXT = "]\nAssistant:"   # proactive reply after a frame decided "speak"
 
 
+def clock_text(t: float) -> str:
+    """A capture time as a user reads it: `M:SS` below an hour, `H:MM:SS` from there (seconds truncated)."""
+    s = max(0, int(t))
+    h, m, sec = s // 3600, s // 60 % 60, s % 60
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def recall_prompt_text(state: StreamState, items, query: str, frame_tokens: int = FRAME_NUM_TOKENS,
+                       system: str = SYSTEM_PROMPT) -> str:
+    """A query with recalled memory spliced before it (engine/recall): the head of `query_prompt_text` for the
+    state, then `\nMemory:` and one line per item in time order — `\nM:SS text` for a line of the narration log,
+    `\nM:SS [` frame `,` frame … `]` for a run of recalled frames (`frame_tokens` × `<v>` each) — then
+    `\nUser: q\nAssistant:`. `items`: (t, text) or (t, n_frames) pairs."""
+    if state is StreamState.START:
+        head = BOS + system + "\n"
+    elif state is StreamState.IN_RUN:
+        head = "]"
+    else:
+        head = EOT
+    lines = []
+    for t, what in items:
+        body = what if isinstance(what, str) else "[" + ",".join([V_TOKEN * frame_tokens] * int(what)) + "]"
+        lines.append("\n" + clock_text(t) + " " + body)
+    return head + "\nMemory:" + "".join(lines) + "\nUser: " + query + "\nAssistant:"
+
+
 # ------------------------------------------------------------------ text: training dialogues (tokenised as one string)
 def system_text(system: str = SYSTEM_PROMPT) -> str:
     return BOS + system + "\n"
@@ -169,6 +195,10 @@ class StreamProtocol:
     def query_ids(self, state: StreamState, query: str) -> tuple[int, ...]:
         return self.encode(query_prompt_text(state, query))
 
+    def recall_query_ids(self, state: StreamState, items, query: str) -> tuple[int, ...]:
+        """Ids of `recall_prompt_text` (its `<v>` placeholders take the recalled frames' tokens in order)."""
+        return self.encode(recall_prompt_text(state, items, query, self.frame_tokens))
+
     def content_ids(self, text: str) -> list[int]:
         """A reply's content tokens as the model emits them after `Assistant:` (a leading space)."""
         return list(self.encode(" " + text.strip()))
@@ -200,5 +230,5 @@ def _encoder(tokenizer):
 
 
 __all__ = ["StreamProtocol", "StreamState", "in_run_frames_ids", "placeholders", "system_text", "stream_text", "user_text",
-           "assistant_text", "framed_query_ids", "REPLY_PROMPT_IDS", "AFTER_REPLY_IDS", "USER_ID", "frame_prefix_text", "query_prompt_text", "REPLY_PROMPT_TEXT",
+           "assistant_text", "framed_query_ids", "clock_text", "recall_prompt_text", "REPLY_PROMPT_IDS", "AFTER_REPLY_IDS", "USER_ID", "frame_prefix_text", "query_prompt_text", "REPLY_PROMPT_TEXT",
            "OPEN_RUN_ID", "ASSISTANT_ID", "COLON_ID", "NEWLINE_ID"]

@@ -7,7 +7,10 @@ synchronous StreamSession, the StreamPipeline's scheduler, hence `vstream run`, 
 the benchmark — owns one Stream per stream. `StreamObserver` is how a driver counts what the routine did
 (prefills, decisions, reply timings) without reaching into it.
 
-Imports: stdlib, torch, engine.{config, events, protocol, pipeline_queue, llm_backend}. Never ROS.
+`cfg.recall` (engine/recall: a RecallConfig), when set, gives the stream a RecallStore that keeps every fed frame and the narration log in host RAM and
+makes every query an answer over recalled memory on a fork of the cache (rolled back after the answer).
+
+Imports: stdlib, torch, engine.{config, events, protocol, pipeline_queue, llm_backend, recall}. Never ROS.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from .events import Event
 from .llm_backend import LLMBackend
 from .pipeline_queue import QueryTicket
 from .protocol import StreamProtocol, StreamState
+from .recall import RecallStore
 
 
 class StreamObserver:
@@ -57,6 +61,8 @@ class Stream:
         self.on_event = on_event
         self.record = record                       # keep the fed transcript + logits (tests, debugging)
         self.observer = observer or StreamObserver()
+        # host-RAM past + text log (cfg.recall); None = queries enter the stream as in the original
+        self.recall = RecallStore(self.cfg.recall, self.cfg.fps) if self.cfg.recall is not None else None
         self.should_stop: Callable[[], bool] = lambda: False   # polled between reply tokens (a closing driver)
         self._qlock = threading.Lock()
         self._timed: list[tuple[float, int, QueryTicket]] = []
@@ -68,6 +74,8 @@ class Stream:
     def reset(self) -> None:
         """A new stream: empty cache, grammar at START, frame index back to -1 (queries are kept)."""
         self.backend.reset()
+        if self.recall is not None:
+            self.recall.reset()
         self.state = StreamState.START
         self.pending: list[int] = []               # tokens owed to the cache before the next prefix
         self.frame_index = -1

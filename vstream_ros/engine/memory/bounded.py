@@ -10,6 +10,7 @@ Imports: torch, numpy, the memory package. Never ROS.
 """
 from __future__ import annotations
 
+import copy
 from typing import Callable, Sequence
 
 import torch
@@ -42,6 +43,7 @@ class BoundedBackend(BackendBase):
         self.manager = MemoryManager(self.cfg)
         self.on_event = on_event
         self.events: list[Eviction] = []      # the last step's event (bounded: at most one kept)
+        self._forked = False                  # a side branch is open: observe, never evict
 
     @property
     def length(self) -> int:
@@ -66,6 +68,22 @@ class BoundedBackend(BackendBase):
         self.inner.reset()
         self.manager.reset()
         self.events = []
+        self._forked = False
+
+    def fork(self) -> object:
+        """Side branch: the ledger keeps mirroring the cache but nothing is evicted until `rollback`, which restores
+        the cache's length and the manager's whole state (the cache may use its answer headroom meanwhile)."""
+        if self._forked:
+            raise RuntimeError("a side branch is already open on this stream")
+        self._forked = True
+        return self.inner.length, copy.deepcopy(self.manager)
+
+    def rollback(self, mark: object) -> None:
+        length, manager = mark
+        self.inner.truncate(length)
+        self.manager = manager
+        self.events = []
+        self._forked = False
 
     def truncate(self, length: int) -> None:
         self.inner.truncate(length)
@@ -101,8 +119,10 @@ class BoundedBackend(BackendBase):
         if self.manager.length != self.inner.length:
             raise RuntimeError(f"memory ledger ({self.manager.length}) and cache ({self.inner.length}) disagree: "
                                "was the inner backend driven directly?")
-        ev = self.manager.step()
         self.events = []
+        if self._forked:
+            return
+        ev = self.manager.step()
         if ev is None:
             return
         self.inner.cache.gather(ev.keep)                  # between forwards only

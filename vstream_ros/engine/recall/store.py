@@ -1,0 +1,120 @@
+"""`RecallStore`: one stream's past in host RAM — the vision tokens of every frame fed to the model, with its capture
+stamp, in a ring bounded by `RecallConfig.hours`, and the timestamped text log (narrations, answers).
+
+A frame's tokens are kept exactly as they were fed (same tensor values and dtype, moved to the CPU), so a
+recalled frame is the frame the model saw. Bytes per hour = fps × 3600 × frame_tokens × width × dtype size
+(`bytes_per_hour`); e.g. the demo model (10 × 64 float32) 18 MB/h at 2 fps, SigLIP-L (10 × 1024 bf16) 147 MB/h.
+
+Imports: stdlib, torch. Never ROS.
+"""
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class RecallConfig:
+    """hours: how far back frames are kept (the ring holds hours × 3600 × fps frames; the text log is kept whole);
+    method: how the past is chosen (engine.recall.retrieve.METHODS); window_s: seconds of frames kept around a
+    recalled moment (before, after); frames_per_s: frames per second of recalled video; max_tokens: the most
+    cache positions a recall may add before the question (it must fit the cache's answer headroom)."""
+
+    hours: float = 4.0
+    method: str = "log"
+    window_s: tuple[float, float] = (3.0, 3.0)
+    frames_per_s: float = 1.0
+    max_tokens: int = 1024
+
+    def __post_init__(self):
+        from .retrieve import METHODS  # noqa: PLC0415
+        if not (0 < self.hours <= 48):
+            raise ValueError(f"recall hours must be in (0, 48], got {self.hours}")
+        if self.method not in METHODS:
+            raise ValueError(f"recall method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if min(self.window_s) < 0 or sum(self.window_s) <= 0:
+            raise ValueError(f"recall window_s must be two seconds ≥ 0 (before, after), got {self.window_s}")
+        if not (0 < self.frames_per_s <= 30):
+            raise ValueError(f"recall frames_per_s must be in (0, 30], got {self.frames_per_s}")
+        if self.max_tokens < 64:
+            raise ValueError(f"recall max_tokens must be ≥ 64, got {self.max_tokens}")
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line of the text log: `kind` "narration" (a proactive reply) or "answer" (a reply to a query)."""
+
+    t: float
+    kind: str
+    text: str
+
+
+class RecallStore:
+    """Frames (t, tokens [n, D]) in capture order, at most `max_frames`; the text log in capture order."""
+
+    def __init__(self, cfg: RecallConfig | None = None, fps: float = 2.0):
+        self.cfg = cfg or RecallConfig()
+        self.fps = float(fps)
+        self.max_frames = max(1, int(self.cfg.hours * 3600 * self.fps))
+        self.reset()
+
+    def reset(self) -> None:
+        self._t: deque[float] = deque()
+        self._tokens: deque[torch.Tensor] = deque()
+        self.log: list[LogLine] = []
+        self.frame_bytes = 0
+        self.dropped = 0                      # frames older than the ring (counted, never silently)
+
+    # ---- writing (the decision routine, the model's thread)
+    def add_frame(self, t: float, tokens: torch.Tensor) -> None:
+        tokens = tokens.detach().to("cpu", copy=True)
+        if self._t and t < self._t[-1]:
+            raise ValueError(f"recall frames must come in capture order: {t} after {self._t[-1]}")
+        self._t.append(float(t))
+        self._tokens.append(tokens)
+        self.frame_bytes = tokens.numel() * tokens.element_size()
+        if len(self._t) > self.max_frames:
+            self._t.popleft()
+            self._tokens.popleft()
+            self.dropped += 1
+
+    def add_line(self, t: float, kind: str, text: str) -> None:
+        if text.strip():
+            self.log.append(LogLine(float(t), kind, " ".join(text.split())))
+
+    # ---- reading
+    @property
+    def frames(self) -> int:
+        return len(self._t)
+
+    @property
+    def oldest_t(self) -> float | None:
+        return self._t[0] if self._t else None
+
+    @property
+    def bytes(self) -> int:
+        """Host bytes held by the frames now."""
+        return self.frame_bytes * len(self._t)
+
+    def bytes_per_hour(self) -> int:
+        return int(self.frame_bytes * self.fps * 3600)
+
+    def frames_between(self, t0: float, t1: float, per_s: float) -> list[tuple[float, torch.Tensor]]:
+        """Frames with t0 ≤ t ≤ t1, thinned to at most `per_s` per second (the first of each 1/per_s slot)."""
+        lo = bisect.bisect_left(self._t, t0)
+        out, last_slot = [], None
+        for i in range(lo, len(self._t)):
+            t = self._t[i]
+            if t > t1:
+                break
+            slot = int(t * per_s + 1e-9)
+            if slot != last_slot:
+                out.append((t, self._tokens[i]))
+                last_slot = slot
+        return out
+
+    def lines_between(self, t0: float, t1: float, kinds=("narration",)) -> list[LogLine]:
+        return [ln for ln in self.log if t0 <= ln.t <= t1 and ln.kind in kinds]
