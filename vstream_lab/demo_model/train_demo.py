@@ -49,6 +49,8 @@ class DataSettings:
     seed0: int = TRAIN_SEED0
     memory: dict | None = None  # memory-aligned LLM samples (`vstream train`'s data.memory: policy, budget_tokens,
     #                             recent_frames, sample_every, MemoryConfig tiers); None = whole dialogues
+    qa: dict | None = None      # question–answer samples over recalled memory (demo_model/qa.py; needs memory):
+    #                             per_sample, offset_minutes, seed; None = narration only
 
     def memory_settings(self):
         """(MemoryConfig, sample_every) or None (product train.cli_train.memory_settings)."""
@@ -58,6 +60,11 @@ class DataSettings:
     def __post_init__(self):
         if self.worlds < 1 or self.vision_worlds < 1 or self.vision_sets < 1:
             raise ValueError(f"data: need worlds, vision_worlds and vision_sets >= 1, got {self}")
+        if self.qa is not None:
+            bad = set(self.qa) - {"per_sample", "offset_minutes", "seed"}
+            if bad or self.memory is None:
+                raise ValueError(f"data.qa: allowed keys per_sample, offset_minutes, seed (got {sorted(bad)}) and it "
+                                 "needs data.memory (the questions follow the bounded cache)")
         if self.vision_idle_frames is not None and self.vision_idle_frames < 0:
             raise ValueError(f"data: vision_idle_frames must be >= 0 or null, got {self.vision_idle_frames}")
 
@@ -152,14 +159,16 @@ def _concat_releasing(parts: list[torch.Tensor]) -> torch.Tensor:
     return out
 
 
-def _encode_worlds(cfgs, tower, fps: float) -> tuple[dict, list]:
-    """Render each world, keep its engine tokens ({video uid: [T, 10, Dv]}) and its narration stream dialogue;
-    one world at a time: frames are dropped once encoded (RAM stays small)."""
+def _encode_worlds(cfgs, tower, fps: float, events: dict | None = None) -> tuple[dict, list]:
+    """Render each world, keep its engine tokens ({video uid: [T, 10, Dv]}) and its narration stream dialogue
+    (and, given `events`, its ground-truth events by uid); one world at a time: frames are dropped once encoded."""
     features, dialogues = {}, []
     for c in cfgs:
         w = render_world(c, fps)
         features[truth.video_uid(c)] = encode_frames(tower, w.frames)
         dialogues.append(truth.stream_dialogue(w.world, fps))
+        if events is not None:
+            events[truth.video_uid(c)] = truth.ground_truth(w.world)["events"]
     return features, dialogues
 
 
@@ -197,13 +206,20 @@ def train_demo(settings: DemoSettings, out: str | Path | None, log=print, comman
         del valid
     tower.half().float()          # the features the LLM learns from = what the fp16-saved tower gives
     t0 = time.time()
-    features, dialogues = _encode_worlds(cfgs, tower, ds.fps)
+    events: dict = {}
+    features, dialogues = _encode_worlds(cfgs, tower, ds.fps, events)
     if log:
         log(f"rendered {len(cfgs)} training worlds and extracted their vision tokens in {time.time() - t0:.0f} s "
             f"({sum(f.shape[0] for f in features.values())} model frames)")
     tok = load_tokenizer()
     aligned = ds.memory_settings()
     samples = make_samples(dialogues, features, tok, aligned)
+    if ds.qa is not None:
+        from .qa import qa_samples  # noqa: PLC0415
+        qa = qa_samples(dialogues, features, events, tok, aligned, **ds.qa)
+        if log:
+            log(f"question–answer samples over recalled memory: {len(qa)} (with {len(samples)} narration samples)")
+        samples = samples + [{k: x[k] for k in ("input_ids", "labels", "frames")} for x in qa]
     llm = build_llm(settings.llm, int(tower.config.hidden_size))
     if log:
         n_par = sum(p.numel() for p in llm.parameters())

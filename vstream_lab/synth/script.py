@@ -39,6 +39,8 @@ class SynthConfig:
     split: str = "train"
     idle: tuple[float, float] = (2.0, 8.0)   # pause between tasks (s): nothing to narrate
     hover: float = 0.3                # chance that the hand wanders during a pause (motion, no event)
+    rest: tuple[tuple[int, float], ...] = ()   # (object index in the scene, from time s): never picked from then
+    #                                           on — long-untouched objects for memory questions; () = none
 
     def __post_init__(self):
         if not (5.0 <= self.duration <= 4 * 3600):
@@ -57,6 +59,9 @@ class SynthConfig:
             raise ValueError(f"idle must be (min, max) seconds with 0 <= min <= max <= 120, got {self.idle}")
         if not (0.0 <= self.hover <= 1.0):
             raise ValueError(f"hover must be a probability, got {self.hover}")
+        for item in self.rest:
+            if len(item) != 2 or int(item[0]) < 0 or float(item[1]) < 0:
+                raise ValueError(f"rest items must be (object index >= 0, from time >= 0), got {item!r}")
         if not (0.5 <= self.needle_duration <= 60):
             raise ValueError(f"needle_duration must be in [0.5, 60] s, got {self.needle_duration}")
 
@@ -157,12 +162,12 @@ class _State:
         return _inside(p) and all(_dist(p, q) >= C.MIN_GAP for n, q in self.pos.items()
                                   if n != ignore and self.level[n] == 0)
 
-    def candidates(self, rng):
-        """Feasible tasks as (kind, obj, target_or_None, dest (x, y), relation)."""
+    def candidates(self, rng, resting=frozenset()):
+        """Feasible tasks as (kind, obj, target_or_None, dest (x, y), relation); objects in `resting` stay put."""
         out = {"stack": [], "put_in": [], "move": []}
         names = sorted(self.objects)
         for a in names:
-            if not self.clear(a):
+            if not self.clear(a) or a in resting:
                 continue
             for b in names:
                 if b == a or not self.clear(b) or self.below[a] == b:
@@ -234,7 +239,8 @@ def make_script(cfg: SynthConfig) -> Script:
     hand = C.HOME
     end_limit = cfg.duration - 0.6
     while True:
-        cands = st.candidates(rng)
+        resting = frozenset(objects[int(i)].name for i, t0 in cfg.rest if int(i) < len(objects) and t >= float(t0))
+        cands = st.candidates(rng, resting)
         kinds = [k for k in ("stack", "put_in", "move") if cands[k]]
         if not kinds:
             break

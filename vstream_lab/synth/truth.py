@@ -32,6 +32,8 @@ def video_uid(cfg: SynthConfig) -> str:
     """A stable UUID per config (same config → same uid)."""
     key = f"vstream-synth/{cfg.seed}/{cfg.duration}/{cfg.fps}/{cfg.width}x{cfg.height}/{cfg.n_objects}/" \
           f"{cfg.needle_at}/{cfg.needle_duration}/{cfg.idle[0]},{cfg.idle[1]}/{cfg.hover}"
+    if cfg.rest:
+        key += "/rest:" + ",".join(f"{int(i)}@{float(t):g}" for i, t in cfg.rest)
     return str(uuid.uuid5(NAMESPACE, key))
 
 

@@ -54,6 +54,9 @@ class _Wrapper(BackendBase):
     def rollback(self, mark: object) -> None:
         self.inner.rollback(mark)
 
+    def frame_times(self) -> list[float] | None:
+        return self.inner.frame_times()
+
     def prefill(self, ids: Sequence[int], vision_tokens, logits_at: Sequence[int]) -> torch.Tensor:
         return self.inner.prefill(ids, vision_tokens, logits_at)
 

@@ -161,7 +161,9 @@ def answer(s: Stream, ticket: QueryTicket, t: float | None = None) -> Routine:
 
 def recall_answer(s: Stream, ticket: QueryTicket, t: float) -> Routine:
     """Answer over recalled memory on a fork of the cache, then roll back (cache, state, owed tokens)."""
-    rec = retrieve(ticket.text, s.recall, t, frame_cost=s.protocol.silent_frame_len)
+    cfg = ticket.recall or s.recall.cfg
+    cached = s.backend.frame_times() if cfg.method == "cache" else None
+    rec = retrieve(ticket.text, s.recall, t, cfg, s.protocol.silent_frame_len, cached)
     prompt = list(s.protocol.recall_query_ids(s.state, rec.items, ticket.text))
     state, pending = s.state, list(s.pending)
     mark = s.backend.fork()

@@ -13,7 +13,9 @@ manager, no batching), so no caller probes with getattr/hasattr:
     (engine/runtime/batched.py), else None. `run_steps` groups a step's requests by it;
   * `fork()` / `rollback(mark)`: a side branch (a question answered over recalled memory, engine/recall): what
     is fed after `fork` is dropped again by `rollback`, which puts the cache (and any memory manager) back
-    exactly as it was at the fork; a memory manager evicts nothing in between.
+    exactly as it was at the fork; a memory manager evicts nothing in between;
+  * `frame_times()`: the capture stamps of the frames the cache holds, or None when the backend does not track
+    them (only a memory manager does).
 
 Imports: torch only.
 """
@@ -85,6 +87,9 @@ class LLMBackend(Protocol):
     def rollback(self, mark: object) -> None:
         """Drop everything fed since `fork` returned `mark`."""
 
+    def frame_times(self) -> list[float] | None:
+        """Capture stamps of the cached frames, or None."""
+
 
 class BackendBase:
     """Defaults of the optional parts of the contract (mix into any backend or test double)."""
@@ -103,6 +108,9 @@ class BackendBase:
 
     def rollback(self, mark: object) -> None:
         self.truncate(int(mark))
+
+    def frame_times(self) -> list[float] | None:
+        return None
 
 
 def run_step(backend: LLMBackend, request: Prefill | Decode) -> torch.Tensor:

@@ -48,6 +48,7 @@ class QueryTicket:
     stop: str = ""                                  # eos | length | cancelled
     error: str = ""                                 # why there is no answer ("cancelled", "stream reset", …)
     evidence: tuple = ()                            # capture times the answer drew on (recalled memory)
+    recall: object = None                           # a RecallConfig for this query (None: the stream's)
     done: threading.Event = field(default_factory=threading.Event)
     _cancelled: bool = False
 

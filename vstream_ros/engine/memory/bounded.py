@@ -17,6 +17,7 @@ import torch
 
 from ..llm_backend import BackendBase
 from .budgets import MemoryConfig
+from .ledger import Kind
 from .tiers import Eviction, MemoryManager
 
 
@@ -69,6 +70,9 @@ class BoundedBackend(BackendBase):
         self.manager.reset()
         self.events = []
         self._forked = False
+
+    def frame_times(self) -> list[float]:
+        return [seg.time for seg in self.manager.ledger.segs if seg.kind is Kind.FRAME and seg.time is not None]
 
     def fork(self) -> object:
         """Side branch: the ledger keeps mirroring the cache but nothing is evicted until `rollback`, which restores

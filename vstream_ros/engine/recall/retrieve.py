@@ -1,13 +1,19 @@
 """Which stretch of a stream's past a question is about, and what of it to splice before the question.
 
-The moment: a time the question names ("at 12:31", "at 1:02:03"), else the narration-log line that matches the
-question best — its action verb (pick / put, with the log's synonyms) and the words of the object after the
-verb, the most recent line among the best — else the last seconds before now. Around the moment, the frames of
+The moment: a time the question names ("at 12:31", "at 1:02:03"), else the narration-log line the question is about
+(`best_line`: the most recent line whose object — the words after its action verb — holds the question's rarest
+object word, with the same verb (pick / put, with the log's synonyms) when there is one), else the last seconds
+before now. Around the moment, the frames of
 `window_s` (thinned to `frames_per_s`) and the log lines. What is spliced depends on the method:
 
     log          log lines and frames of the window (the default)
     log-text     the log lines only (what a caption memory keeps)
     log-frames   the frames only (the log only chooses where to look)
+
+and two baselines that give the same answering path only what a bounded cache holds, no log:
+    cache        the frames the stream's bounded cache holds now (`cached` stamps), nearest the time the question
+                 names, else the latest
+    recent       the last `RecallConfig.recent_frames` frames (a window; 4 = the "last 4 frames" baseline)
 
 `Recalled.evidence` = the capture stamps of the frames (and lines) spliced: what an answer drew on.
 
@@ -22,7 +28,7 @@ import torch
 
 from .store import LogLine, RecallStore
 
-METHODS = ("log", "log-text", "log-frames")
+METHODS = ("log", "log-text", "log-frames", "cache", "recent")
 
 _CLOCK = re.compile(r"\b(?:(\d{1,2}):)?(\d{1,2}):(\d{2})\b")
 _WORD = re.compile(r"[a-z]+")
@@ -80,35 +86,52 @@ def _parse(text: str) -> tuple[str | None, list[str], set[str]]:
 
 
 def score(question: str, line: str) -> float:
-    """How well a log line matches a question: verb 1, each object word 2, other shared words 0.25."""
+    """How well a log line matches a question: same verb 3, each object word 2, other shared words 0.25."""
     qv, qo, qr = _parse(question)
     lv, lo, lr = _parse(line)
     s = 2.0 * len(set(qo) & set(lo)) + 0.25 * len((qr | set(qo)) & (lr - set(lo)))
     if qv is not None and qv == lv:
-        s += 1.0
+        s += 3.0
     return s
 
 
 def best_line(question: str, log: list[LogLine], before: float) -> LogLine | None:
-    """The most recent narration line (at or before `before`) among those scoring highest (> 0)."""
+    """The narration line (at or before `before`) a question is about.
+
+    The object is named by its rarest word in the log (a colour, say, where "block" is everywhere): the most recent
+    line whose object (the words after its verb) holds that word — with the question's verb when such a line
+    exists; None when no line names the object. A question without an object (“What did I just pick up?”): the
+    most recent among the best `score`s (> 0)."""
+    lines = [ln for ln in log if ln.kind == "narration" and ln.t <= before]
+    qv, qo, _ = _parse(question)
+    if qo and lines:
+        parsed = [(ln, _parse(ln.text)) for ln in lines]
+        df = {w: sum(1 for _, (_, lo, _) in parsed if w in lo) for w in qo}
+        key = min((w for w in qo if df[w]), key=lambda w: df[w], default=None)
+        if key is not None:
+            hits = [(ln, lv) for ln, (lv, lo, _) in parsed if key in lo]
+            same_verb = [ln for ln, lv in hits if qv is not None and lv == qv]
+            return (same_verb or [ln for ln, _ in hits])[-1]
+    if qo:
+        return None
     best, best_s = None, 0.0
-    for ln in log:
-        if ln.kind != "narration" or ln.t > before:
-            continue
-        s = score(question, ln.text)
-        if s >= best_s and s > 0:
-            best, best_s = ln, s
+    for ln in lines:
+        sc = score(question, ln.text)
+        if sc >= best_s and sc > 0:
+            best, best_s = ln, sc
     return best
 
 
-def retrieve(question: str, store: RecallStore, now: float, method: str | None = None,
-             frame_cost: int = 11) -> Recalled:
-    """What to splice before `question` asked at capture time `now` (see the module docstring). `frame_cost`:
-    cache positions one recalled frame takes (its `<v>`s and separator), to keep within `max_tokens`."""
-    cfg = store.cfg
-    method = method or cfg.method
-    if method not in METHODS:
-        raise ValueError(f"recall method must be one of {', '.join(METHODS)}, got {method!r}")
+def retrieve(question: str, store: RecallStore, now: float, cfg=None, frame_cost: int = 11,
+             cached: list[float] | None = None) -> Recalled:
+    """What to splice before `question` asked at capture time `now` (see the module docstring). `cfg`: a
+    RecallConfig for this question (None = the store's); `frame_cost`: cache positions one recalled frame takes
+    (its `<v>`s and separator), to keep within `max_tokens`; `cached`: the stamps of the frames the bounded
+    cache holds (method `cache`)."""
+    cfg = cfg or store.cfg
+    method = cfg.method
+    if method in ("cache", "recent"):
+        return _baseline(question, store, now, cfg, frame_cost, cached)
     before, after = cfg.window_s
     t = parse_clock(question)
     how = "clock"
@@ -125,6 +148,22 @@ def retrieve(question: str, store: RecallStore, now: float, method: str | None =
         far = max(range(len(frames)), key=lambda i: abs(frames[i][0] - t))
         frames.pop(far)
     return _assemble(lines, frames, t, how)
+
+
+def _baseline(question, store, now, cfg, frame_cost, cached) -> Recalled:
+    every = store.frames_between(0.0, now, 1e9)                 # every frame kept, in time order
+    n = max(1, (cfg.max_tokens - 32) // frame_cost)
+    if cfg.method == "recent":
+        return _assemble([], every[-min(cfg.recent_frames, n):], now, "recent")
+    if cached is None:
+        raise ValueError("recall method 'cache' needs a bounded memory (its cached frames): use policy keyframes, "
+                         "window or recent")
+    keep = {round(t, 6) for t in cached}
+    frames = [f for f in every if round(f[0], 6) in keep]
+    t = parse_clock(question)
+    moment = t if t is not None and t <= now else now
+    frames = sorted(sorted(frames, key=lambda f: abs(f[0] - moment))[:n], key=lambda f: f[0])
+    return _assemble([], frames, moment, "clock" if moment != now else "recent")
 
 
 def _assemble(lines: list[LogLine], frames: list, moment: float, how: str) -> Recalled:

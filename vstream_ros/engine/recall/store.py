@@ -21,13 +21,15 @@ class RecallConfig:
     """hours: how far back frames are kept (the ring holds hours × 3600 × fps frames; the text log is kept whole);
     method: how the past is chosen (engine.recall.retrieve.METHODS); window_s: seconds of frames kept around a
     recalled moment (before, after); frames_per_s: frames per second of recalled video; max_tokens: the most
-    cache positions a recall may add before the question (it must fit the cache's answer headroom)."""
+    cache positions a recall may add before the question (it must fit the cache's answer headroom);
+    recent_frames: how many of the last frames method `recent` gives."""
 
     hours: float = 4.0
     method: str = "log"
     window_s: tuple[float, float] = (3.0, 3.0)
     frames_per_s: float = 1.0
     max_tokens: int = 1024
+    recent_frames: int = 4
 
     def __post_init__(self):
         from .retrieve import METHODS  # noqa: PLC0415
@@ -39,6 +41,8 @@ class RecallConfig:
             raise ValueError(f"recall window_s must be two seconds ≥ 0 (before, after), got {self.window_s}")
         if not (0 < self.frames_per_s <= 30):
             raise ValueError(f"recall frames_per_s must be in (0, 30], got {self.frames_per_s}")
+        if self.recent_frames < 1:
+            raise ValueError(f"recall recent_frames must be ≥ 1, got {self.recent_frames}")
         if self.max_tokens < 64:
             raise ValueError(f"recall max_tokens must be ≥ 64, got {self.max_tokens}")
 

@@ -1,0 +1,178 @@
+"""The recall tier (engine/recall): the host-RAM store, retrieval, the Memory block's grammar, and answers over
+recalled memory given on a fork of the cache and rolled back — the live stream's cache, memory ledger and later
+decisions are exactly those of the same stream without the question (tiny published-layout model, bounded memory,
+float32 on CPU)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vstream_ros.engine.config import StreamConfig
+from vstream_ros.engine.events import FrameDecision, QueryEvent, Response, event_from_json
+from vstream_ros.engine.memory import BoundedBackend, MemoryConfig
+from vstream_ros.engine.pipeline_queue import QueryTicket
+from vstream_ros.engine.protocol import StreamState, clock_text, recall_prompt_text
+from vstream_ros.engine.recall import RecallConfig, RecallStore, retrieve
+from vstream_ros.engine.recall.retrieve import best_line, parse_clock
+from vstream_ros.engine.runtime.runtime_backend import RuntimeBackend
+from vstream_ros.engine.session import StreamSession
+from vstream_ros.engine.template import V_TOKEN_ID
+from vstream_ros.testing.tiny import random_vision_tokens
+
+
+def test_clock_text_and_parse_clock_round_trip():
+    assert [clock_text(t) for t in (0, 59.9, 61, 3599, 3600, 3725.5)] == \
+        ["0:00", "0:59", "1:01", "59:59", "1:00:00", "1:02:05"]
+    for t in (0, 61, 751, 3599, 3725):
+        assert parse_clock(f"What did I pick up at {clock_text(t)}?") == t
+    assert parse_clock("no time here") is None
+    assert parse_clock("at 12:75") is None
+
+
+def test_recall_prompt_puts_lines_and_frame_runs_in_order(tiny_model):
+    p = tiny_model.protocol
+    items = [(751.0, 2), (752.0, "C picks up the red block."), (753.5, 1)]
+    text = recall_prompt_text(StreamState.IN_RUN, items, "What did I pick up at 12:31?")
+    assert text.startswith("]\nMemory:\n12:31 [") and "\n12:32 C picks up the red block.\n12:33 [" in text
+    assert text.endswith("\nUser: What did I pick up at 12:31?\nAssistant:")
+    ids = p.recall_query_ids(StreamState.IN_RUN, items, "What did I pick up at 12:31?")
+    assert sum(1 for i in ids if i == V_TOKEN_ID) == 3 * p.frame_tokens
+    assert recall_prompt_text(StreamState.AFTER_REPLY, [], "q").startswith("<|eot_id|>\nMemory:")
+
+
+def _store(n=40, fps=2.0, **kw):
+    s = RecallStore(RecallConfig(**kw), fps)
+    toks = random_vision_tokens(n, seed=3)
+    for k in range(n):
+        s.add_frame(k / fps, toks[k])
+    return s, toks
+
+
+def test_store_ring_is_bounded_in_hours_and_counts_what_it_drops():
+    s, toks = _store(40, hours=10 / 3600)           # 10 s at 2 fps = 20 frames
+    assert s.frames == 20 and s.dropped == 20 and s.oldest_t == 10.0
+    assert s.bytes == 20 * toks[0].numel() * 4 and s.bytes_per_hour() == 7200 * toks[0].numel() * 4
+    got = s.frames_between(12.0, 16.0, per_s=1.0)
+    assert [t for t, _ in got] == [12.0, 13.0, 14.0, 15.0, 16.0]
+    assert torch.equal(got[0][1], toks[24])         # the frame the model saw, unchanged
+    with pytest.raises(ValueError, match="capture order"):
+        s.add_frame(1.0, toks[0])
+    with pytest.raises(ValueError, match="method"):
+        RecallConfig(method="magic")
+
+
+def test_best_line_takes_the_latest_line_of_the_object_with_the_question_verb():
+    from vstream_ros.engine.recall.store import LogLine
+    log = [LogLine(10, "narration", "C picks up the yellow card."),
+           LogLine(12, "narration", "C places the yellow card on the blue block."),
+           LogLine(30, "narration", "C picks up the yellow block."),     # the shape misread: still the yellow one
+           LogLine(32, "narration", "C places the cyan card on the yellow block."),   # yellow is the target here
+           LogLine(40, "narration", "C picks up the blue block."),
+           LogLine(41, "answer", "When did I last pick up the yellow card? You last picked it up at 0:30.")]
+    assert best_line("When did I last pick up the yellow card?", log, 60).t == 30
+    assert best_line("Where did I put the yellow card?", log, 60).t == 12
+    assert best_line("Where did I put the yellow card?", log, 11) is None or \
+        best_line("Where did I put the yellow card?", log, 11).t == 10
+    assert best_line("Where did I put the green ball?", log, 60) is None
+
+
+def test_retrieve_methods_choose_the_window_and_what_is_spliced():
+    s, _ = _store(60)                               # 30 s of frames
+    s.add_line(12.0, "narration", "C picks up the red block.")
+    s.add_line(13.5, "narration", "C moves the red block to the left.")
+    log = retrieve("Where did I put the red block?", s, 29.5)
+    assert log.how == "log" and log.moment == 13.5
+    assert (13.5, "C moves the red block to the left.") in log.items and log.vision is not None
+    assert min(log.evidence) >= 10.5 and max(log.evidence) <= 16.5
+    text = retrieve("Where did I put the red block?", s, 29.5, RecallConfig(method="log-text"))
+    assert text.vision is None and all(isinstance(w, str) for _, w in text.items)
+    frames = retrieve("Where did I put the red block?", s, 29.5, RecallConfig(method="log-frames"))
+    assert all(isinstance(w, int) for _, w in frames.items) and frames.vision.shape[0] == sum(w for _, w in frames.items)
+    clock = retrieve("What did I pick up at 0:05?", s, 29.5)
+    assert clock.how == "clock" and clock.moment == 5.0
+    recent = retrieve("anything", s, 29.5, RecallConfig(method="recent", recent_frames=4))
+    assert recent.evidence == (28.0, 28.5, 29.0, 29.5)
+    cached = retrieve("What did I pick up at 0:05?", s, 29.5, RecallConfig(method="cache"), cached=[0.0, 4.5, 29.5])
+    assert cached.evidence == (0.0, 4.5, 29.5)
+    with pytest.raises(ValueError, match="bounded memory"):
+        retrieve("x", s, 29.5, RecallConfig(method="cache"))
+    small = retrieve("What did I pick up at 0:05?", s, 29.5, RecallConfig(max_tokens=64, frames_per_s=2))
+    assert small.vision.shape[0] <= 3 and 5.0 in small.evidence       # trimmed to the frames nearest the moment
+
+
+def _bounded(model):
+    return BoundedBackend(RuntimeBackend(model, capacity=1024), MemoryConfig.sized("keyframes", 300, 2.0))
+
+
+def _run(model, frames, asks, recall=True):
+    events = []
+    s = StreamSession(_bounded(model), model.protocol, StreamConfig(recall=RecallConfig() if recall else None),
+                      on_event=events.append)
+    for t, text in asks:
+        s.ask(text, t)
+    states = []
+    for k in range(frames.shape[0]):
+        s.push_frame(frames[k], k / 2.0)
+        states.append((s.backend.length, s.backend.manager.ledger.ids(), s.backend.occupancy()))
+    s.flush()
+    return events, states, s
+
+
+def test_answers_over_recalled_memory_leave_the_stream_exactly_as_without_them(tiny_model):
+    """Questions at 20.2 s and 35.2 s (bounded cache of 300 tokens: the first frames were evicted long before):
+    every frame decision, proactive reply, cache length, ledger and occupancy equal those of the run without
+    questions; the answers carry the stamps of the frames and lines they were given."""
+    frames = random_vision_tokens(90, seed=11)
+    asks = [(20.2, "What did I pick up at 0:03?"), (35.2, "What is on the table?")]
+    plain, plain_states, _ = _run(tiny_model, frames, [], recall=False)
+    with_q, q_states, sess = _run(tiny_model, frames, asks)
+    key = lambda evs: [(e.index, e.decision, e.p_silent) if isinstance(e, FrameDecision) else  # noqa: E731
+                       (e.time, e.text, e.token_ids) for e in evs
+                       if isinstance(e, FrameDecision) or isinstance(e, Response) and e.trigger == "proactive"]
+    assert key(with_q) == key(plain)
+    assert q_states == plain_states
+    answers = [e for e in with_q if isinstance(e, Response) and e.trigger == "query"]
+    assert [a.time for a in answers] == [20.2, 35.2] and len([e for e in with_q if isinstance(e, QueryEvent)]) == 2
+    assert answers[0].evidence and all(0.0 <= t <= 6.0 for t in answers[0].evidence)      # 0:03 ± 3 s
+    assert answers[1].evidence and all(29.0 <= t <= 35.2 for t in answers[1].evidence)    # the last seconds
+    assert event_from_json(answers[0].to_json()).evidence == answers[0].evidence
+    assert [ln.kind for ln in sess.stream.recall.log].count("answer") == 2
+    assert sess.stream.recall.frames == 90
+
+
+def test_a_query_ticket_may_carry_its_own_recall_method(tiny_model):
+    frames = random_vision_tokens(30, seed=12)
+    events = []
+    s = StreamSession(_bounded(tiny_model), tiny_model.protocol, StreamConfig(recall=RecallConfig()),
+                      on_event=events.append)
+    ticket = QueryTicket("What did I see?", 10.2, recall=RecallConfig(method="recent", recent_frames=3))
+    s.stream.add_query(ticket)
+    for k in range(frames.shape[0]):
+        s.push_frame(frames[k], k / 2.0)
+    assert ticket.done.is_set() and ticket.evidence == (9.0, 9.5, 10.0)
+    cache = QueryTicket("What did I see at 0:01?", 14.6, recall=RecallConfig(method="cache"))
+    s.stream.add_query(cache)
+    held = set(s.backend.frame_times())              # answered before the 15.0 s frame: this cache's frames
+    s.push_frame(frames[0], 15.0)
+    assert cache.done.is_set() and cache.evidence and set(cache.evidence) <= held and 1.0 in cache.evidence
+
+
+def test_fork_rollback_restores_a_bounded_backend_exactly(tiny_model):
+    b = _bounded(tiny_model)
+    frames = random_vision_tokens(40, seed=13)
+    p = tiny_model.protocol
+    state = StreamState.START
+    for k in range(40):
+        ids, ends = p.frames_ids(state, 1)
+        b.stamp(k / 2.0)
+        b.prefill(ids, frames[k:k + 1], ends)
+        state = StreamState.IN_RUN
+    before = (b.length, b.manager.ledger.ids(), b.occupancy(), b.frame_times())
+    mark = b.fork()
+    ids, ends = p.frames_ids(state, 30)                     # far more than the cap: nothing may be evicted
+    b.prefill(ids, frames[:30], ends)
+    assert b.length == before[0] + len(ids)
+    with pytest.raises(RuntimeError, match="already open"):
+        b.fork()
+    b.rollback(mark)
+    assert (b.length, b.manager.ledger.ids(), b.occupancy(), b.frame_times()) == before
