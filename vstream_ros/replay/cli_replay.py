@@ -4,6 +4,10 @@ JSONL of `vstream run` and the run stats `<out>.replay.json`.
 
     vstream replay session.mcap --model chenjoya/videollm-online-8b-v1plus --out session_vstream.mcap \\
         --events-jsonl session_events.jsonl --rate asap
+    vstream replay two_cams.mcap --model demo --cameras front:/cam_front/image_raw,wrist:/cam_wrist/image_raw
+
+Several cameras (--cameras, or --image-topic repeated): one stream per image topic on one model, each camera's
+outputs under /vstream/NAME/ in one output bag (replay/driver.py).
 
 Exit codes: 0 ok, 2 bad input (bag, topic, model, options) with a one-line message on stderr.
 
@@ -34,8 +38,14 @@ def register(subparsers) -> argparse.ArgumentParser:
                               description=__doc__.split("\n\n")[0])
     p.add_argument("bag", help="rosbag2 folder, .mcap, .db3 or ROS 1 .bag")
     add_model_args(p)
-    p.add_argument("--image-topic", help="Image/CompressedImage topic (default: the bag's only image topic)")
-    p.add_argument("--ask-topic", help="topic of user queries (std_msgs/String) to replay at their stamps")
+    p.add_argument("--image-topic", action="append", metavar="TOPIC",
+                   help="Image/CompressedImage topic (default: the bag's only image topic); repeat it to replay "
+                   "several cameras, each named after its topic (see --cameras)")
+    p.add_argument("--cameras", metavar="NAME:TOPIC,…",
+                   help="several cameras, one model (as the node's cameras:=): one stream per image topic, each "
+                   "camera's outputs under /vstream/NAME/ (narration, narration_text, guidance)")
+    p.add_argument("--ask-topic", help="topic of user queries (std_msgs/String) to replay at their stamps (every "
+                   "camera gets them)")
     p.add_argument("--rate", default="asap", help="asap (default) | realtime | <factor> × real time")
     p.add_argument("--out", help="output bag: run.mcap / run.db3 → rosbag2 folder run/ (default <bag>_vstream.mcap)")
     p.add_argument("--storage", choices=("mcap", "sqlite3"), help="output storage (default: from --out suffix, mcap)")
@@ -57,33 +67,65 @@ def default_out(bag: str) -> str:
     return str(stem) + "_vstream.mcap"
 
 
-def build_engine(args: argparse.Namespace):
+def build_engine(args: argparse.Namespace, streams: int = 1):
     """The host.build.Engine of the arguments, loaded like the assistant node's (host.build.load_engine)."""
     from vstream_ros.cli_common import engine_config
     from vstream_ros.host.build import load_engine
-    return load_engine(engine_config(args))
+    return load_engine(engine_config(args), streams=streams)
+
+
+def chosen_cameras(args: argparse.Namespace) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    """(image topic, cameras) of --image-topic / --cameras: one --image-topic (or none) = one camera with the
+    single-camera outputs; --image-topic repeated = cameras named after their topics; --cameras NAME:TOPIC,…
+    as given. ValueError (one line) for a bad or contradictory choice."""
+    from vstream_ros.interfaces.cameras import camera_problem, default_names, parse_cameras
+    topics = list(args.image_topic or [])
+    if args.cameras is not None:
+        if topics:
+            raise ValueError("--cameras names the image topics itself: drop --image-topic")
+        cams = parse_cameras(args.cameras)
+        if not cams:
+            raise ValueError("--cameras is empty: give NAME:TOPIC,… (e.g. front:/cam_front/image_raw)")
+    elif len(topics) > 1:
+        if len(set(topics)) < len(topics):
+            raise ValueError(f"--image-topic {sorted(t for t in topics if topics.count(t) > 1)[0]} is given twice")
+        cams = list(zip(default_names(topics), topics))
+    else:
+        return (topics[0] if topics else None), ()
+    problem = camera_problem([n for n, _ in cams])
+    if problem:
+        raise ValueError(problem)
+    if len({t for _, t in cams}) < len(cams):
+        raise ValueError("--cameras: two cameras on one topic; give each camera its own image topic")
+    return None, tuple(cams)
 
 
 def main(args: argparse.Namespace) -> int:
-    from vstream_ros.replay.bagio import BagError, choose_image_topic
-    from vstream_ros.replay.driver import ReplayError, ReplayOptions, parse_rate, replay, save_outputs
+    from vstream_ros.replay.bagio import BagError
+    from vstream_ros.replay.driver import ReplayError, ReplayOptions, parse_rate, replay, replay_cameras, save_outputs
     try:
         rate = parse_rate(args.rate)
+        image_topic, cameras = chosen_cameras(args)
         if args.ask_topic:
             from vstream_ros.replay.bagio import list_topics
             if args.ask_topic not in list_topics(args.bag):
                 raise BagError(f"bag {args.bag} has no topic {args.ask_topic!r} (--ask-topic)")
-        choose_image_topic(args.bag, args.image_topic)          # fail on the bag before loading a model
+        opts = ReplayOptions(image_topic=image_topic, cameras=cameras, ask_topic=args.ask_topic, rate=rate,
+                             progress=not args.quiet and sys.stderr.isatty(), with_images=args.with_images)
+        replay_cameras(args.bag, opts)                          # fail on the bag before loading a model
         sources = check_replay_options(args)                    # model folders, memory, device, outputs
         if args.with_images and not args.out and args.events_jsonl:
             raise ValueError("--with-images writes the frames into the output bag: add --out BAG")
+        if len(cameras) > 1 and args.backend == "reference":
+            raise ValueError("several cameras share one model on the runtime backend: drop --backend reference "
+                             "(the oracle serves one stream) or replay one camera at a time")
         viz_plan = check_viz(args)                              # --foxglove / --mcap, before the model loads
-        engine = build_engine(args)
+        if cameras and viz_plan.wanted:
+            raise ValueError("--foxglove and --mcap show one camera: replay it alone with --image-topic")
+        engine = build_engine(args, streams=max(1, len(cameras)))
         from vstream_ros.viz.session import start_viz
         viz = start_viz(viz_plan, engine, command_of(args))      # Foxglove view / MCAP recording (or nothing)
         log = open_event_log(args.events_jsonl, command_of(args), sources, engine.stream)   # durable, line by line
-        opts = ReplayOptions(image_topic=args.image_topic, ask_topic=args.ask_topic, rate=rate,
-                             progress=not args.quiet and sys.stderr.isatty(), with_images=args.with_images)
         tracker = goal = None
         if args.task_goal:
             from vstream_ros.guidance.tracker import StepTracker, goal_prompt
@@ -103,10 +145,11 @@ def main(args: argparse.Namespace) -> int:
     except (BagError, ReplayError, ValueError, FileNotFoundError, FileExistsError, OSError) as err:
         print(f"vstream replay: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
-    s = result.stats
-    print(f"replayed {s['frames_in']} frames of {s['image_topic']} ({s['frames_used']} at {s['fps']:g} fps, "
-          f"{s['bad_encoding'] + s['undecodable']} undecodable) in {s['wall_s']:.1f} s; "
-          f"{sum(1 for r in result.records if r.topic.endswith('narration_text'))} utterances")
+    for name, r in (result.cameras.items() or [("", result)]):
+        s = r.stats
+        print(f"{name + ': ' if name else ''}replayed {s['frames_in']} frames of {s['image_topic']} "
+              f"({s['frames_used']} at {s['fps']:g} fps, {s['bad_encoding'] + s['undecodable']} undecodable) in "
+              f"{s['wall_s']:.1f} s; {sum(1 for x in r.records if x.topic.endswith('narration_text'))} utterances")
     for kind, path in written.items():
         print(f"  {kind}: {path}")
     return 0
