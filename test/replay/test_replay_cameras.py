@@ -60,7 +60,7 @@ def _outputs(bag, camera):
 def test_each_camera_narrates_like_a_replay_of_its_topic_alone(tmp_path, tiny_paths, varied_frames, capsys):
     bag = _two_camera_bag(tmp_path, varied_frames)
     model = ["--model", str(tiny_paths.checkpoint), "--llm", str(tiny_paths.llm), "--vision", str(tiny_paths.vision),
-             "--device", "cpu", "--dtype", "float32", "--max-new-tokens", "3", "--threshold", "0.9", "--quiet",
+             "--device", "cpu", "--dtype", "float32", "--max-new-tokens", "3", "--threshold", "0.9", "--no-progress",
              "--ask-topic", "/vstream/query"]
     assert _cli(["replay", str(bag), *model, "--cameras", f"front:{TOPICS[0]},wrist:{TOPICS[1]}",
                  "--out", str(tmp_path / "both.mcap"), "--with-images"]) == 0
@@ -106,7 +106,7 @@ def test_events_log_of_several_cameras_carries_stream_and_eval_picks_one(tmp_pat
                                                                          capsys):
     bag = _two_camera_bag(tmp_path, varied_frames)
     model = ["--model", str(tiny_paths.checkpoint), "--llm", str(tiny_paths.llm), "--vision", str(tiny_paths.vision),
-             "--device", "cpu", "--dtype", "float32", "--max-new-tokens", "2", "--threshold", "1.0", "--quiet"]
+             "--device", "cpu", "--dtype", "float32", "--max-new-tokens", "2", "--threshold", "1.0", "--no-progress"]
     ev = tmp_path / "ev.jsonl"
     assert _cli(["replay", str(bag), *model, "--image-topic", TOPICS[0], "--image-topic", TOPICS[1],
                  "--events-jsonl", str(ev)]) == 0

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from vstream_ros.invocation import command_of
+from vstream_ros.options_table import add_assist_args, add_overlay_arg, add_progress_arg, cli_tracker
 from vstream_ros.replay.replay_log import check_replay_options, save_event_stats, open_event_log
 from vstream_ros.viz.options import add_viz_args, check_viz
 
@@ -50,13 +51,12 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", help="output bag: run.mcap / run.db3 → rosbag2 folder run/ (default <bag>_vstream.mcap)")
     p.add_argument("--storage", choices=("mcap", "sqlite3"), help="output storage (default: from --out suffix, mcap)")
     p.add_argument("--events-jsonl", metavar="PATH", help="also write the engine events, one JSON per line")
-    p.add_argument("--task-goal", help="assist mode (as the node's mode:=assist): the goal given to the model as "
-                                        "the user turn; proactive replies then also produce StepGuidance")
-    p.add_argument("--task-steps", help="assist mode: ordered steps separated by ';'")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_progress_arg(p)
+    add_assist_args(p)
     p.add_argument("--with-images", action="store_true", help="also write the frames the model decided on into the "
                    "output bag (JPEG sensor_msgs/CompressedImage on <camera topic>/compressed, capture stamps)")
     add_viz_args(p)
+    add_overlay_arg(p)
     p.set_defaults(func=main)
     return p
 
@@ -111,7 +111,7 @@ def main(args: argparse.Namespace) -> int:
             if args.ask_topic not in list_topics(args.bag):
                 raise BagError(f"bag {args.bag} has no topic {args.ask_topic!r} (--ask-topic)")
         opts = ReplayOptions(image_topic=image_topic, cameras=cameras, ask_topic=args.ask_topic, rate=rate,
-                             progress=not args.quiet and sys.stderr.isatty(), with_images=args.with_images)
+                             progress=not args.no_progress and sys.stderr.isatty(), with_images=args.with_images)
         replay_cameras(args.bag, opts)                          # fail on the bag before loading a model
         sources = check_replay_options(args)                    # model folders, memory, device, outputs
         if args.with_images and not args.out and args.events_jsonl:
@@ -120,25 +120,24 @@ def main(args: argparse.Namespace) -> int:
             raise ValueError("several cameras share one model on the runtime backend: drop --backend reference "
                              "(the oracle serves one stream) or replay one camera at a time")
         viz_plan = check_viz(args)                              # --foxglove / --mcap, before the model loads
-        if cameras and viz_plan.wanted:
-            raise ValueError("--foxglove and --mcap show one camera: replay it alone with --image-topic")
+        if cameras and (viz_plan.wanted or args.overlay_dir):
+            raise ValueError("--foxglove, --mcap and --overlay-dir show one camera: replay it alone with --image-topic")
+        tracker, goal = cli_tracker(args)                       # assist mode, as the node's mode: assist
         engine = build_engine(args, streams=max(1, len(cameras)))
         from vstream_ros.viz.session import start_viz
         viz = start_viz(viz_plan, engine, command_of(args))      # Foxglove view / MCAP recording (or nothing)
+        overlay = _overlay(args, engine)                        # --overlay-dir: one PNG per model frame
         log = open_event_log(args.events_jsonl, command_of(args), sources, engine.stream)   # durable, line by line
-        tracker = goal = None
-        if args.task_goal:
-            from vstream_ros.guidance.tracker import StepTracker, goal_prompt
-            steps = [x.strip() for x in (args.task_steps or "").split(";") if x.strip()]
-            tracker, goal = StepTracker(args.task_goal, steps), goal_prompt(args.task_goal, steps)
         done = False
         try:
             result = replay(args.bag, engine, opts, tracker=tracker, goal=goal,
-                            on_event=log.write if args.events_jsonl else None, observers=(viz,))
+                            on_event=log.write if args.events_jsonl else None, observers=(viz, overlay))
             done = True
         finally:
             log.close(done)
             viz.close(done)
+            if overlay is not None:
+                overlay.close(timeout=60)
         out = args.out or (None if args.events_jsonl else default_out(args.bag))
         written = save_outputs(result, out, None, storage=args.storage, command=command_of(args))
         written.update(save_event_stats(result, args.events_jsonl, command_of(args)))
@@ -150,6 +149,22 @@ def main(args: argparse.Namespace) -> int:
         print(f"{name + ': ' if name else ''}replayed {s['frames_in']} frames of {s['image_topic']} "
               f"({s['frames_used']} at {s['fps']:g} fps, {s['bad_encoding'] + s['undecodable']} undecodable) in "
               f"{s['wall_s']:.1f} s; {sum(1 for x in r.records if x.topic.endswith('narration_text'))} utterances")
+    if overlay is not None:
+        written["overlay"] = f"{args.overlay_dir} ({overlay.worker.drawn} PNGs)"
     for kind, path in written.items():
         print(f"  {kind}: {path}")
     return 0
+
+
+def _overlay(args: argparse.Namespace, engine):
+    """The --overlay-dir observer (every model frame drawn: a bag is a file, the drawing waits for room), or None."""
+    if not args.overlay_dir:
+        return None
+    from vstream_ros.engine.pipeline import PipelineConfig
+    from vstream_ros.host.overlay_feed import OverlayFeed, PngDir
+    try:
+        return OverlayFeed.for_engine(engine, PngDir(args.overlay_dir), overflow="block",
+                                      max_backlog=PipelineConfig.reproducible().max_backlog,
+                                      log=lambda m: print(f"vstream replay: {m}", file=sys.stderr))
+    except OSError as e:
+        raise ValueError(f"--overlay-dir {args.overlay_dir}: {e}") from None
