@@ -79,7 +79,7 @@ def main(args: argparse.Namespace) -> int:
     from .engine.pipeline import PipelineConfig
     from .engine.scheduler import Scheduler
     from .host.build import load_engine
-    from .host.runtime import HostOptions, HostRuntime
+    from .host.stream_host import HostOptions, StreamHost
 
     try:
         engine = load_engine(choice, streams=len(videos))
@@ -123,7 +123,7 @@ def main(args: argparse.Namespace) -> int:
         # a file is read faster than real time: never drop, outputs independent of timing; a live source drops
         options = HostOptions(pipeline=PipelineConfig() if v.live else PipelineConfig.reproducible())
         tracker, goal = cli_tracker(args)            # assist mode: each stream its own tracker, the goal turn first
-        hosts.append(HostRuntime(engine, Sink(v.name if multi else None), options, tracker=tracker, goal=goal or "",
+        hosts.append(StreamHost(engine, Sink(v.name if multi else None), options, tracker=tracker, goal=goal or "",
                                  backend=backend,
                                  scheduler=scheduler, name=v.name if multi else "u",   # utterance ids name-N
                                  observers=(viz, overlay)))      # Foxglove / MCAP session, overlay PNGs

@@ -1,4 +1,4 @@
-"""Replay driver: a bag's camera stream(s) through the host runtime (vstream_ros.host) in bag time, out as messages.
+"""Replay driver: a bag's camera stream(s) through the stream host (vstream_ros.host) in bag time, out as messages.
 
 The same object the live node drives: each Image/CompressedImage message (bag order) is submitted with its header
 stamp (t = stamp in seconds), so stamps are checked (a loop back in time restarts the stream), the model clock
@@ -14,7 +14,7 @@ all served by one model through one Scheduler (as `vstream run a.mp4 b.mp4` and 
 camera's outputs on the topics the node gives it (`/vstream/NAME/narration`, …: interfaces/cameras.py). Each
 camera's outputs equal a replay of its topic alone (the scheduler's exactness, test/replay/test_replay_cameras.py).
 
-Events become messages through the host runtime's OutputRouter (the same code the node publishes with):
+Events become messages through the stream host's OutputRouter (the same code the node publishes with):
 Narration (header.stamp = deciding frame's capture stamp, or the query's stamp for answers), the
 std_msgs/String narration_text mirror and, in assist mode, StepGuidance, each written at that stamp.
 
@@ -168,7 +168,7 @@ class _BagSink:
 
 @dataclass
 class _Camera:
-    """One camera of a replay: its topic, its sink and host runtime, and what was fed to it."""
+    """One camera of a replay: its topic, its sink and stream host, and what was fed to it."""
 
     name: str
     topic: str
@@ -194,12 +194,12 @@ def replay(bag: str | Path, engine, opts: ReplayOptions = ReplayOptions(), track
     update it and publish StepGuidance, and `goal` (its user turn, see guidance.goal_prompt) is asked before the
     first frame, as the node does. Without a tracker no StepGuidance is written (narration mode). `on_event` sees
     every engine event as it happens (the durable events log), with several cameras as on_event(event, name);
-    `observers` watch the host(s) (host.runtime.HostObserver: viewers, recorders).
+    `observers` watch the host(s) (host.stream_host.HostObserver: viewers, recorders).
     Raises BagError (bag unreadable / topic missing) or ReplayError (no frame could be decoded).
     """
     from vstream_ros.engine.pipeline import PipelineConfig
     from vstream_ros.engine.scheduler import Scheduler
-    from vstream_ros.host.runtime import HostOptions, HostRuntime
+    from vstream_ros.host.stream_host import HostOptions, StreamHost
     from vstream_ros.interfaces.typestore import get_typestore
     ts = get_typestore("humble")
     named = replay_cameras(bag, opts)
@@ -217,7 +217,7 @@ def replay(bag: str | Path, engine, opts: ReplayOptions = ReplayOptions(), track
             from vstream_ros.replay.bagimages import FrameImages, images_topic
             cam.images = FrameImages(ts, images_topic(topic), lambda t, c=cam: c.host.router.stamp(t),
                                      lambda c=cam: c.host.router.frame_id)
-        cam.host = HostRuntime(engine, cam.sink, HostOptions(pipeline=PipelineConfig.reproducible()),
+        cam.host = StreamHost(engine, cam.sink, HostOptions(pipeline=PipelineConfig.reproducible()),
                                tracker=copy.deepcopy(tracker) if cams else tracker, goal=goal or "",
                                observers=(cam.images, *observers), backend=backend, scheduler=scheduler,
                                name=name or "u")
