@@ -1,5 +1,5 @@
 """GPU figures of the product path in one command: Llama-3-8B + SigLIP-L/16-384 shapes with random weights through the
-host runtime users run (runtime backend, default bounded memory), P1–P6 of docs/design/performance.md, compiled vs
+stream host users run (runtime backend, default bounded memory), P1–P6 of docs/design/performance.md, compiled vs
 eager, int8 / int4, and several streams when the multi-stream scheduler exists.
 
     python bench/live8b.py                        # H100/H200, about 7–8 min; bench/out/live8b.json + a summary table

@@ -3,7 +3,7 @@
     build         the preset's LiveModel (live-8b: Llama-3-8B + SigLIP-L/16-384 shapes, random weights, bf16)
     compiled      the product backend (runtime, bounded keyframes memory; compiled + CUDA graphs on a GPU) and
                   its warm-up (compile / capture time, graphs compiled)
-    p6_pipeline   replay N frames through the host runtime (P3 utterance, numerator of P6)
+    p6_pipeline   replay N frames through the stream host (P3 utterance, numerator of P6)
     p4_long       7,200 frames at 2 fps model time = one hour in compressed time, replayed as fast as possible:
                   sustained ingest (P1) and GPU memory at start and end (P4)
     p2_silent     a 10 fps camera, model at 10 fps, nobody talks: frame → decision latency (P2)

@@ -1,11 +1,11 @@
-"""Measurement primitives of bench/live8b.py: drive the host runtime users run (runtime backend, default bounded
+"""Measurement primitives of bench/live8b.py: drive the stream host users run (runtime backend, default bounded
 memory) as a camera or a replay, run the original synchronous loop, snapshot GPU memory, and say which mode
 (compiled / CUDA graph / eager, SDPA / flash) each step really ran in.
 
 * `product_backend(live, eager)` — what `vstream run` / the node build by default (engine/factory.py: runtime backend,
   memory policy auto = keyframes, 6,144-token budget + 2,048 answer headroom); `eager=True` forces eager steps on
   CUDA (the compiled-vs-eager comparison), built the way the factory builds the default.
-* `host_run(live, backend, frames, Drive(...))` — one run through `vstream_ros.host.HostRuntime` with the scripted
+* `host_run(live, backend, frames, Drive(...))` — one run through `vstream_ros.host.StreamHost` with the scripted
   decisions and forced-length replies of `vstream bench` (vstream_ros/bench/wrappers.py). Replay pushes frames as
   fast as the runtime takes them (overflow "block", a bounded backlog: nothing is dropped, host memory stays flat);
   a paced camera pushes frame i at i / camera_fps with the node's default pipeline options (drops counted).
@@ -133,15 +133,15 @@ def _windows(decision_at: dict[int, float], frac: float = 0.1, least: int = 200)
 
 
 def host_run(live, backend, frames: FramePool, d: Drive) -> dict:
-    """One run of the host runtime over `backend` (reset first); the figures of vstream bench + memory + modes."""
+    """One run of the stream host over `backend` (reset first); the figures of vstream bench + memory + modes."""
     from vstream_ros.host.build import Engine
-    from vstream_ros.host.runtime import HostOptions, HostRuntime
+    from vstream_ros.host.stream_host import HostOptions, StreamHost
     wrapped = ForcedLength(ScriptedDecisions(backend, d.respond_every))
     clock = core._Clock()
     sink = type("Sink", (), {"on_event": staticmethod(clock)})()
     problems: list[str] = []
     backend.reset()
-    host = HostRuntime(Engine(live, wrapped, StreamConfig(fps=d.model_fps, max_new_tokens=d.utterance_tokens)),
+    host = StreamHost(Engine(live, wrapped, StreamConfig(fps=d.model_fps, max_new_tokens=d.utterance_tokens)),
                        sink, HostOptions(pipeline=d.pipeline_options()),
                        log=lambda level, msg: problems.append(f"{level}: {msg}"))
     rate = d.camera_fps or d.model_fps

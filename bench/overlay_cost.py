@@ -1,13 +1,13 @@
 """Overlay on vs off, side by side in one run (CPU): does drawing the overlay slow the model's decisions?
 
 The shipped demo model (runtime backend, bounded keyframes memory, the product defaults) watches the shipped demo
-stream models/demo/streams/world_000.mp4 through the host runtime, paced two ways:
+stream models/demo/streams/world_000.mp4 through the stream host, paced two ways:
   live    every video frame (10 Hz) is submitted at its capture time, in real time, as a camera would (the node's
           live pipeline options: drop under overload) — the model is idle between its 2 fps frames;
   closed  each model frame is submitted as soon as the previous one is decided (reproducible pipeline), so the
           drawing worker always competes with inference: the worst case, no idle time at all.
 "on" adds what the node does with overlay.enabled:
-HostRuntime(observers=(feed,)): frames and every event to the overlay feed, the drawing worker (engine letterbox, render_overlay) and
+StreamHost(observers=(feed,)): frames and every event to the overlay feed, the drawing worker (engine letterbox, render_overlay) and
 the publish copy of the image (bytes → array('B'), as rclpy's uint8[] takes it); `--compressed` adds the JPEG of
 overlay.compressed. Runs alternate off/on, on/off, … (interleaved repeats); decision latency = submit → that frame's
 FrameDecision event. Printed: per-run medians and the ratio on/off (median over the pairs), ratios only.
@@ -51,7 +51,7 @@ def video_frames(fps: float, seconds: float, model_only: bool):
 def run_once(engine, frames, overlay: bool, compressed: bool, live: bool = False) -> dict:
     from vstream_ros.engine.pipeline import PipelineConfig
     from vstream_ros.host.overlay_feed import OverlayFeed
-    from vstream_ros.host.runtime import HostOptions, HostRuntime
+    from vstream_ros.host.stream_host import HostOptions, StreamHost
 
     decided: dict[float, float] = {}
     cond = threading.Condition()
@@ -76,7 +76,7 @@ def run_once(engine, frames, overlay: bool, compressed: bool, live: bool = False
                     cond.notify_all()
 
     engine.backend.reset()
-    host = HostRuntime(engine, Sink(), HostOptions(pipeline=PipelineConfig() if live else PipelineConfig.reproducible()),
+    host = StreamHost(engine, Sink(), HostOptions(pipeline=PipelineConfig() if live else PipelineConfig.reproducible()),
                        observers=(feed,))
     host.start()
     submitted: dict[float, float] = {}

@@ -3,11 +3,11 @@
 A held-out synthetic world (the demo model's) is played in real time as a 10 Hz and a 30 Hz camera into
   (a) the previous node design: a 2-slot hand-off ring BEFORE the model clock, one worker thread running the
       synchronous StreamRunner (frame clock → vision → session) — what ros/assistant_core.py did;
-  (b) the host runtime the node now drives (vstream_ros.host): model clock at ingest, vision ‖ LLM pipeline,
+  (b) the stream host the node now drives (vstream_ros.host): model clock at ingest, vision ‖ LLM pipeline,
       frames queued while the model talks.
 Both run the shipped demo model on the same runtime backend, slowed by `--delay-ms` per forward (prefill or decode
 step) to stand in for an 8B model's per-token time (the demo model itself replies in milliseconds on a CPU). The
-reference of "what the model should say" is the offline replay of the same frames (host runtime, reproducible:
+reference of "what the model should say" is the offline replay of the same frames (stream host, reproducible:
 nothing dropped); F1 is scored against the world's ground-truth narrations at ±1 s, as `vstream demo` does.
 
     python bench/ring_vs_host.py --duration 30 --delay-ms 40 --json bench/out/ring_vs_host.json
@@ -93,7 +93,7 @@ def main(argv=None) -> int:
     from vstream_ros.engine.pipeline import PipelineConfig
     from vstream_ros.engine.runner import StreamRunner
     from vstream_ros.host.build import Engine
-    from vstream_ros.host.runtime import HostOptions, HostRuntime
+    from vstream_ros.host.stream_host import HostOptions, StreamHost
     from vstream_ros.replay.metrics import Utterance, timing_metrics
     from vstream_lab.synth.render import Renderer
     from vstream_lab.synth.world import World
@@ -127,7 +127,7 @@ def main(argv=None) -> int:
         refs = references(world)
         dur = world.cfg.num_frames / world.cfg.fps
         offline = Collect()
-        host = HostRuntime(Engine(model, backend(), cfg), offline, HostOptions(pipeline=PipelineConfig.reproducible()))
+        host = StreamHost(Engine(model, backend(), cfg), offline, HostOptions(pipeline=PipelineConfig.reproducible()))
         host.start()
         for t, rgb in frames:
             host.submit(rgb, t)
@@ -142,9 +142,9 @@ def main(argv=None) -> int:
         ring = Ring(runner)
         play(frames, ring.submit)
         ring.close()
-        # (b) the host runtime, live options (drop only under sustained overload)
+        # (b) the stream host, live options (drop only under sustained overload)
         host_out = Collect()
-        host = HostRuntime(Engine(model, backend(), cfg), host_out, HostOptions())
+        host = StreamHost(Engine(model, backend(), cfg), host_out, HostOptions())
         host.start()
         play(frames, lambda rgb, t: host.submit(rgb, t))
         host.finish()

@@ -8,7 +8,8 @@
 
 Arguments: params_file, image_topic, compressed, namespace (default vstream), use_sim_time, speech, model, overlay,
 cameras (NAME:TOPIC,… several cameras on one model: outputs under /vstream/NAME/…; empty = image_topic),
-autostart (true/false; empty = the params file's, default true).
+autostart. model, compressed, overlay and autostart pass their node parameter only when given (empty = the params
+file's value): the table of vstream_ros/options_table.py.
 The assistant is started as a launch_ros LifecycleNode (it configures and activates itself when autostart).
 Imports launch / launch_ros only (this file is loaded by `ros2 launch`).
 """
@@ -43,15 +44,21 @@ def _assistant(context, params_file, image_topic, compressed, namespace, use_sim
                autostart):
     """The assistant node, once the arguments are known (the camera list decides its remappings)."""
     cams = parse_cameras(cameras.perform(context))
-    transport = "compressed" if compressed.perform(context).lower() in ("true", "1") else "raw"
-    overrides = {"use_sim_time": use_sim_time.perform(context).lower() in ("true", "1"),
-                 "image.transport": transport, "model.checkpoint": model.perform(context),
-                 "overlay.enabled": overlay.perform(context).lower() in ("true", "1")}
-    start = autostart.perform(context).strip().lower()
-    if start:
-        if start not in ("true", "false"):
-            raise RuntimeError(f"autostart must be true, false or empty (the params file's), got {start!r}")
-        overrides["autostart"] = start == "true"
+    overrides = {"use_sim_time": use_sim_time.perform(context).lower() in ("true", "1")}
+    # only what is given: an empty argument leaves the params file's value (vstream_ros/options_table.py)
+    given = {name: arg.perform(context).strip() for name, arg in (("compressed", compressed), ("overlay", overlay),
+                                                                  ("autostart", autostart))}
+    for name, value in given.items():
+        if value and value.lower() not in ("true", "false"):
+            raise RuntimeError(f"{name} must be true, false or empty (the params file's), got {value!r}")
+    if given["compressed"]:
+        overrides["image.transport"] = "compressed" if given["compressed"].lower() == "true" else "raw"
+    if given["overlay"]:
+        overrides["overlay.enabled"] = given["overlay"].lower() == "true"
+    if given["autostart"]:
+        overrides["autostart"] = given["autostart"].lower() == "true"
+    if model.perform(context).strip():
+        overrides["model.checkpoint"] = model.perform(context).strip()
     # the node subscribes `image` (raw) or `image/compressed` (per camera: `NAME/image`, …); each camera topic is
     # remapped onto both names. With autostart it configures and activates itself; `ros2 lifecycle set` and
     # launch lifecycle events drive it otherwise.
@@ -101,25 +108,28 @@ def generate_launch_description():
                                                                   "assistant.yaml"])),
         DeclareLaunchArgument("image_topic", default_value="/camera/image_raw",
                               description="camera topic (sensor_msgs/Image, or CompressedImage with compressed:=true)"),
-        DeclareLaunchArgument("compressed", default_value="false", choices=["true", "false"],
-                              description="subscribe sensor_msgs/CompressedImage instead of Image"),
+        DeclareLaunchArgument("compressed", default_value="",
+                              description="true: subscribe sensor_msgs/CompressedImage instead of Image (sets "
+                                          "image.transport); empty = the params file's image.transport (raw)"),
         DeclareLaunchArgument("namespace", default_value="vstream", description="namespace of the nodes and topics"),
         DeclareLaunchArgument("use_sim_time", default_value="false", choices=["true", "false"],
                               description="use /clock (bag replay with --clock)"),
         DeclareLaunchArgument("speech", default_value="false", choices=["true", "false"],
                               description="also start the speech node (espeak-ng)"),
-        DeclareLaunchArgument("model", default_value="chenjoya/videollm-online-8b-v1plus",
+        DeclareLaunchArgument("model", default_value="",
                               description="`demo` (the shipped demo model, any working directory), a model root, "
-                                          "a VideoLLM-online checkpoint folder or a hub id"),
+                                          "a VideoLLM-online checkpoint folder or a hub id; empty = the params "
+                                          "file's model.checkpoint (chenjoya/videollm-online-8b-v1plus)"),
         DeclareLaunchArgument("cameras", default_value="",
                               description="several cameras on one model: NAME:TOPIC,… (outputs under "
                                           "<namespace>/NAME/…); empty = one camera on image_topic"),
         DeclareLaunchArgument("autostart", default_value="",
                               description="configure and activate at start: true | false | empty (the params "
                                           "file's autostart, default true)"),
-        DeclareLaunchArgument("overlay", default_value="false", choices=["true", "false"],
-                              description="publish the overlay image topic `overlay` (the model's frame with its "
-                                          "utterance and P(silent) drawn on it; overlay.compressed adds JPEG)"),
+        DeclareLaunchArgument("overlay", default_value="",
+                              description="true: publish the overlay image topic `overlay` (the model's frame with "
+                                          "its utterance and P(silent) drawn on it; overlay.compressed adds JPEG); "
+                                          "empty = the params file's overlay.enabled (false)"),
         assistant,
         speech_node,
     ])

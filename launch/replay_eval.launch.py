@@ -57,10 +57,12 @@ def generate_launch_description():
         DeclareLaunchArgument("out", default_value="vstream_live_run",
                               description="output bag folder for `ros2 bag record` (must not exist)"),
         DeclareLaunchArgument("image_topic", default_value="/camera/image_raw", description="camera topic in the bag"),
-        DeclareLaunchArgument("compressed", default_value="false", choices=["true", "false"],
-                              description="the camera topic is sensor_msgs/CompressedImage"),
-        DeclareLaunchArgument("model", default_value="chenjoya/videollm-online-8b-v1plus",
-                              description="VideoLLM-online checkpoint folder or hub id"),
+        DeclareLaunchArgument("compressed", default_value="",
+                              description="true: the camera topic is sensor_msgs/CompressedImage; empty = the "
+                                          "params file's image.transport"),
+        DeclareLaunchArgument("model", default_value="",
+                              description="`demo`, a VideoLLM-online checkpoint folder or hub id; empty = the params "
+                                          "file's model.checkpoint"),
         DeclareLaunchArgument("namespace", default_value="vstream", description="namespace of the assistant"),
         DeclareLaunchArgument("rate", default_value="1.0", description="playback rate (1.0 = real time)"),
         DeclareLaunchArgument("play_delay", default_value="20.0",

@@ -22,6 +22,7 @@ import threading
 from .cli_common import add_backend_args, add_model_args, add_stream_args, fail
 from .eventlog import JsonlWriter, run_header
 from .invocation import command_of
+from .options_table import add_assist_args, add_overlay_arg, add_progress_arg, cli_tracker
 from .preflight import parse_asks, preflight_run  # noqa: F401 - parse_asks: public here since the first release
 from .viz.options import add_viz_args, check_viz
 
@@ -44,10 +45,10 @@ def register(sub) -> None:
                    "only the stream NAME); on by default when stdin is a terminal")
     p.add_argument("--events-jsonl", metavar="PATH", help="write frame/query/response events, one JSON per line "
                    "(several sources: one file, each event with its `stream`)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_progress_arg(p)
+    add_assist_args(p)
     add_viz_args(p)
-    p.add_argument("--overlay-dir", metavar="DIR", help="write one PNG per model frame into DIR (created): the frame "
-                   "the model saw with the utterance, P(silent) vs the threshold and memory drawn on it")
+    add_overlay_arg(p)
     p.set_defaults(func=main)
 
 
@@ -57,6 +58,7 @@ def main(args: argparse.Namespace) -> int:
         viz_plan = check_viz(args)       # --foxglove / --mcap: SDK installed, port free, file creatable
         if len(plan.videos) > 1 and (args.overlay_dir or viz_plan.wanted):
             raise ValueError("--overlay-dir, --foxglove and --mcap show one stream: give one SOURCE with them")
+        cli_tracker(args)                # assist mode: steps or a name without a goal are refused here
     except ValueError as e:
         return fail(e)
     asks, choice, videos = plan.asks, plan.config, plan.videos
@@ -77,7 +79,7 @@ def main(args: argparse.Namespace) -> int:
     from .engine.pipeline import PipelineConfig
     from .engine.scheduler import Scheduler
     from .host.build import load_engine
-    from .host.runtime import HostOptions, HostRuntime
+    from .host.stream_host import HostOptions, StreamHost
 
     try:
         engine = load_engine(choice, streams=len(videos))
@@ -105,6 +107,9 @@ def main(args: argparse.Namespace) -> int:
         def __init__(self, name: str | None):
             self.name = name
 
+        def publish_guidance(self, g: dict) -> None:       # assist mode: the step after each proactive reply
+            printer.guidance(g, self.name)
+
         def on_event(self, event) -> None:
             writer.write(event, self.name)
             printer(event, self.name)
@@ -117,7 +122,9 @@ def main(args: argparse.Namespace) -> int:
     for v, backend in zip(videos, engine.backends):
         # a file is read faster than real time: never drop, outputs independent of timing; a live source drops
         options = HostOptions(pipeline=PipelineConfig() if v.live else PipelineConfig.reproducible())
-        hosts.append(HostRuntime(engine, Sink(v.name if multi else None), options, backend=backend,
+        tracker, goal = cli_tracker(args)            # assist mode: each stream its own tracker, the goal turn first
+        hosts.append(StreamHost(engine, Sink(v.name if multi else None), options, tracker=tracker, goal=goal or "",
+                                 backend=backend,
                                  scheduler=scheduler, name=v.name if multi else "u",   # utterance ids name-N
                                  observers=(viz, overlay)))      # Foxglove / MCAP session, overlay PNGs
     for host in hosts:
@@ -215,6 +222,15 @@ class ReplyPrinter:
                 self.replies += 1
                 self.by_stream[stream] = self.by_stream.get(stream, 0) + 1
                 print(f"{who}[{event.time:8.2f}s] Assistant: {event.text}", flush=True)
+
+    def guidance(self, g: dict, stream: str | None = None) -> None:
+        """Assist mode: `[  12.50s] Step 2/4 (in progress, 25 %): Pour the water` (a StepGuidance, as the node
+        publishes it)."""
+        t = g["header"]["stamp"]["sec"] + g["header"]["stamp"]["nanosec"] / 1e9
+        status = ("pending", "in progress", "done", "mistake")[g["status"]] if 0 <= g["status"] < 4 else g["status"]
+        with self._lock:
+            print(f"{stream + ' ' if stream else ''}[{t:8.2f}s] Step {g['step_index'] + 1}/{g['step_count']} "
+                  f"({status}, {g['progress']:.0%}): {g['instruction']}", flush=True)
 
 
 def model_frames_due(frames: int | None, duration_s: float | None, fps: float) -> int | None:

@@ -21,7 +21,7 @@ def test_demo_runs_with_shipped_model(tmp_path, capsys):
     shipped = ROOT / "models" / "demo"
     assert (shipped / "checkpoint" / "adapter_config.json").is_file(), "models/demo/ is missing"
     assert model_size_bytes(shipped) <= 25_000_000
-    args = _args("--model-dir", str(shipped), "--duration", "30", "--out", str(tmp_path))
+    args = _args("--model", str(shipped), "--duration", "30", "--out", str(tmp_path))
     assert args.func(args) == 0
     out = capsys.readouterr().out
     assert "truth  │" in out and "model  │" in out          # live lines of both
@@ -37,7 +37,7 @@ def test_demo_runs_with_shipped_model(tmp_path, capsys):
 
 
 def test_demo_missing_model_is_a_clean_error(tmp_path, capsys):
-    args = _args("--model-dir", str(tmp_path / "nope"), "--out", str(tmp_path / "o"))
+    args = _args("--model", str(tmp_path / "nope"), "--out", str(tmp_path / "o"))
     assert args.func(args) == 2
     err = capsys.readouterr().err
     assert "no demo model" in err and "train_demo" in err

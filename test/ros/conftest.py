@@ -1,5 +1,5 @@
 """Fixtures for the ROS adapter tier: the rclpy test double (installed into sys.modules only inside fixtures),
-a scripted engine (stand-in vision tower + LLM backend under the real host runtime, pipeline and template) and
+a scripted engine (stand-in vision tower + LLM backend under the real stream host, pipeline and template) and
 image message builders."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""AssistantNode against the rclpy double (Humble and Jazzy flavours) over the real host runtime with a scripted
+"""AssistantNode against the rclpy double (Humble and Jazzy flavours) over the real stream host with a scripted
 engine (stand-in vision tower and LLM backend; real pipeline, template, router and message fields).
 
 Tier: T0 adapter. Proves parameters/QoS/topics/lifecycle/message fields (every publish is CDR-serialized with the

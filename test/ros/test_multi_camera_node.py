@@ -2,7 +2,7 @@
 camera's own topics, endpoints and /diagnostics status over one engine and one model worker; a camera's outputs
 are those of the same frames through a one-camera node.
 
-Tier: T0 adapter (real host runtime, pipeline, scheduler and message fields; no DDS: test/ros_real does that).
+Tier: T0 adapter (real stream host, pipeline, scheduler and message fields; no DDS: test/ros_real does that).
 """
 import pytest
 

@@ -1,5 +1,5 @@
 """bench/live8b.py, the one-command GPU benchmark, run on the tiny model for a few frames: every part's plumbing
-(host runtime with bounded memory, paced cameras, the original loop, eager, int8 / int4, the multi-stream probe),
+(stream host with bounded memory, paced cameras, the original loop, eager, int8 / int4, the multi-stream probe),
 the JSON it writes, a failing part that does not stop the others, the time budget and bad arguments.
 
 No speed is checked here (bench/RESULTS.md holds figures); only that each part runs and reports what it measured.

@@ -1,4 +1,4 @@
-"""`vstream bench`: reference synchronous loop vs the product path (the host runtime the node uses), one run.
+"""`vstream bench`: reference synchronous loop vs the product path (the stream host the node uses), one run.
 
     vstream bench --preset tiny [--frames 60] [--camera-fps F] [--utterance-tokens 20] [--repeats 3] [--json out.json]
     vstream bench --preset live-8b ...   (CUDA only: Llama-3-8B + SigLIP-L shapes, random weights, bf16)
@@ -18,7 +18,7 @@ import sys
 def register(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("bench", help="benchmark the product path against the reference loop",
                               description="Stream N synthetic frames through (a) the reference synchronous loop "
-                                          "and (b) the host runtime the ROS node and `vstream run` use (runtime "
+                                          "and (b) the stream host the ROS node and `vstream run` use (runtime "
                                           "backend, overlapped pipeline); print a table and the ratio b/a.")
     p.add_argument("--preset", choices=("tiny", "live-8b"), default="tiny")
     p.add_argument("--frames", type=int, default=None, help="frames per run (default: tiny 24, live-8b 600)")

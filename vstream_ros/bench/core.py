@@ -1,13 +1,13 @@
 """The benchmark: the reference synchronous loop (ReferenceBackend + StreamRunner, the original's design) and the
-product path — the host runtime the ROS node, `vstream run` and `vstream replay` drive (RuntimeBackend under
-vstream_ros.host.HostRuntime: model clock at ingest, vision ‖ LLM pipeline) — on the same synthetic frames, in
+product path — the stream host the ROS node, `vstream run` and `vstream replay` drive (RuntimeBackend under
+vstream_ros.host.StreamHost: model clock at ingest, vision ‖ LLM pipeline) — on the same synthetic frames, in
 one run.
 
 Both loops see identical frames and identical scripted decisions (wrappers.ScriptedDecisions: about one
 frame in `respond_every` speaks) and forced-length replies (wrappers.ForcedLength). Modes:
   * camera_fps=None — replay as fast as possible (timestamps on the model-fps grid, nothing dropped);
   * camera_fps=F    — a paced camera at F fps (model fps = F); the synchronous loop takes the newest
-    frame whenever it is free (the rest are lost, as in the original demo); the host runtime queues with
+    frame whenever it is free (the rest are lost, as in the original demo); the stream host queues with
     the node's default backlog (PipelineConfig()) and drops only under sustained overload.
 Timings are host clocks taken after a host sync (every decision and every greedy token syncs).
 
@@ -159,11 +159,11 @@ def run_reference(live, frames, cfg: BenchConfig) -> dict:
 
 
 def run_pipeline(live, frames, cfg: BenchConfig, runtime_backend=None) -> dict:
-    """(b) the product path: RuntimeBackend under the host runtime (what the node runs)."""
+    """(b) the product path: RuntimeBackend under the stream host (what the node runs)."""
     from ..engine.pipeline import PipelineConfig
     from ..engine.runtime.runtime_backend import RuntimeBackend
     from ..host.build import Engine
-    from ..host.runtime import HostOptions, HostRuntime
+    from ..host.stream_host import HostOptions, StreamHost
     fps = cfg.camera_fps or cfg.model_fps
     inner = runtime_backend or RuntimeBackend(live)
     backend = ForcedLength(ScriptedDecisions(inner, cfg.respond_every))
@@ -172,7 +172,7 @@ def run_pipeline(live, frames, cfg: BenchConfig, runtime_backend=None) -> dict:
     options = (PipelineConfig(max_backlog=len(frames) + 1, overflow="block") if cfg.camera_fps is None
                else PipelineConfig())                          # replay: never drop; camera: the node's default
     inner.reset()
-    host = HostRuntime(Engine(live, backend, StreamConfig(fps=fps, max_new_tokens=cfg.utterance_tokens)), sink,
+    host = StreamHost(Engine(live, backend, StreamConfig(fps=fps, max_new_tokens=cfg.utterance_tokens)), sink,
                        HostOptions(pipeline=options))
     pushed: list[float] = []
     host.start()

@@ -10,10 +10,12 @@ backend engine.factory builds, product defaults: runtime, bounded memory) with t
 narration as it is produced with its capture time beside the ground truth, then the metric table (timing F1 at ±1 s, |Δt|, text similarity)
 of the model and of the model-free baselines on the same frames (on streams over 20 minutes also per
 10-minute window, replay/windows.py), and writes OUT/timeline.png and
-OUT/demo.json. The model folder is found at --model-dir, $VSTREAM_DEMO_MODEL, the source tree's
-models/demo/ or <prefix>/share/vstream_ros/models/demo/.
+OUT/demo.json. The model folder is --model (a model root), else (`demo`, the default) $VSTREAM_DEMO_MODEL, the
+source tree's models/demo/ or <prefix>/share/vstream_ros/models/demo/. Options are spelled as in run/replay (the
+table of vstream_ros/options_table.py).
 
-Imports: argparse, stdlib (torch and the engine lazily). No ROS.
+Imports: argparse, stdlib, cli_common / engine.options / options_table (torch-free; torch and the engine lazily).
+No ROS.
 """
 from __future__ import annotations
 
@@ -24,6 +26,12 @@ import sys
 import time
 from pathlib import Path
 
+from dataclasses import replace
+
+from vstream_ros.cli_common import add_option
+from vstream_ros.engine.options import BY_KEY as ENGINE_OPTIONS
+from vstream_ros.options_table import BY_CONCEPT
+
 MODEL_ENV = "VSTREAM_DEMO_MODEL"
 
 
@@ -33,9 +41,10 @@ def model_candidates() -> list[Path]:
 
 
 def find_model(model_dir: str | None) -> Path:
-    """The demo model root: --model-dir, else the shipped one (engine/sources.py searches the usual places)."""
+    """The demo model root: --model (a model root), else (`demo` or nothing) the shipped one (engine/sources.py
+    searches the usual places)."""
     from vstream_ros.engine.sources import CheckpointError, find_demo_root  # noqa: PLC0415
-    if not model_dir:
+    if not model_dir or model_dir == "demo":
         try:
             return find_demo_root()
         except CheckpointError as e:
@@ -43,14 +52,18 @@ def find_model(model_dir: str | None) -> Path:
     c = Path(model_dir)
     if (c / "checkpoint" / "adapter_config.json").is_file() and (c / "llm").is_dir() and (c / "vision").is_dir():
         return c
-    raise FileNotFoundError(f"no demo model (checkpoint/, llm/, vision/) in {c}; pass --model-dir or train one: "
+    raise FileNotFoundError(f"no demo model (checkpoint/, llm/, vision/) in {c}; pass --model DIR or train one: "
                             "python -m vstream_lab.demo_model.train_demo --config config/train/demo.yaml --out models/demo")
 
 
 def register(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("demo", help="narrate a held-out synthetic stream with the shipped demo model",
                               description=__doc__.split("\n\n")[0])
-    p.add_argument("--model-dir", default=None, help=f"demo model folder (default: ${MODEL_ENV} or models/demo)")
+    model = BY_CONCEPT["model.checkpoint"].names()["demo"][1]
+    p.add_argument("--model", default=model, metavar="CKPT",
+                   help=f"`demo` (default: the shipped demo model, ${MODEL_ENV} or models/demo) or a model root "
+                   "(checkpoint/ + llm/ + vision/, e.g. one trained with vstream_lab.demo_model.train_demo)")
+    p.add_argument("--model-dir", dest="model", help=argparse.SUPPRESS)          # the name before --model
     p.add_argument("--world", type=int, default=0,
                    help="which shipped held-out stream to watch (models/demo/streams/world_N; default 0)")
     p.add_argument("--stream", default=None, metavar="DIR",
@@ -60,8 +73,9 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="watch only the first SECONDS of the stream (default: all of it, 60 s)")
     p.add_argument("--window-minutes", type=float, default=None, metavar="M",
                    help="also score every M-minute window (default: 10 on streams over 20 minutes, else none; 0 = none)")
-    p.add_argument("--threshold", type=float, default=None, help="silence threshold θ (default: the engine's 0.725)")
-    p.add_argument("--max-new-tokens", type=int, default=32, help="reply cap in tokens (default 32)")
+    for concept in ("stream.threshold", "stream.max_new_tokens"):      # the table's checks; the demo's defaults
+        flag, default = BY_CONCEPT[concept].names()["demo"]
+        add_option(p, replace(ENGINE_OPTIONS[concept], default=default))
     p.add_argument("--out", default="vstream_demo", help="folder for timeline.png and demo.json (default vstream_demo/)")
     p.add_argument("--no-baselines", action="store_true", help="skip the baseline narrators")
     p.add_argument("--quiet", action="store_true", help="no live narration, only the final table")
@@ -82,10 +96,9 @@ def check_demo_args(args) -> None:
 def main(args) -> int:
     try:
         check_demo_args(args)
-        root = find_model(args.model_dir)
+        root = find_model(args.model)
         from vstream_ros.engine.config import StreamConfig  # noqa: PLC0415
-        kw = {} if args.threshold is None else {"threshold": args.threshold}
-        cfg = StreamConfig(max_new_tokens=args.max_new_tokens, **kw)
+        cfg = StreamConfig(max_new_tokens=args.max_new_tokens, threshold=args.threshold)
         from .streams import load_stream, load_synth_stream  # noqa: PLC0415
         stream = load_synth_stream(args.stream) if args.stream else load_stream(root, args.world)
     except (FileNotFoundError, ValueError) as e:

@@ -1,4 +1,4 @@
-"""StreamPipeline: the overlapped loop of one stream (camera → vision → LLM), the engine of the host runtime.
+"""StreamPipeline: the overlapped loop of one stream (camera → vision → LLM), the engine of the stream host.
 
     camera thread ──push(rgb, t)──► FrameClock ─► capture queue (bounded) ─► vision worker (micro-batches,
     own CUDA stream) ─► ready queue (bounded) ─► Scheduler (engine/scheduler.py, the model's worker, shared by

@@ -1,6 +1,6 @@
-"""The host runtime: what the ROS node, `vstream run` and `vstream replay` share (ROS-free).
+"""The stream host (one per stream): what the ROS node, `vstream run` and `vstream replay` share (ROS-free).
 
-runtime.py  HostRuntime: stamps → model clock at ingest → engine pipeline → events → outputs
+stream_host.py  StreamHost: stamps → model clock at ingest → engine pipeline → events → outputs
 routing.py  OutputRouter: events → Narration chunks / narration_text / StepGuidance (the one copy)
 build.py    EngineConfig (engine/options.py) → loaded model + backend
 

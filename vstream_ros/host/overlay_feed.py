@@ -1,7 +1,7 @@
-"""OverlayFeed: a host runtime's frames and events → overlay images (the frame the model saw, drawn on), off the
+"""OverlayFeed: a stream host's frames and events → overlay images (the frame the model saw, drawn on), off the
 inference thread.
 
-    HostRuntime(observers=(feed,)): feed.on_frame (submitting thread) + feed.on_event (model worker)
+    StreamHost(observers=(feed,)): feed.on_frame (submitting thread) + feed.on_event (model worker)
         ─► viz.OverlayTracker (LLM thread: O(1) bookkeeping, one job per FrameDecision)
         ─► viz.OverlayWorker (its own thread, bounded queue, drops the oldest pending job under load)
         ─► the engine's own letterbox at the model's input size (engine/frames.py) ─► render_overlay
@@ -68,7 +68,7 @@ class OverlayFeed:
             self._single_threaded = True
         return render_overlay(model_view(frame, self.size), state)
 
-    # HostRuntime hooks (must return at once)
+    # StreamHost hooks (must return at once)
     def on_frame(self, t: float, rgb) -> None:
         self.tracker.on_frame(t, rgb)
 

@@ -3,7 +3,7 @@ sensor_msgs/msg/CompressedImage, so the bag opened in Foxglove (or played with `
 beside the pictures it is about.
 
 One message per model frame (frames the model clock skipped are not written), header.stamp = bag time = the frame's
-exact capture stamp (the host runtime's stamp book, bit-exact with the Narration stamps), header.frame_id = the
+exact capture stamp (the stream host's stamp book, bit-exact with the Narration stamps), header.frame_id = the
 camera's. Topic: the camera topic's compressed transport — the input topic itself when it already is a
 CompressedImage topic ending in `/compressed`, else `<input topic>/compressed` (image_transport's naming), so a raw
 `sensor_msgs/Image` topic never changes type. The JPEGs are kept in memory until the bag is written (~20–60 kB

@@ -206,7 +206,8 @@ def choose_image_topic(path: str | Path, topic: str | None = None) -> tuple[str,
         raise BagError(f"bag {path} has no sensor_msgs/Image or CompressedImage topic; topics: "
                        f"{sorted(topics) or 'none'}")
     if len(images) > 1:
-        raise BagError(f"bag {path} has several image topics {sorted(images)}; choose one with --image-topic")
+        raise BagError(f"bag {path} has several image topics {sorted(images)}; choose one with --image-topic, or "
+                       "replay them as cameras of one model with --cameras NAME:TOPIC,… (or --image-topic repeated)")
     return next(iter(images.items()))
 
 

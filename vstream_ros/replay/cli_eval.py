@@ -5,6 +5,7 @@ write report.md + timeline.png + latency.png (+ quality_time.png with windows).
     vstream eval --pred run.mcap --ref session.mcap --ref-topic /ref/narration --tolerance 2.0 --report rep/
     vstream eval --pred run_events.jsonl --ref all_narrations_redacted.json --video-uid UID --time-offset 0
     vstream eval --pred run_events.jsonl --ref narration.json --video-uid UID --window-minutes 1 --report rep/
+    vstream eval --pred run.mcap --stream front --ref session.mcap --ref-topic /ref/narration   # one camera
     vstream eval --pred run.mcap --ref session.mcap --ref-topic /ref/narration --teacher-forced \\
         --model CKPT --frames-bag session.mcap
 
@@ -26,6 +27,10 @@ def register(subparsers) -> argparse.ArgumentParser:
                               description=__doc__.split("\n\n")[0])
     p.add_argument("--pred", required=True, help="output bag of `vstream replay`/`ros2 bag record`, or events JSONL")
     p.add_argument("--pred-topic", help="prediction topic in a bag (default /vstream/narration, else narration_text)")
+    p.add_argument("--stream", metavar="NAME",
+                   help="score one stream of a several-stream run: a camera of `vstream replay --cameras` / the "
+                   "node's cameras (its /vstream/NAME/ topics and stats) or a source of `vstream run a.mp4 b.mp4` "
+                   "(the events with that `stream`)")
     p.add_argument("--include-answers", action="store_true", help="also score answers to user queries")
     p.add_argument("--ref", required=True, help="reference bag, or Ego4D narration.json / all_narrations_redacted.json")
     p.add_argument("--ref-topic", help="reference topic in a bag (std_msgs/String or vstream_msgs/Narration)")
@@ -111,7 +116,8 @@ def main(args: argparse.Namespace) -> int:
             raise ValueError(f"--tolerance must be >= 0, got {args.tolerance}")
         refs = load_references(args.ref, topic=args.ref_topic, stamp=args.ref_stamp, video_uid=args.video_uid,
                                offset=args.time_offset, pass_index=args.ref_pass)
-        preds, stats = load_predictions(args.pred, args.pred_topic, proactive_only=not args.include_answers)
+        preds, stats = load_predictions(args.pred, args.pred_topic, proactive_only=not args.include_answers,
+                                        stream=args.stream)
         if args.run_stats:
             stats = dict(stats, **json.loads(Path(args.run_stats).read_text(encoding="utf-8")))
         duration = stream_duration_s(args.pred, args.ref, stats)

@@ -11,7 +11,7 @@ skipped; `offset` (seconds) maps video time 0 to the bag clock: t = offset + vid
 
 Every problem is a `ReferenceError` (ValueError) with a message saying what to pass instead.
 
-Imports: stdlib, this package's bagio/metrics, vstream_ros.engine.events. Must not import torch or rclpy.
+Imports: stdlib, this package's bagio/metrics, vstream_ros.engine.events, vstream_ros.interfaces.cameras. Must not import torch or rclpy.
 """
 from __future__ import annotations
 
@@ -20,12 +20,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+from vstream_ros.interfaces.cameras import OUTPUT_NAMESPACE, output_topic
 from vstream_ros.replay.bagio import BagError, image_span_s, read_texts
 from vstream_ros.replay.metrics import Utterance
 
-NARRATION_TOPIC = "/vstream/narration"
-TEXT_TOPIC = "/vstream/narration_text"
-GUIDANCE_TOPIC = "/vstream/guidance"
+NARRATION_TOPIC = output_topic("", "narration")          # /vstream/narration
+TEXT_TOPIC = output_topic("", "narration_text")
+GUIDANCE_TOPIC = output_topic("", "guidance")
 
 
 class ReferenceError(ValueError):
@@ -115,16 +116,32 @@ def refs_from_bag(path: str | Path, topic: str, stamp: str = "auto") -> list[Utt
     return [Utterance(ns / 1e9, text) for ns, text, _ in rows if text.strip()]
 
 
-def preds_from_bag(path: str | Path, topic: str | None = None, proactive_only: bool = True) -> list[Utterance]:
+def bag_cameras(topics) -> list[str]:
+    """Names of the cameras whose narration a bag holds (`/vstream/NAME/narration(_text)`, several-camera runs)."""
+    found = {m.group(1) for t in topics for m in [re.fullmatch(rf"{OUTPUT_NAMESPACE}/(\w+)/narration(?:_text)?", t)]
+             if m}
+    return sorted(found)
+
+
+def preds_from_bag(path: str | Path, topic: str | None = None, proactive_only: bool = True,
+                   stream: str | None = None) -> list[Utterance]:
     """Utterances the assistant published: Narration messages re-assembled per utterance_id (seq order,
     stamp of the utterance's first message; answers to queries (kind 2) skipped when `proactive_only`),
-    else the narration_text String mirror."""
+    else the narration_text String mirror. `stream`: one camera of a several-camera run (its topics)."""
     from vstream_ros.replay.bagio import list_topics
     topics = list_topics(path)
     if topic is None:
-        topic = NARRATION_TOPIC if NARRATION_TOPIC in topics else TEXT_TOPIC if TEXT_TOPIC in topics else None
+        narration, text = (output_topic(stream or "", leaf) for leaf in ("narration", "narration_text"))
+        topic = narration if narration in topics else text if text in topics else None
         if topic is None:
-            raise ReferenceError(f"prediction bag {path} has neither {NARRATION_TOPIC} nor {TEXT_TOPIC}; "
+            cams = bag_cameras(topics)
+            if stream and cams:
+                raise ReferenceError(f"prediction bag {path} has no camera {stream!r}; its cameras: "
+                                     f"{', '.join(cams)} (--stream NAME)")
+            if cams:
+                raise ReferenceError(f"prediction bag {path} holds several cameras ({', '.join(cams)}): pass "
+                                     f"--stream NAME to score one")
+            raise ReferenceError(f"prediction bag {path} has neither {narration} nor {text}; "
                                  f"topics: {sorted(topics)}; pass --pred-topic")
     rows = read_texts(path, topic, stamp="auto")
     if topics.get(topic) != "vstream_msgs/msg/Narration":
@@ -146,11 +163,12 @@ def preds_from_bag(path: str | Path, topic: str | None = None, proactive_only: b
     return sorted(out, key=lambda u: u.t)
 
 
-def read_events_jsonl(path: str | Path, meta: dict | None = None) -> list:
+def read_events_jsonl(path: str | Path, meta: dict | None = None, stream: str | None = None) -> list:
     """Engine events of a JSONL file (one `to_json()` per line); ReferenceError on a bad line.
 
     The log's own header/trailer lines (vstream_ros/eventlog.py: what ran, whether it completed) go into `meta`;
-    an unterminated last line that does not parse (the writer was killed mid-line) is skipped.
+    an unterminated last line that does not parse (the writer was killed mid-line) is skipped. A log of several
+    streams (events with `stream`) needs `stream`: the events of that one.
     """
     from vstream_ros.engine.events import event_from_json
     from vstream_ros.eventlog import META_KINDS, split_meta
@@ -159,7 +177,7 @@ def read_events_jsonl(path: str | Path, meta: dict | None = None) -> list:
         raise ReferenceError(f"events file {p} does not exist")
     text = p.read_text(encoding="utf-8")
     lines = text.splitlines()
-    events, header = [], []
+    events, header, names = [], [], set()
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -168,11 +186,22 @@ def read_events_jsonl(path: str | Path, meta: dict | None = None) -> list:
             if isinstance(d, dict) and d.get("event") in META_KINDS:
                 header.append(d)
                 continue
+            names.add(d.get("stream"))
+            if stream is not None and d.get("stream") != stream:
+                continue
             events.append(event_from_json(d))
         except (ValueError, KeyError, TypeError, AttributeError) as err:
             if n == len(lines) and not text.endswith("\n"):
                 break                                       # a line cut short by a kill: the rest is valid
             raise ReferenceError(f"{p}:{n}: not an engine event: {err}") from None
+    streams = sorted(x for x in names if x is not None)
+    if stream is not None and stream not in streams:
+        raise ReferenceError(f"events file {p} has no stream {stream!r}; "
+                             + (f"its streams: {', '.join(streams)}" if streams else "it holds one stream: drop "
+                                "--stream"))
+    if stream is None and len(streams) > 1:
+        raise ReferenceError(f"events file {p} holds several streams ({', '.join(streams)}): pass --stream NAME "
+                             "to score one")
     if meta is not None:
         meta.update(split_meta(header)[1])
     return events
@@ -196,10 +225,12 @@ def is_bag(path: str | Path) -> bool:
     return p.suffix in (".mcap", ".db3", ".bag") or p.is_dir()
 
 
-def load_predictions(path: str | Path, topic: str | None = None,
-                     proactive_only: bool = True) -> tuple[list[Utterance], dict[str, Any]]:
+def load_predictions(path: str | Path, topic: str | None = None, proactive_only: bool = True,
+                     stream: str | None = None) -> tuple[list[Utterance], dict[str, Any]]:
     """(predicted utterances, run stats) from an output bag or an events JSONL, plus the replay sidecar
-    `<out>.replay.json` when present (decision latencies, p_silent trace, counters)."""
+    `<out>.replay.json` when present (decision latencies, p_silent trace, counters). `stream`: one stream of a
+    several-stream run (a camera of `vstream replay --cameras`, a source of `vstream run a.mp4 b.mp4`): its
+    topics or events, and its own stats."""
     p = Path(path)
     stats: dict[str, Any] = {}
     side = sidecar_path(p)
@@ -208,13 +239,17 @@ def load_predictions(path: str | Path, topic: str | None = None,
             stats = json.loads(side.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as err:
             raise ReferenceError(f"run stats {side} are not readable JSON: {err}") from None
+    if stream is not None and isinstance(stats.get("cameras"), dict):
+        if stream not in stats["cameras"]:
+            raise ReferenceError(f"run {p} has no camera {stream!r}; its cameras: {', '.join(stats['cameras'])}")
+        stats = {**stats["cameras"][stream], **{k: stats[k] for k in ("command",) if k in stats}}
     if is_bag(p) and p.suffix != ".jsonl":
         try:
-            return preds_from_bag(p, topic, proactive_only), stats
+            return preds_from_bag(p, topic, proactive_only, stream), stats
         except BagError as err:
             raise ReferenceError(str(err)) from None
     meta: dict[str, Any] = {}
-    events = read_events_jsonl(p, meta)
+    events = read_events_jsonl(p, meta, stream)
     for key in ("command", "model"):
         if meta.get(key):
             stats.setdefault(key, meta[key])

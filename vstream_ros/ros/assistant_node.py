@@ -1,10 +1,10 @@
-"""`assistant` executable: lifecycle node over the host runtime (thin: convert, delegate, publish).
+"""`assistant` executable: lifecycle node over the stream host (thin: convert, delegate, publish).
 
-configure = validate params + load the engine (host.build.load_engine) + create the host runtime
-(vstream_ros/host/runtime.py) and the entities (lifecycle publishers); activate = start the pipeline workers;
+configure = validate params + load the engine (host.build.load_engine) + create the stream host
+(vstream_ros/host/stream_host.py) and the entities (lifecycle publishers); activate = start the pipeline workers;
 deactivate = stop them (queued frames wait); cleanup = free the model. `autostart` (default true) configures and
 activates at start so plain `ros2 launch` works. The image callback only reads the stamp and hands the frame
-to the host runtime, which resamples to the model fps and decodes only what the model will see; it never runs
+to the stream host, which resamples to the model fps and decodes only what the model will see; it never runs
 the model.
 
 Topics (relative, node namespace `vstream` in the launch file): sub `image` | `image/compressed` (sensor-data QoS),
@@ -14,7 +14,7 @@ when overlay.enabled (ros/overlay_publisher.py); service `reset`
 (std_srvs/Trigger); action `ask` (vstream_msgs/action/Ask, cancellable; goals rejected while inactive) when
 vstream_msgs is installed.
 
-Imports rclpy and ROS message packages (this is an adapter), and the host runtime (torch); the model is loaded only
+Imports rclpy and ROS message packages (this is an adapter), and the stream host (torch); the model is loaded only
 by the engine factory at configure.
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from vstream_ros.guidance import StepTracker, goal_prompt
 from vstream_ros.engine.pipeline import PipelineConfig
 from vstream_ros.engine.scheduler import Scheduler
-from vstream_ros.host.runtime import HostOptions, HostRuntime
+from vstream_ros.host.stream_host import HostOptions, StreamHost
 from vstream_ros.ros import params as P
 from vstream_ros.ros.camera import CameraPort, destroy_entity
 from vstream_ros.ros.overlay_publisher import make_overlay
@@ -95,8 +95,8 @@ class AssistantNode(LifecycleNode):
         self._group = ReentrantCallbackGroup()
 
     @property
-    def host(self) -> HostRuntime | None:
-        """The first camera's host runtime (the only one with one camera)."""
+    def host(self) -> StreamHost | None:
+        """The first camera's stream host (the only one with one camera)."""
         return self.cameras[0].host if self.cameras else None
 
     @property
@@ -126,7 +126,7 @@ class AssistantNode(LifecycleNode):
                     tracker = StepTracker(values["task.name"] or values["task.goal"], values["task.steps"])
                     goal = goal_prompt(values["task.goal"], values["task.steps"])
                 port = CameraPort(self, name, None, make_overlay(self, engine, values))
-                port.host = HostRuntime(engine, port, options, tracker=tracker, goal=goal, now=self._now,
+                port.host = StreamHost(engine, port, options, tracker=tracker, goal=goal, now=self._now,
                                         log=port.log_worker, observers=(port.overlay,), backend=backend,
                                         scheduler=scheduler, name=name or "u")
                 if port.overlay is not None:

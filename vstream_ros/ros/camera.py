@@ -1,14 +1,14 @@
 """One camera of the assistant node: its subscription, its outputs, its query/reset/ask endpoints and its
-/diagnostics status, over its own host runtime (several cameras share one model through one Scheduler).
+/diagnostics status, over its own stream host (several cameras share one model through one Scheduler).
 
 Names are relative to the node's namespace. One camera (the `cameras` parameter empty): `image` |
 `image/compressed`, `narration`, `narration_text`, `guidance`, `overlay`, `query`, `reset`, `ask`, exactly the
 single-camera interface. Several cameras: the same names under each camera's name (`front/image`,
 `front/narration`, …, `wrist/ask`), and one /diagnostics status per camera.
 
-The port is the host runtime's sink (publish_narration / publish_text / publish_guidance / log_worker: the LLM
+The port is the stream host's sink (publish_narration / publish_text / publish_guidance / log_worker: the LLM
 worker thread) and its image callbacks never block (stamp + hand over; decoding happens only for frames the model
-clock keeps). Imports rclpy and ROS message packages (an adapter) and the host runtime; never the model.
+clock keeps). Imports rclpy and ROS message packages (an adapter) and the stream host; never the model.
 """
 from __future__ import annotations
 

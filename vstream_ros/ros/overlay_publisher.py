@@ -55,7 +55,7 @@ class OverlayPublisher:
     def _threshold(self) -> float:
         return float(self.host.cfg.threshold) if self.host is not None else float("nan")
 
-    # HostObserver (host/runtime.py): the submitting thread and the model worker; both return at once
+    # HostObserver (host/stream_host.py): the submitting thread and the model worker; both return at once
     def on_frame(self, t: float, rgb) -> None:
         self.feed.on_frame(t, rgb)
 

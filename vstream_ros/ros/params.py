@@ -9,10 +9,10 @@ inside functions.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from vstream_ros.engine.options import BY_KEY, NODE_NAMES, OPTIONS, EngineConfig, Option
+from vstream_ros.interfaces.cameras import CAMERA_NAME, MAX_CAMERAS, camera_problem  # noqa: F401 - one rule
 
 @dataclass(frozen=True)
 class ParamSpec:
@@ -73,28 +73,9 @@ def validate(name: str, value) -> str | None:
     return Option(name, spec.default, "", "", "", spec.choices, spec.lo, spec.hi).problem(value)
 
 
-CAMERA_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*$")
-MAX_CAMERAS = 16
-
-
 def camera_names(values: dict) -> list[str]:
     """The cameras the node serves: the `cameras` names, or [""] (one camera, unprefixed names)."""
     return list(values.get("cameras") or []) or [""]
-
-
-def camera_problem(names) -> str | None:
-    """Why a `cameras` list is not usable (None when it is)."""
-    names = list(names or [])
-    bad = [n for n in names if not CAMERA_NAME.match(n)]
-    if bad:
-        return (f"cameras: {bad[0]!r} is not a usable name (a letter, then letters, digits or _: it becomes the "
-                f"topic prefix `{bad[0]}/…`)")
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        return f"cameras: {dup[0]!r} is given twice; each camera needs its own name"
-    if len(names) > MAX_CAMERAS:
-        return f"cameras: {len(names)} given, at most {MAX_CAMERAS} (one model serves them all)"
-    return None
 
 
 def cross_check(values: dict) -> str | None:

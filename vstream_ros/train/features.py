@@ -7,8 +7,8 @@ Our layout (written by `vstream extract-features`):
 The original layout is read too (docs/design/stream-format.md §8): DIR/<video_uid>.pt = torch.save of a bf16 [T, 10, 1024]
 tensor, with optional `{DIR}_metadata.json` = {uid: {"duration": (T−1)/2, "path"}}.
 
-Frames come from engine/frames.py (PyAV decode → FrameClock at the model fps → letterbox → x/127.5−1) and
-tokens from engine/vision.py, exactly as at inference. A slot the clock finds empty (a gap in the video)
+Frames come from engine/frames.py (PyAV decode → FrameClock at the model fps → letterbox) and tokens from
+engine/vision.encode_frames (→ x/127.5−1 → the tower), exactly as at inference. A slot the clock finds empty (a gap in the video)
 repeats the previous frame's tokens, like ffmpeg `-r`, so row i always stands for capture time i/fps.
 
 Imports: numpy, torch, safetensors, engine.frames/vision. Never ROS, never the LLM.
@@ -199,9 +199,15 @@ def assemble_grid(slots: list[int], tokens: torch.Tensor, stats: ExtractStats) -
 
 
 def encode_batch(vision, u8: torch.Tensor) -> torch.Tensor:
-    """uint8 letterboxed [B, 3, S, S] → bf16 tokens [B, 10, D] on the CPU (engine to_pixels + encode)."""
-    from vstream_ros.engine.frames import to_pixels  # noqa: PLC0415
-    return vision.encode(to_pixels(list(u8))).to(torch.bfloat16).cpu()
+    """uint8 letterboxed [B, 3, S, S] → bf16 tokens [B, 10, D] on the CPU, through engine.vision.encode_frames (the
+    one frame → tokens path of inference). The decoder threads letterboxed the frames already (in parallel, and a
+    batch of 384² frames is small to queue); letterboxing a frame of the tower's own side is an exact copy, so the
+    tokens are those of the raw frames (test/train/test_features_encode.py). S must be the tower's image_size."""
+    from vstream_ros.engine.vision import encode_frames  # noqa: PLC0415
+    if u8.shape[-1] != vision.image_size:
+        raise FeatureError(f"frames letterboxed to {u8.shape[-1]} px, but the vision tower takes "
+                           f"{vision.image_size}: pass --frame-size {vision.image_size}")
+    return encode_frames(vision, [f.permute(1, 2, 0) for f in u8]).to(torch.bfloat16).cpu()
 
 
 def extract_video(path: str | Path, vision, fps: float = 2.0, frame_size: int = 384,

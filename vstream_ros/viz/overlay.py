@@ -210,7 +210,7 @@ def render_overlay(frame: np.ndarray, state: OverlayState, size: int | None = No
 class OverlayTracker:
     """Engine events + frames → one `emit(t, frame, OverlayState)` per FrameDecision that has its frame.
 
-    `on_frame(t, rgb)` (HostRuntime's hook, submitting thread) keeps the frame until its decision arrives (at most
+    `on_frame(t, rgb)` (StreamHost's hook, submitting thread) keeps the frame until its decision arrives (at most
     `max_frames` pending, oldest forgotten first). `on_event(ev)` (every engine event, LLM thread): utterance chunks
     accumulate into the current text (a query shows as "> question" above its answer); a Response replaces it with
     the full reply, and the text is cleared `hold_s` seconds of capture time after that utterance ended. Memory

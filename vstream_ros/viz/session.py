@@ -3,7 +3,7 @@
     viz = start_viz(plan, engine, command)      after the model loaded; with --foxglove-wait: returns once a client
                                                 subscribed. A plan that asks for nothing gives a session that does
                                                 nothing (viz.on_frame is None then, so the host skips the hook).
-    HostRuntime(..., observers=(viz,))           a host.runtime.HostObserver:
+    StreamHost(..., observers=(viz,))           a host.stream_host.HostObserver:
       viz.on_frame(t, rgb)                        each frame the model will decide on → /vstream/camera (JPEG, in the
                                                 submitting thread) and the overlay tracker
       viz.on_event(ev)                            every engine event (model worker) → narration chunks, log, P(silent),

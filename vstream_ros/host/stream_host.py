@@ -1,4 +1,4 @@
-"""HostRuntime: the one object the ROS node, `vstream run` and `vstream replay` drive.
+"""StreamHost: the one object the ROS node, `vstream run` and `vstream replay` drive.
 
     submit(frame, t, stamp) ─► stamp check (duplicates, out of order, bag loop → in-band reset)
         ─► model clock (resampled to the model fps by capture time; O(1), in the caller's thread, BEFORE decoding)
@@ -16,7 +16,7 @@ Observers (`HostObserver`: the overlay feed, the Foxglove/MCAP session, the ROS 
 image writer) see what the host sees, one interface for all: `on_frame(t, rgb)` for each decoded frame the model
 will decide on (submitting thread, before it is queued; None = no frames wanted) and `on_event(ev)` for every
 engine event (model worker thread, after routing). Both must return at once.
-Several cameras on one model: one HostRuntime per camera, each given its `backend` (Engine.backends) and
+Several cameras on one model: one StreamHost per camera, each given its `backend` (Engine.backends) and
 `name`, all given one engine.scheduler.Scheduler.
 
 Imports: stdlib, the engine (pipeline, events), vstream_ros.{interfaces, guidance, host.routing}. Never rclpy.
@@ -53,7 +53,7 @@ class HostOptions:
 
 
 class HostObserver(Protocol):
-    """What watches a HostRuntime (see the module docstring). `on_frame` may be None: no frames wanted."""
+    """What watches a StreamHost (see the module docstring). `on_frame` may be None: no frames wanted."""
 
     on_frame: Callable[[float, Any], None] | None
 
@@ -64,7 +64,7 @@ def _one_line(e: BaseException) -> str:
     return " ".join(str(e).split())[:200] or type(e).__name__
 
 
-class HostRuntime:
+class StreamHost:
     """Frames in, outputs to `sink` (see host.routing). `engine` (host.build.Engine) gives the model (`.protocol`,
     `.vision`), the LLM backend and the stream settings. `now()`: seconds on the capture clock (ROS time) for
     Narration.latency_ms; None = compute time since the deciding frame was submitted. `log(level, msg)` gets
@@ -251,4 +251,4 @@ class HostRuntime:
         return out
 
 
-__all__ = ["HostObserver", "HostOptions", "HostRuntime", "QueryTicket", "OK_VERDICTS"]
+__all__ = ["HostObserver", "HostOptions", "StreamHost", "QueryTicket", "OK_VERDICTS"]

@@ -1,4 +1,4 @@
-"""The host runtime (vstream_ros/host) with the tiny published-layout model: the product path gives the synchronous
+"""The stream host (vstream_ros/host) with the tiny published-layout model: the product path gives the synchronous
 oracle's events, loses no model-clock frame while the model is busy, restarts in-band on a loop, cancels asks
 cleanly and survives a failing step."""
 import time
@@ -13,7 +13,7 @@ from vstream_ros.engine.pipeline import PipelineConfig
 from vstream_ros.engine.runner import StreamRunner
 from vstream_ros.engine.options import NODE_NAMES, EngineConfig
 from vstream_ros.host.build import Engine
-from vstream_ros.host.runtime import HostOptions, HostRuntime
+from vstream_ros.host.stream_host import HostOptions, StreamHost
 from vstream_ros.testing.tiny import calibration_images
 
 CFG = StreamConfig(max_new_tokens=6)
@@ -44,7 +44,7 @@ def oracle(model, backend, images, cfg=CFG):
 
 def host_run(model, backend, images, options=None, cfg=CFG, t0=100.0):
     rec = Recorder()
-    host = HostRuntime(Engine(model, backend, cfg), rec, options or HostOptions(pipeline=PipelineConfig.reproducible()))
+    host = StreamHost(Engine(model, backend, cfg), rec, options or HostOptions(pipeline=PipelineConfig.reproducible()))
     host.start()
     for i, im in enumerate(images):
         host.submit(im, t0 + i * 0.5, (int(t0) + i // 2, 500_000_000 * (i % 2)))
@@ -73,7 +73,7 @@ def test_live_options_lose_no_model_frame_while_the_model_is_busy(tiny_model, sa
     slow = ForcedLength(SlowBackend(build_backend(tiny_model, "runtime", "full"), 0.02))
     expected = oracle(tiny_model, ForcedLength(build_backend(tiny_model, "runtime", "full")), images, cfg)
     rec = Recorder()
-    host = HostRuntime(Engine(tiny_model, slow, cfg), rec, HostOptions())      # live: overflow "drop"
+    host = StreamHost(Engine(tiny_model, slow, cfg), rec, HostOptions())      # live: overflow "drop"
     host.start()
     for k in range(12 * 15):                                                 # 15 camera frames per model frame
         host.submit(images[k // 15], 100 + k / 30, None)
@@ -92,7 +92,7 @@ def test_a_loop_back_in_time_restarts_the_stream_in_band(tiny_model):
     """The same 5 s played twice (a bag --loop): the second pass must replay the first exactly (fresh session)."""
     images = calibration_images(10, seed=2)
     rec = Recorder()
-    h = HostRuntime(Engine(tiny_model, build_backend(tiny_model, "runtime", "full"), CFG), rec,
+    h = StreamHost(Engine(tiny_model, build_backend(tiny_model, "runtime", "full"), CFG), rec,
                     HostOptions(pipeline=PipelineConfig.reproducible()))
     h.start()
     for rep in range(2):
@@ -109,7 +109,7 @@ def test_a_loop_back_in_time_restarts_the_stream_in_band(tiny_model):
 def test_an_ask_is_cancelled_mid_answer_and_the_stream_goes_on(tiny_model):
     rec = Recorder()
     backend = ForcedLength(build_backend(tiny_model, "runtime", "full"))       # answers never end by themselves
-    host = HostRuntime(Engine(tiny_model, backend, StreamConfig(max_new_tokens=50)), rec,
+    host = StreamHost(Engine(tiny_model, backend, StreamConfig(max_new_tokens=50)), rec,
                        HostOptions(pipeline=PipelineConfig.reproducible()))
     host.start()
     images = calibration_images(4, seed=1)
@@ -153,7 +153,7 @@ class FailsOnce(_Wrapper):
 def test_a_failing_step_is_reported_once_and_the_stream_goes_on(tiny_model):
     logs = []
     rec = Recorder()
-    host = HostRuntime(Engine(tiny_model, FailsOnce(build_backend(tiny_model, "runtime", "full")), CFG), rec,
+    host = StreamHost(Engine(tiny_model, FailsOnce(build_backend(tiny_model, "runtime", "full")), CFG), rec,
                        HostOptions(pipeline=PipelineConfig.reproducible()), log=lambda lvl, msg: logs.append((lvl, msg)))
     host.start()
     for i, im in enumerate(calibration_images(8, seed=4)):
@@ -187,7 +187,7 @@ def test_submit_decodes_only_the_frames_the_model_clock_wants(tiny_model):
     def decode():
         calls.append(1)
         return img
-    host = HostRuntime(Engine(tiny_model, build_backend(tiny_model, "runtime", "full"), CFG), Recorder(),
+    host = StreamHost(Engine(tiny_model, build_backend(tiny_model, "runtime", "full"), CFG), Recorder(),
                        HostOptions(pipeline=PipelineConfig.reproducible()))
     host.start()
     verdicts = [host.submit(decode, 100 + k / 30) for k in range(60)]            # 2 s of a 30 Hz camera
@@ -208,7 +208,7 @@ def test_observers_see_exactly_the_frames_the_model_decides_on_and_every_event(t
         on_event = staticmethod(lambda ev: None)
     images = calibration_images(12, seed=2)
     rec = Recorder()
-    host = HostRuntime(Engine(tiny_model, build_backend(tiny_model, "reference", "full"), CFG), rec,
+    host = StreamHost(Engine(tiny_model, build_backend(tiny_model, "reference", "full"), CFG), rec,
                        HostOptions(pipeline=PipelineConfig.reproducible()), observers=(Watcher(), EventsOnly(), None))
     host.start()
     for i, im in enumerate(images):          # 4 Hz camera, 2 fps model clock: every other frame is off the grid
@@ -225,7 +225,7 @@ def test_narration_window_is_what_the_bounded_memory_holds(tiny_model):
     """frames_in_window / window_start describe the model's context: past the window they stop growing."""
     backend = build_backend(tiny_model, "runtime", "window", 2672, 2.0)       # W 240 frames (MemoryConfig.sized)
     rec = Recorder()
-    host = HostRuntime(Engine(tiny_model, backend, CFG), rec, HostOptions(pipeline=PipelineConfig.reproducible()))
+    host = StreamHost(Engine(tiny_model, backend, CFG), rec, HostOptions(pipeline=PipelineConfig.reproducible()))
     host.start()
     images = calibration_images(8, seed=4)
     for i in range(300):                                     # 150 s at 2 fps; the window holds fewer frames
