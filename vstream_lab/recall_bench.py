@@ -207,7 +207,8 @@ def run_world(model, memory, cfg: SynthConfig, cache_dir: Path | None, log=print
     kv = backend.cache.bytes if hasattr(backend, "cache") else None
     return {"seed": cfg.seed, "duration": cfg.duration, "rows": rows, "host_frame_bytes": store.bytes,
             "host_log_bytes": sum(len(ln.text) + 16 for ln in store.log), "bytes_per_hour": store.bytes_per_hour(),
-            "device_kv_bytes": kv, "narrations": sum(1 for ln in store.log if ln.kind == "narration")}
+            "device_kv_bytes": kv, "narrations": sum(1 for ln in store.log if ln.kind == "narration"),
+            "log": [[ln.t, ln.kind, ln.text] for ln in store.log]}
 
 
 def summarise(worlds: list[dict]) -> dict:
