@@ -20,6 +20,7 @@ import sys
 import threading
 
 from .cli_common import add_backend_args, add_model_args, add_stream_args, fail
+from .engine.protocol import clock_text
 from .eventlog import JsonlWriter, run_header
 from .invocation import command_of
 from .options_table import add_assist_args, add_overlay_arg, add_progress_arg, cli_tracker
@@ -205,7 +206,7 @@ def _stdin_questions(hosts) -> None:
 
 class ReplyPrinter:
     """Prints queries and replies as `[  12.50s] Assistant: …` lines on stdout (`cam1 [  12.50s] …` with several
-    streams)."""
+    streams); an answer over recalled memory ends with the stretch it recalled, `(recalled 12:28–12:34)`."""
 
     def __init__(self):
         self.replies = 0
@@ -221,7 +222,11 @@ class ReplyPrinter:
             elif kind == "Response":
                 self.replies += 1
                 self.by_stream[stream] = self.by_stream.get(stream, 0) + 1
-                print(f"{who}[{event.time:8.2f}s] Assistant: {event.text}", flush=True)
+                seen = ""
+                if getattr(event, "evidence", ()):
+                    a, b = min(event.evidence), max(event.evidence)
+                    seen = f"  (recalled {clock_text(a)}" + (f"–{clock_text(b)})" if b - a >= 1 else ")")
+                print(f"{who}[{event.time:8.2f}s] Assistant: {event.text}{seen}", flush=True)
 
     def guidance(self, g: dict, stream: str | None = None) -> None:
         """Assist mode: `[  12.50s] Step 2/4 (in progress, 25 %): Pour the water` (a StepGuidance, as the node

@@ -27,8 +27,8 @@ import re
 from dataclasses import dataclass, field
 
 from .config import (AUTO, BACKENDS, DEFAULT_BACKEND, DEFAULT_BUDGET_TOKENS, DEFAULT_CHECKPOINT,
-                     DEFAULT_MEMORY_POLICY, MEMORY_CHOICES, QUANTIZE_CHOICES, ModelSpec, StreamConfig,
-                     resolve_memory_policy)
+                     DEFAULT_MEMORY_POLICY, MEMORY_CHOICES, QUANTIZE_CHOICES, RECALL_CHOICES, RECALL_METHODS,
+                     ModelSpec, StreamConfig, resolve_memory_policy)
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 MIN_BUDGET_TOKENS, MAX_BUDGET_TOKENS = AUTO, 131072        # 0 = auto; a set budget has the minimum of budget_minimum
@@ -37,9 +37,9 @@ MAX_RECENT_FRAMES = 100000
 # imports nothing.
 MIN_BUDGET_HELP = "76 (the sink + 4 frames) for window and keyframes, the sink + its frames for recent"
 CLI_NAMES = {"backend": "--backend", "policy": "--memory-policy", "budget": "--memory-budget-tokens",
-             "recent": "--memory-recent-frames"}
+             "recent": "--memory-recent-frames", "recall": "--recall"}
 NODE_NAMES = {"backend": "model.backend", "policy": "memory.policy", "budget": "memory.budget_tokens",
-              "recent": "memory.recent_frames"}
+              "recent": "memory.recent_frames", "recall": "memory.recall"}
 
 
 @dataclass(frozen=True)
@@ -120,6 +120,17 @@ OPTIONS: tuple[Option, ...] = (
     Option("memory.recent_frames", AUTO, "{policy} recent: frames kept (4 = the SimpleStream baseline); 0 "
            "(default) = the model's trained length (its trained frames - 1), else 4", "--memory-recent-frames",
            "memory", lo=0, hi=MAX_RECENT_FRAMES, metavar="K"),
+    Option("memory.recall", "auto", "questions about the distant past: keep every frame's vision tokens and the "
+           "narration log in host RAM and answer each question over the past it is about, spliced before it and "
+           "rolled back (the live stream is unchanged); auto (default) = on when the model was trained for it (its "
+           "trained_context.json), off = the question enters the stream, as the original", "--recall", "memory",
+           choices=RECALL_CHOICES),
+    Option("memory.recall_hours", 4.0, "{recall} on: hours of frames kept in host RAM (the demo model 18 MB per "
+           "hour, SigLIP-L bf16 147 MB per hour at 2 fps; older frames are dropped)", "--recall-hours", "memory",
+           lo=0.01, hi=48.0, metavar="H"),
+    Option("memory.recall_method", "log", "{recall} on: how the past is found and what is spliced: log (the "
+           "narration line and frames around it), log-text, log-frames, cache (the frames the bounded cache holds), "
+           "recent (the last frames)", "--recall-method", "memory", choices=RECALL_METHODS),
     Option("stream.fps", 2.0, "model fps: frames fed to the model per second of capture time", "--fps", "stream",
            lo=0.1, hi=60.0),
     Option("stream.threshold", 0.725, "silence threshold on P(',') (higher = talks more)", "--threshold", "stream",
@@ -180,6 +191,9 @@ class EngineConfig:
     memory_policy: str = DEFAULT_MEMORY_POLICY
     memory_budget_tokens: int = AUTO
     memory_recent_frames: int = AUTO
+    recall: str = "auto"
+    recall_hours: float = 4.0
+    recall_method: str = "log"
 
     @property
     def policy(self) -> str:
@@ -231,7 +245,9 @@ class EngineConfig:
         """ValueError (one line, says what to change) for a choice that cannot work; loads nothing."""
         for key, value in (("model.backend", self.backend), ("memory.policy", self.memory_policy),
                            ("memory.budget_tokens", self.memory_budget_tokens),
-                           ("memory.recent_frames", self.memory_recent_frames)):
+                           ("memory.recent_frames", self.memory_recent_frames), ("memory.recall", self.recall),
+                           ("memory.recall_hours", self.recall_hours),
+                           ("memory.recall_method", self.recall_method)):
             problem = BY_KEY[key].problem(value, _spelled(key, names))
             if problem:
                 raise ValueError(problem)
@@ -255,7 +271,17 @@ class EngineConfig:
         stream = StreamConfig(fps=float(v["stream.fps"]), threshold=float(v["stream.threshold"]),
                               max_new_tokens=int(v["stream.max_new_tokens"]))
         return cls(spec, stream, v["model.backend"], v["memory.policy"], int(v["memory.budget_tokens"]),
-                   int(v["memory.recent_frames"]))
+                   int(v["memory.recent_frames"]), v["memory.recall"], float(v["memory.recall_hours"]),
+                   v["memory.recall_method"])
+
+    def recall_config(self, ctx=None):
+        """The engine.recall.RecallConfig streams run with (None = off): `on`, or `auto` for a model whose trained
+        context says it was trained to answer over recalled memory."""
+        on = self.recall == "on" or (self.recall == "auto" and ctx is not None and getattr(ctx, "recall", False))
+        if not on:
+            return None
+        from .recall.store import RecallConfig  # noqa: PLC0415
+        return RecallConfig(hours=float(self.recall_hours), method=self.recall_method)
 
     @classmethod
     def from_params(cls, values: dict) -> EngineConfig:
@@ -275,7 +301,7 @@ class EngineConfig:
 
 def _spelled(key: str, names: dict[str, str]) -> str:
     return names.get({"model.backend": "backend", "memory.policy": "policy", "memory.budget_tokens": "budget",
-                      "memory.recent_frames": "recent"}.get(key, ""), key)
+                      "memory.recent_frames": "recent", "memory.recall": "recall"}.get(key, ""), key)
 
 
 __all__ = ["Option", "OPTIONS", "BY_KEY", "DEFAULTS", "EngineConfig", "MemoryPlan", "budget_minimum",

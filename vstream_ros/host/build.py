@@ -3,12 +3,15 @@
 `vstream run`, `vstream replay` and the ROS node describe what to load with an `engine.options.EngineConfig`
 (built from command-line arguments or node parameters, checked before anything loads); `load_engine()` sizes the
 memory for the model (EngineConfig.memory_plan: its trained-context record), says once which memory and why (and
-warns once when it exceeds what the model was trained on), loads the model and builds the backends (engine.factory: one per stream over one copy of the weights).
+warns once when it exceeds what the model was trained on), turns on the recall tier when asked or when the model was
+trained for it (EngineConfig.recall_config; one line with its host bytes per hour), loads the model and builds the
+backends (engine.factory: one per stream over one copy of the weights).
 
 Imports: stdlib and engine config/options (torch only inside load_engine). Never rclpy.
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass, field
 from typing import Callable
@@ -39,15 +42,26 @@ def load_engine(choice: EngineConfig, streams: int = 1, say: Callable[[str], Non
     """The engine for `choice`, serving `streams` streams from one copy of the weights (`backends`, one per
     stream; `backend` is the first); raises CheckpointError / FileNotFoundError / ValueError. `say` gets the
     memory note and, beyond the model's trained context, the one warning (`warning: …`)."""
-    from vstream_ros.engine.checkpoint import load_live_model  # noqa: PLC0415 - torch only here
+    import torch  # noqa: PLC0415 - torch only here
+    from vstream_ros.engine.checkpoint import load_live_model  # noqa: PLC0415
     from vstream_ros.engine.factory import build_backends  # noqa: PLC0415
 
     choice.check()
-    plan = choice.memory_plan(choice.trained_context())
+    ctx = choice.trained_context()
+    plan = choice.memory_plan(ctx)
+    recall = choice.recall_config(ctx)
     model = load_live_model(choice.model)          # first: a model that cannot load is the one line the user sees
     say(plan.note)
     if plan.warning:
         say(f"warning: {plan.warning}")
+    stream = choice.stream
+    if recall is not None:
+        stream = dataclasses.replace(stream, recall=recall)
+        per_hour = stream.fps * 3600 * model.protocol.frame_tokens * model.vision.hidden_size * \
+            torch.tensor([], dtype=model.vision.dtype).element_size()
+        say(f"recall on: questions are answered over the past they are about ({recall.method}); every frame's "
+            f"vision tokens kept in host RAM for {recall.hours:g} h ({per_hour / 1e6:.0f} MB per hour, at most "
+            f"{per_hour * recall.hours / 1e6:.0f} MB per stream)")
     backends = build_backends(model, streams, choice.backend, plan.policy, fps=choice.stream.fps,
                               memory=plan.memory)
-    return Engine(model, backends[0], choice.stream, plan, tuple(backends))
+    return Engine(model, backends[0], stream, plan, tuple(backends))

@@ -11,7 +11,8 @@ engine's default memory for that model derives from it (engine/options.py, Engin
      "fps": 2.0,             # frames per second of the training streams
      "memory": null,         # null: contiguous streams from their first frame (no eviction), or the MemoryConfig
                              # fields the samples were laid out with (memory-aligned training, train/aligned.py)
-     "written_by": "…"}      # the command / trainer that wrote it
+     "written_by": "…",      # the command / trainer that wrote it
+     "recall": false}        # trained to answer over recalled memory (engine/recall): `recall auto` turns it on
 
 `TrainedContext.default_memory` is what `--memory-policy auto` / budget 0 give: contiguous training → `recent` with
 frames − 1 frames (with the frame being decided the cache holds at most `frames`) capped at `tokens`; aligned
@@ -45,6 +46,7 @@ class TrainedContext:
     fps: float = 2.0
     memory: dict | None = None
     written_by: str = ""
+    recall: bool = False             # trained to answer over recalled memory (engine/recall): recall auto = on
 
     def __post_init__(self):
         if self.frames < 1 or self.tokens < 1 or not self.fps > 0:
@@ -98,7 +100,7 @@ class TrainedContext:
 
     def to_json(self) -> dict:
         return {"format": FORMAT, "frames": int(self.frames), "tokens": int(self.tokens), "fps": float(self.fps),
-                "memory": self.memory, "written_by": self.written_by}
+                "memory": self.memory, "written_by": self.written_by, "recall": bool(self.recall)}
 
 
 def read_context(folder: str | Path | None) -> TrainedContext | None:
@@ -113,7 +115,8 @@ def read_context(folder: str | Path | None) -> TrainedContext | None:
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise ValueError(f"format must be {FORMAT}")
         return TrainedContext(frames=int(d["frames"]), tokens=int(d["tokens"]), fps=float(d.get("fps", 2.0)),
-                              memory=d.get("memory"), written_by=str(d.get("written_by", "")))
+                              memory=d.get("memory"), written_by=str(d.get("written_by", "")),
+                              recall=bool(d.get("recall", False)))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{path} is not a trained-context record ({' '.join(str(e).split())}); fix or delete "
                          "it (without it the model gets the memory sized for VideoLLM-online)") from None
@@ -127,15 +130,16 @@ def write_context(folder: str | Path, ctx: TrainedContext) -> Path:
 
 
 def context_of_samples(lengths: list[tuple[int, int]], fps: float, memory: MemoryConfig | None = None,
-                       written_by: str = "") -> TrainedContext:
-    """The record of a training set: `lengths` = (frames, tokens) of each sample; `memory` = the aligned layout."""
+                       written_by: str = "", recall: bool = False) -> TrainedContext:
+    """The record of a training set: `lengths` = (frames, tokens) of each sample; `memory` = the aligned layout;
+    `recall`: it held question–answer samples over recalled memory."""
     if not lengths:
         raise ValueError("no training samples to record a context from")
     mem = None
     if memory is not None:
         mem = {k: v for k, v in dataclasses.asdict(memory).items() if k in _FIELDS}
     return TrainedContext(frames=max(f for f, _ in lengths), tokens=max(t for _, t in lengths), fps=float(fps),
-                          memory=mem, written_by=written_by)
+                          memory=mem, written_by=written_by, recall=bool(recall))
 
 
 __all__ = ["CONTEXT_FILE", "TrainedContext", "read_context", "write_context", "context_of_samples", "FRAME_TOKENS"]

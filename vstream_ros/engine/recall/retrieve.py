@@ -17,7 +17,7 @@ and two baselines that give the same answering path only what a bounded cache ho
 
 `Recalled.evidence` = the capture stamps of the frames (and lines) spliced: what an answer drew on.
 
-Imports: stdlib, torch, recall.store. Never ROS.
+Imports: stdlib, torch, engine.config, recall.store. Never ROS.
 """
 from __future__ import annotations
 
@@ -26,9 +26,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..config import RECALL_METHODS as METHODS
 from .store import LogLine, RecallStore
-
-METHODS = ("log", "log-text", "log-frames", "cache", "recent")
 
 _CLOCK = re.compile(r"\b(?:(\d{1,2}):)?(\d{1,2}):(\d{2})\b")
 _WORD = re.compile(r"[a-z]+")
