@@ -176,3 +176,49 @@ def test_fork_rollback_restores_a_bounded_backend_exactly(tiny_model):
         b.fork()
     b.rollback(mark)
     assert (b.length, b.manager.ledger.ids(), b.occupancy(), b.frame_times()) == before
+
+
+def test_vstream_run_with_recall_answers_with_evidence_and_narrates_as_without(tiny_paths, tmp_path):
+    """`vstream run --recall on`: the answer event carries the recalled stamps, stdout shows the recalled stretch,
+    stderr says what recall keeps; every frame decision equals the run with recall off and no question."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from vstream_ros.testing.media import write_test_video
+    video = write_test_video(tmp_path / "clip.mp4", n=120, fps=10, noise=True)
+    model = ["--model", tiny_paths.checkpoint, "--llm", tiny_paths.llm, "--vision", tiny_paths.vision,
+             "--device", "cpu", "--max-new-tokens", "4", "--no-progress"]
+
+    def run(*extra, out):
+        r = subprocess.run([sys.executable, "-m", "vstream_ros.cli", "run", str(video), *model, *extra,
+                            "--events-jsonl", str(out)], capture_output=True, text=True, timeout=300,
+                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        assert r.returncode == 0, r.stderr
+        return r, [json.loads(line) for line in out.read_text().splitlines()]
+    r, ev = run("--recall", "on", "--recall-hours", "1", "--ask", "9.2:What did I pick up at 0:03?",
+                out=tmp_path / "recall.jsonl")
+    _, plain = run("--recall", "off", out=tmp_path / "plain.jsonl")
+    frames = lambda evs: [(e["index"], e["decision"], e["p_silent"]) for e in evs if e["event"] == "frame"]  # noqa: E731
+    assert frames(ev) == frames(plain)
+    answer = [e for e in ev if e["event"] == "response" and e["trigger"] == "query"]
+    assert len(answer) == 1 and answer[0]["evidence"] and all(0.0 <= t <= 6.0 for t in answer[0]["evidence"])
+    assert "(recalled 0:" in r.stdout and "recall on:" in r.stderr and "MB per hour" in r.stderr
+
+
+def test_demo_questions_come_from_the_references_with_their_truth():
+    from vstream_ros.demo.questions import questions
+    from vstream_ros.replay.metrics import Utterance
+    refs = [Utterance(3.7, "C picks up the black ball."), Utterance(5.5, "C puts the black ball in the yellow cup."),
+            Utterance(14.0, "C picks up the yellow cup."), Utterance(15.1, "C moves the yellow cup closer."),
+            Utterance(24.0, "C takes the black ball out of the yellow cup."),
+            Utterance(25.2, "C places the black ball on the cyan block.")]
+    qs = {q.form: q for q in questions(refs, 59.5)}
+    assert qs["pick_at"].text == "What did I pick up at 0:03?" and qs["pick_at"].truth == "black ball"
+    assert qs["where"].text == "Where did I put the yellow cup?" and qs["where"].truth == "closer"
+    assert qs["last_pick"].text == "When did I last pick up the yellow cup?" and qs["last_pick"].truth_t == 14.0
+    assert qs["pick_at"].right("You picked up the black ball at 0:03.") and not qs["pick_at"].right("the black cup")
+    assert qs["where"].right("You put the yellow cup closer at 0:15.")
+    assert qs["last_pick"].right("at 0:16") and not qs["last_pick"].right("at 0:20") and not qs["last_pick"].right("")
+    assert questions(refs, 2.0) == []

@@ -7,7 +7,9 @@
 Decodes a shipped egocentric video the model never saw (models/demo/streams/, demo/streams.py: rendered once
 from held-out synthetic worlds by the lab), feeds every frame to the streaming engine (`StreamRunner` on the
 backend engine.factory builds, product defaults: runtime, bounded memory) with the demo model, prints each
-narration as it is produced with its capture time beside the ground truth, then the metric table (timing F1 at ±1 s, |Δt|, text similarity)
+narration as it is produced with its capture time beside the ground truth; with a model trained to answer over
+recalled memory (recall auto: its trained_context.json), asks three questions about the stream's past at its end
+(demo/questions.py) and prints each answer beside the truth; then the metric table (timing F1 at ±1 s, |Δt|, text similarity)
 of the model and of the model-free baselines on the same frames (on streams over 20 minutes also per
 10-minute window, replay/windows.py), and writes OUT/timeline.png and
 OUT/demo.json. The model folder is --model (a model root), else (`demo`, the default) $VSTREAM_DEMO_MODEL, the
@@ -140,7 +142,15 @@ def run_demo(root: Path, stream, cfg, out: Path, baselines: bool = True, live: b
     spec = ModelSpec(checkpoint=str(root / "checkpoint"), llm=str(root / "llm"), vision=str(root / "vision"),
                      device="cpu", dtype="float32")
     choice = EngineConfig(spec, cfg)
-    plan = choice.memory_plan(choice.trained_context())         # the product default: sized to the model
+    ctx = choice.trained_context()
+    plan = choice.memory_plan(ctx)                              # the product default: sized to the model
+    recall = choice.recall_config(ctx)                          # on for a model trained to answer over it
+    asks = []
+    if recall is not None:
+        from dataclasses import replace as _replace  # noqa: PLC0415
+        from .questions import questions  # noqa: PLC0415
+        cfg = _replace(cfg, recall=recall)
+        asks = questions(refs, length - 0.5)
     try:
         model = load_live_model(spec)
     except (CheckpointError, OSError, ValueError) as e:
@@ -158,8 +168,16 @@ def run_demo(root: Path, stream, cfg, out: Path, baselines: bool = True, live: b
         if isinstance(ev, Response) and ev.trigger == "proactive":
             printer.reply(ev.time, ev.text)
 
-    run = run_model(model, frames, cfg, on_frame=printer.frame, on_event=on_event, memory=plan.memory)
+    run = run_model(model, frames, cfg, on_frame=printer.frame, on_event=on_event, memory=plan.memory,
+                    asks=[(length - 0.5, q.text) for q in asks])
     printer.frame(float("inf"))
+    qa = [{"question": q.text, "answer": a[2], "truth": q.truth, "right": q.right(a[2]), "evidence": list(a[3])}
+          for q, a in zip(asks, run.answers)]
+    if qa:
+        print(f"\nquestions about the past at {length - 0.5:g} s, answered over recalled memory (truth from the "
+              "reference narrations):")
+        for x in qa:
+            print(f"  {'✓' if x['right'] else '✗'} {x['question']}\n      model: {x['answer']}\n      truth: {x['truth']}")
     said = {"demo model": run.preds}
     if baselines:
         said.update(run_baselines(frames, cfg.fps))
@@ -182,7 +200,7 @@ def run_demo(root: Path, stream, cfg, out: Path, baselines: bool = True, live: b
                          "fps": stream.fps},
               "model": str(root), "threshold": cfg.threshold, "tolerance": TOLERANCE, "table": rows, "windows": windows,
               "references": [[u.t, u.text] for u in refs], "predictions": [[u.t, u.text] for u in run.preds],
-              "run": {k: v for k, v in run.stats.items() if isinstance(v, (int, float, str))}}
+              "run": {k: v for k, v in run.stats.items() if isinstance(v, (int, float, str))}, "questions": qa}
     tmp = out / ".demo.json.tmp"
     tmp.write_text(json.dumps(record, indent=1))
     os.replace(tmp, out / "demo.json")

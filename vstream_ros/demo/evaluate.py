@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from vstream_ros.engine.config import DEFAULT_BACKEND, DEFAULT_MEMORY_POLICY, StreamConfig
-from vstream_ros.engine.events import FrameDecision, Response
+from vstream_ros.engine.events import FrameDecision, QueryEvent, Response
 from vstream_ros.engine.frames import FrameClock
 from vstream_ros.replay.metrics import EvalResult, Utterance, timing_metrics
 
@@ -60,19 +60,33 @@ class ModelRun:
     preds: list[Utterance]
     trace: list[tuple[float, float, str | None]]      # (time, p_silent, decision) per model frame
     stats: dict = field(default_factory=dict)
+    answers: list = field(default_factory=list)       # (time, question, answer, evidence stamps) per asked question
 
 
 def run_model(model, frames: Iterable[tuple[float, object]], cfg: StreamConfig | None = None,
               on_frame: Callable[[float], None] | None = None,
               on_event: Callable[[object], None] | None = None, backend: str = DEFAULT_BACKEND,
-              memory_policy: str = DEFAULT_MEMORY_POLICY, memory=None) -> ModelRun:
-    """Stream every camera frame through a StreamRunner and collect the replies. The LLM backend comes from
-    engine.factory: `memory` (a MemoryConfig, e.g. EngineConfig.memory_plan's) wins over `memory_policy`."""
+              memory_policy: str = DEFAULT_MEMORY_POLICY, memory=None, asks=()) -> ModelRun:
+    """Stream every camera frame through a StreamRunner and collect the replies (and the answers to `asks`,
+    (time, question) pairs). The LLM backend comes from engine.factory: `memory` (a MemoryConfig, e.g.
+    EngineConfig.memory_plan's) wins over `memory_policy`."""
     from vstream_ros.engine.factory import build_backend  # noqa: PLC0415
     from vstream_ros.engine.runner import StreamRunner  # noqa: PLC0415
     cfg = cfg or StreamConfig()
     llm = build_backend(model, backend, memory_policy, fps=cfg.fps, memory=memory)
-    runner = StreamRunner(model, llm, cfg, on_event=on_event)
+    answers, asked = [], []
+
+    def seen(ev):
+        if isinstance(ev, QueryEvent):
+            asked.append(ev)
+        elif isinstance(ev, Response) and ev.trigger == "query" and asked:
+            q = asked.pop(0)
+            answers.append((q.time, q.text, ev.text, tuple(ev.evidence)))
+        if on_event is not None:
+            on_event(ev)
+    runner = StreamRunner(model, llm, cfg, on_event=seen)
+    for t, text in asks:
+        runner.ask(text, t)
     preds, trace = [], []
     t0 = time.perf_counter()
     last_t = first_t = None
@@ -89,7 +103,7 @@ def run_model(model, frames: Iterable[tuple[float, object]], cfg: StreamConfig |
     runner.finish()
     stats = runner.stats.as_dict()
     stats.update(wall_s=time.perf_counter() - t0, stream_s=0.0 if last_t is None else last_t - first_t)
-    return ModelRun(preds, trace, stats)
+    return ModelRun(preds, trace, stats, answers)
 
 
 def grid_frames(frames: Iterable[tuple[float, object]], fps: float) -> list[tuple[float, object]]:

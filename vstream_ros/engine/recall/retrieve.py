@@ -62,8 +62,9 @@ def parse_clock(text: str) -> float | None:
     return None if ss > 59 or (m.group(1) and mm > 59) else float(h * 3600 + mm * 60 + ss)
 
 
-def _parse(text: str) -> tuple[str | None, list[str], set[str]]:
-    """(verb lemma, object words, other content words) of a question or a narration."""
+def narration_parts(text: str) -> tuple[str | None, list[str], set[str]]:
+    """(verb lemma, object words, other content words) of a question or a narration: "C places the red block on the
+    blue block." → ("put", ["red", "block"], {"blue", "block"})."""
     words = _WORD.findall(text.lower())
     verb, obj, rest, i = None, [], set(), 0
     while i < len(words):
@@ -86,8 +87,8 @@ def _parse(text: str) -> tuple[str | None, list[str], set[str]]:
 
 def score(question: str, line: str) -> float:
     """How well a log line matches a question: same verb 3, each object word 2, other shared words 0.25."""
-    qv, qo, qr = _parse(question)
-    lv, lo, lr = _parse(line)
+    qv, qo, qr = narration_parts(question)
+    lv, lo, lr = narration_parts(line)
     s = 2.0 * len(set(qo) & set(lo)) + 0.25 * len((qr | set(qo)) & (lr - set(lo)))
     if qv is not None and qv == lv:
         s += 3.0
@@ -102,9 +103,9 @@ def best_line(question: str, log: list[LogLine], before: float) -> LogLine | Non
     exists; None when no line names the object. A question without an object (“What did I just pick up?”): the
     most recent among the best `score`s (> 0)."""
     lines = [ln for ln in log if ln.kind == "narration" and ln.t <= before]
-    qv, qo, _ = _parse(question)
+    qv, qo, _ = narration_parts(question)
     if qo and lines:
-        parsed = [(ln, _parse(ln.text)) for ln in lines]
+        parsed = [(ln, narration_parts(ln.text)) for ln in lines]
         df = {w: sum(1 for _, (_, lo, _) in parsed if w in lo) for w in qo}
         key = min((w for w in qo if df[w]), key=lambda w: df[w], default=None)
         if key is not None:
