@@ -19,6 +19,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
+from vstream_ros.interfaces.diagnostics import diagnostic_values, input_status
 from vstream_ros.ros.conversions import compressed_to_rgb, fill, image_to_rgb, stamp_of
 from vstream_ros.ros.qos import GUIDANCE_QOS, NARRATION_QOS, TEXT_QOS, image_qos
 
@@ -47,6 +48,7 @@ class CameraPort:
         self.lifecycle_pubs: list = []
         self.action = None
         self._last_diag = (time.monotonic(), 0)
+        self.last_rx: tuple[float, float, float] | None = None   # last frame: (monotonic, node clock, capture t)
 
     # ---------------------------------------------------------------- entities
     def create(self, v: dict, msgs, actions, group) -> None:
@@ -98,6 +100,7 @@ class CameraPort:
             self.inactive_frames += 1
             return
         stamp, t = stamp_of(msg)
+        self.last_rx = (time.monotonic(), self.node.get_clock().now().nanoseconds * 1e-9, t)
         host.set_frame_id(msg.header.frame_id)
         kind = host.submit(lambda: decode(msg), t, stamp)
         if kind in ("duplicate", "out_of_order", "loop", "corrupt"):
@@ -176,24 +179,27 @@ class CameraPort:
 
     # ---------------------------------------------------------------- /diagnostics
     def status(self, hardware_id: str) -> DiagnosticStatus | None:
-        """This camera's DiagnosticStatus (None before configure)."""
+        """This camera's DiagnosticStatus (None before configure): the keys and the level/message rule of
+        interfaces/diagnostics.py (documented in docs/ros.md)."""
         host = self.host
         if host is None:
             return None
-        kv = host.diagnostics()
         now, frames = time.monotonic(), host.counters["frames_in"]
         then, before = self._last_diag
         self._last_diag = (now, frames)
-        kv["ingest_fps"] = f"{(frames - before) / max(now - then, 1e-6):.2f}"
-        kv["dropped_inactive"] = str(self.inactive_frames)
-        if self.overlay is not None:
-            kv.update({k: str(v) for k, v in self.overlay.stats().items()})
+        kv = diagnostic_values(host.stats(), ingest_fps=(frames - before) / max(now - then, 1e-6),
+                               dropped_inactive=self.inactive_frames,
+                               overlay=self.overlay.stats() if self.overlay is not None else None,
+                               last_error=host.pipeline.stats.last_error)
+        idle = advance = lag = None
+        if self.last_rx is not None:
+            wall, clock, t = self.last_rx
+            idle, advance, lag = now - wall, self.node.get_clock().now().nanoseconds * 1e-9 - clock, clock - t
+        level, message = input_status(self.node.active, host.stamps.stall_s, idle, advance or 0.0, lag or 0.0)
         status = DiagnosticStatus()
         status.name = f"{self.node.get_name()}: {self.name or 'stream'}"
         status.hardware_id = hardware_id
-        active = self.node.active
-        stalled = active and host.stamps.stalled(now)
-        status.level = DiagnosticStatus.WARN if stalled else DiagnosticStatus.OK
-        status.message = "camera stalled" if stalled else ("active" if active else "inactive")
+        status.level = DiagnosticStatus.WARN if level else DiagnosticStatus.OK
+        status.message = message
         status.values = [fill(KeyValue(), {"key": k, "value": v}) for k, v in kv.items()]
         return status
