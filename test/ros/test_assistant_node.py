@@ -130,7 +130,7 @@ def test_diagnostics_keys_are_documented_once_each(ros, scripted):
     for i in range(4):
         sub.deliver(image_msg(ros, sec=10 + i))
     sub.deliver(image_msg(ros, sec=14, step=5))
-    node.cameras[0].action.send_goal(__import__("vstream_msgs.action", fromlist=["Ask"]).Ask.Goal(question="Hm?"))
+    node.endpoints[0].action.send_goal(__import__("vstream_msgs.action", fromlist=["Ask"]).Ask.Goal(question="Hm?"))
     drain(node)
     node._publish_diagnostics()
     status = node.publisher("/diagnostics").decoded[-1].status[0]
@@ -238,7 +238,7 @@ def test_query_topic_reset_service_and_ask_action(ros, scripted):
     try:
         String = ros.msg("std_msgs/msg/String")
         Ask = __import__("vstream_msgs.action", fromlist=["Ask"]).Ask
-        handle, result = node.cameras[0].action.send_goal(Ask.Goal(question="What is this?"))
+        handle, result = node.endpoints[0].action.send_goal(Ask.Goal(question="What is this?"))
         assert handle.status == "succeeded" and result.answer == "It is a kitchen."
         assert "".join(handle.feedback).strip() == "It is a kitchen." and len(handle.feedback) > 1
         answers = [m for m in node.publisher("/vstream/narration").decoded if m.kind == 2]
@@ -252,7 +252,35 @@ def test_query_topic_reset_service_and_ask_action(ros, scripted):
         assert backend.resets == 2
     finally:
         node.trigger_deactivate()
-    assert node.cameras[0].action.send_goal(Ask.Goal(question="still there?")) == (None, None)   # inactive: rejected
+    handle, result = node.endpoints[0].action.send_goal(Ask.Goal(question="still there?"))   # inactive: at once
+    assert handle.status == "aborted" and result.answer.startswith("not active (the assistant is inactive)")
+    assert result.answer.endswith("ros2 lifecycle set /vstream/assistant activate")
+    assert node.endpoints[0].action.send_goal(Ask.Goal(question="  ")) == (None, None)       # empty: rejected
+
+
+def test_requests_before_configure_are_answered_at_once_with_the_reason(ros, scripted):
+    """query / reset / ask exist from construction: unconfigured, a goal is aborted with the reason (not left
+    waiting for a server), reset says why it failed, a query is logged as ignored; after configure and activate
+    the same endpoints serve the model."""
+    String = ros.msg("std_msgs/msg/String")
+    Ask = __import__("vstream_msgs.action", fromlist=["Ask"]).Ask
+    node = make_node(ros, scripted, autostart=False)
+    assert node.autostart() and node.lifecycle_state == "unconfigured" and scripted.made == []
+    server = node.endpoints[0].action
+    assert server.name == "/vstream/ask"
+    handle, result = server.send_goal(Ask.Goal(question="What is this?"))
+    assert handle.status == "aborted" and result.utterance_id == ""
+    assert result.answer == ("not active (the assistant is unconfigured): "
+                             "ros2 lifecycle set /vstream/assistant configure, then activate")
+    reply = node.service("/vstream/reset").call()
+    assert not reply.success and reply.message.startswith("not configured (the assistant is unconfigured)")
+    node.subscription("/vstream/query").deliver(String(data="anyone?"))
+    assert any("query ignored: not active" in m for lvl, m in node.get_logger().records if lvl == "warning")
+    assert node.trigger_configure() == 97 and node.trigger_activate() == 97
+    assert node.endpoints[0].action is server                       # the same server, now answering
+    handle, result = server.send_goal(Ask.Goal(question="What is this?"))
+    assert handle.status == "succeeded" and result.answer == "It is a kitchen."
+    node.trigger_deactivate()
 
 
 def test_assist_mode_publishes_transient_local_guidance(ros, scripted):
