@@ -8,8 +8,9 @@ Starts: the assistant (assistant.launch.py with use_sim_time:=true), `ros2 bag r
 <namespace>/{narration,narration_text,guidance}, and a wait for the assistant to be ACTIVE (`ros2 lifecycle get`
 every half second, up to `active_timeout` seconds): then, after `play_delay` more seconds (default 0),
 `ros2 bag play <bag> --clock -r <rate>`. With autostart:=false the bag plays once you configure and activate the
-node yourself (`ros2 lifecycle set /<namespace>/assistant configure`, then `activate`). If it is not active in time
-(e.g. the model failed to load: see its error above), the launch shuts down with that reason instead of playing.
+node yourself (`ros2 lifecycle set /<namespace>/assistant configure`, then `activate`). If its autostart failed
+(it answers `unconfigured`: e.g. the model failed to load, see its error above) or it is not active in time, the
+launch shuts down with that reason instead of playing.
 User queries recorded on <namespace>/query reach the node as they play. When playback ends the launch waits `tail`
 seconds for the last replies, then shuts down. Score offline with `vstream eval` (it reads Narration header stamps
 = deciding frames' capture stamps, so the recorder's wall-clock receive times do not matter). Unlike `vstream
@@ -44,22 +45,29 @@ def node_path(namespace: str) -> str:
     return f"/{ns}/assistant" if ns else "/assistant"
 
 
-def wait_until_active(node: str, timeout: str) -> list:
-    """A shell loop: exit 0 once `ros2 lifecycle get NODE` says active, 1 after `timeout` seconds."""
+def wait_until_active(node: str, timeout: str, autostart: bool) -> list:
+    """A shell loop on `ros2 lifecycle get NODE`: exit 0 once it says active; with autostart, exit 3 if it says
+    unconfigured (the node answers only after its autostart, so that is a failed configure); 124 after `timeout` s."""
+    unconfigured = "exit 3" if autostart else ":"
     return ["timeout", timeout, "bash", "-c",
-            f"until ros2 lifecycle get {node} 2>/dev/null | grep -q '^active'; do sleep 0.5; done"]
+            f"while :; do case $(ros2 lifecycle get {node} 2>/dev/null) in active*) exit 0;; "
+            f"unconfigured*) {unconfigured};; esac; sleep 0.5; done"]
 
 
-def _play_when_active(context, bag, rate, namespace, active_timeout, play_delay, tail):
+def _play_when_active(context, bag, rate, namespace, autostart, active_timeout, play_delay, tail):
     node = node_path(namespace.perform(context))
     timeout = active_timeout.perform(context)
-    wait = ExecuteProcess(cmd=wait_until_active(node, timeout), name="wait_for_active", output="log")
+    self_starting = autostart.perform(context).strip().lower() != "false"
+    wait = ExecuteProcess(cmd=wait_until_active(node, timeout, self_starting), name="wait_for_active", output="log")
     play = ExecuteProcess(cmd=["ros2", "bag", "play", bag, "--clock", "-r", rate], output="screen")
 
     def after_wait(event, _context):
         if event.returncode == 0:
             return [LogInfo(msg=f"{node} is active: playing the bag"), TimerAction(period=play_delay, actions=[play])]
-        reason = f"{node} did not become active within {timeout} s (see its log above); not playing the bag"
+        if event.returncode == 3:
+            reason = f"{node} stayed unconfigured (its autostart failed: see the error above); the bag is not played"
+        else:
+            reason = f"{node} did not become active within {timeout} s (see its log above); the bag is not played"
         return [LogInfo(msg=reason), EmitEvent(event=Shutdown(reason=reason))]
     return [
         wait,
@@ -85,7 +93,8 @@ def generate_launch_description():
              ["/", namespace, "/narration"], ["/", namespace, "/narration_text"], ["/", namespace, "/guidance"]],
         output="screen")
     play_when_active = OpaqueFunction(function=_play_when_active, args=[
-        bag, LaunchConfiguration("rate"), namespace, LaunchConfiguration("active_timeout"),
+        bag, LaunchConfiguration("rate"), namespace, LaunchConfiguration("autostart"),
+        LaunchConfiguration("active_timeout"),
         LaunchConfiguration("play_delay"), LaunchConfiguration("tail")])
     return LaunchDescription([
         DeclareLaunchArgument("bag", description="input bag (rosbag2 folder or file) with the camera stream"),

@@ -88,5 +88,7 @@ def test_replay_eval_plays_once_the_assistant_is_active(root):
     exec(compile(ast.Module(body=keep, type_ignores=[]), "replay_eval.launch.py", "exec"), scope)  # noqa: S102
     assert [scope["node_path"](ns) for ns in ("vstream", "/robot/vstream/", "")] == [
         "/vstream/assistant", "/robot/vstream/assistant", "/assistant"]
-    cmd = scope["wait_until_active"]("/vstream/assistant", "30")
+    cmd = scope["wait_until_active"]("/vstream/assistant", "30", True)
     assert cmd[:2] == ["timeout", "30"] and "ros2 lifecycle get /vstream/assistant" in cmd[-1]
+    assert "unconfigured*) exit 3" in cmd[-1]                            # autostart failed: stop at once
+    assert "unconfigured*) exit" not in scope["wait_until_active"]("/a", "9", False)[-1]   # autostart:=false: wait
