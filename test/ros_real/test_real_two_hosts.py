@@ -110,7 +110,7 @@ def test_camera_on_the_robot_assistant_on_the_workstation(netns_pair, ros_env, d
           f"the workstation's veth received {received} B during the run ({time.monotonic() - t0:.0f} s: discovery, "
           f"stream and tail): {rate / 1e3:.0f} kB/s = {rate * 8 / 1e6:.2f} Mbit/s over the stream's span")
     # best effort: frames sent before the node's subscription has matched the camera's publisher over the link are
-    # not delivered (up to ~1.5 s of them here); after that every frame crosses and every model-clock frame is decided
+    # not delivered (6 of 100 at 10 Hz, 10 of 300 at 30 Hz when measured); the bound allows 1.5 s of them
     assert len(published) - 1.5 * hz <= int(d["frames_in"]) <= len(published), d
     assert d["frames_lost"] == "0" and int(d["frames_decided"]) == int(d["frames_sampled"]) > 0, d
     assert got["texts"], "no narration reached the robot"
