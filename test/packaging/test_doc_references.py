@@ -5,7 +5,7 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-OUTPUT_NAMES = {"report.md", "demo_results.md"}   # files our commands write (eval report, bench table), not references
+OUTPUT_NAMES = {"report.md", "demo_results.md", "recall.md"}   # files our commands write (eval report, bench tables)
 OLD_NAMES = ("live-format.md", "memory-design.md", "ego4d-formats.md", "shared/spec")
 
 

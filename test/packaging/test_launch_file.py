@@ -68,3 +68,27 @@ def test_camera_list_argument_is_parsed_with_clear_errors(tree):
         parse("9cam:/x")
     with pytest.raises(RuntimeError, match="twice"):
         parse("a:/x,a:/y")
+
+
+def test_replay_eval_plays_once_the_assistant_is_active(root):
+    """replay_eval.launch.py: every declared argument is used, autostart reaches the assistant, and the bag is played
+    after a wait for the ACTIVE state of /<namespace>/assistant (no fixed delay before it)."""
+    tree = ast.parse((root / "launch" / "replay_eval.launch.py").read_text())
+    declared = {c.args[0].value for c in ast.walk(tree) if isinstance(c, ast.Call)
+                and getattr(c.func, "id", "") == "DeclareLaunchArgument"}
+    used = {c.args[0].value for c in ast.walk(tree) if isinstance(c, ast.Call)
+            and getattr(c.func, "id", "") == "LaunchConfiguration"}
+    assert declared == used and {"autostart", "active_timeout", "play_delay"} <= declared
+    defaults = {c.args[0].value: kw.value.value for c in ast.walk(tree) if isinstance(c, ast.Call)
+                and getattr(c.func, "id", "") == "DeclareLaunchArgument"
+                for kw in c.keywords if kw.arg == "default_value" and isinstance(kw.value, ast.Constant)}
+    assert float(defaults["play_delay"]) == 0.0
+    keep = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name in ("node_path", "wait_until_active")]
+    scope: dict = {}
+    exec(compile(ast.Module(body=keep, type_ignores=[]), "replay_eval.launch.py", "exec"), scope)  # noqa: S102
+    assert [scope["node_path"](ns) for ns in ("vstream", "/robot/vstream/", "")] == [
+        "/vstream/assistant", "/robot/vstream/assistant", "/assistant"]
+    cmd = scope["wait_until_active"]("/vstream/assistant", "30", True)
+    assert cmd[:2] == ["timeout", "30"] and "ros2 lifecycle get /vstream/assistant" in cmd[-1]
+    assert "unconfigured*) exit 3" in cmd[-1]                            # autostart failed: stop at once
+    assert "unconfigured*) exit" not in scope["wait_until_active"]("/a", "9", False)[-1]   # autostart:=false: wait

@@ -114,14 +114,66 @@ def test_bad_inputs_are_counted_and_skipped(ros, scripted):
     diag = node.publisher("/diagnostics").decoded[-1].status[0]
     kv = {v.key: v.value for v in diag.values}
     assert kv["corrupt_truncated"] == "1" and kv["dropped_out_of_order"] == "1" and "ingest_fps" in kv
-    assert "jump=1" in kv["stamp_counts"] and kv["queue_capture"] == "0" and kv["frames_lost"] == "0"
+    assert kv["stamp_jumps"] == "1" and kv["queue_capture"] == "0" and kv["frames_lost"] == "0"
+    assert kv["corrupt_frames"] == "4" and kv["dropped_duplicate"] == "1"
     assert kv["frames_decided"] == "3" and kv["stream_restarts"] == "1" and "decision_latency_ms" in kv
     assert any("dropped frame" in msg for lvl, msg in node.get_logger().records if lvl == "warning")
     assert diag.level == 0 and diag.message == "active"                # decoded (rosbags) form: int
-    host.stamps.last_wall -= 60.0                                     # no frame for a minute: stalled camera
+
+
+def test_diagnostics_keys_are_documented_once_each(ros, scripted):
+    """Every published key is in the docs/ros.md table (interfaces/diagnostics.KEYS) and no concept is published
+    twice (the engine's internal synonyms are gone)."""
+    from vstream_ros.interfaces.diagnostics import documented
+    node = started(ros, scripted, **{"overlay.enabled": True})
+    sub = node.subscription("/vstream/image")
+    for i in range(4):
+        sub.deliver(image_msg(ros, sec=10 + i))
+    sub.deliver(image_msg(ros, sec=14, step=5))
+    node.endpoints[0].action.send_goal(__import__("vstream_msgs.action", fromlist=["Ask"]).Ask.Goal(question="Hm?"))
+    drain(node)
     node._publish_diagnostics()
-    stalled = node.publisher("/diagnostics").decoded[-1].status[0]
-    assert stalled.level == 1 and stalled.message == "camera stalled"
+    status = node.publisher("/diagnostics").decoded[-1].status[0]
+    kv = {v.key: v.value for v in status.values}
+    assert [k for k in kv if not documented(k)] == []
+    assert not {"decisions", "responses", "replies", "dropped", "decision_p50_s", "stamp_counts", "frames_skipped",
+                "first_token_p50_s", "memory_total", "corrupt"} & set(kv)
+    assert kv["frames_decided"] == "4" and kv["frames_spoken"] == "2" and kv["utterances"] == "3"   # 2 + the answer
+    assert kv["queries"] == "1" and kv["corrupt_frames"] == "1" and kv["corrupt_bad_step"] == "1"
+    assert kv["overlay_submitted"] == "4" and not any(k.startswith("memory_") for k in kv)     # full memory
+    assert float(kv["first_token_ms"]) > 0
+
+
+def test_a_stopped_input_is_stalled_only_when_it_was_live(ros, scripted):
+    """/diagnostics level and message (docs/ros.md "Status"): waiting, active, WARN "camera stalled" when a live
+    camera stops while the clock runs, OK "idle" when the clock stopped too (a bag on /clock ended) or when the
+    stamps were a recording's (a bag played without --clock)."""
+    node = started(ros, scripted)
+    clock = node.get_clock()
+
+    def status():
+        node._publish_diagnostics()
+        return node.publisher("/diagnostics").decoded[-1].status[0]
+    assert (status().level, status().message) == (0, "active, waiting for the first frame")
+    live_sec = clock.ns // 10**9
+    node.subscription("/vstream/image").deliver(image_msg(ros, sec=live_sec))       # stamped by the node's clock
+    drain(node)
+    assert (status().level, status().message) == (0, "active")
+    cam = node.cameras[0]
+    wall, at, t = cam.last_rx
+    cam.last_rx = (wall - 30.0, at, t)                                               # 30 s without a frame …
+    clock.ns += 30 * 10**9                                                           # … while the clock ran
+    st = status()
+    assert (st.level, st.message) == (1, "camera stalled: no frame for 30 s")
+    clock.ns -= 30 * 10**9                                                           # the clock stopped with it
+    st = status()
+    assert st.level == 0 and st.message.startswith("idle: no frame for 30 s and the clock stopped"), st.message
+    clock.ns += 30 * 10**9
+    cam.last_rx = (wall - 30.0, at, t - 3600.0)                                      # stamps an hour old: a bag
+    st = status()
+    assert st.level == 0 and "the input was recorded" in st.message and "3600 s" in st.message, st.message
+    node.trigger_deactivate()
+    assert (status().level, status().message) == (0, "inactive")
 
 
 def test_compressed_transport_and_undecodable_payload(ros, scripted):
@@ -186,7 +238,7 @@ def test_query_topic_reset_service_and_ask_action(ros, scripted):
     try:
         String = ros.msg("std_msgs/msg/String")
         Ask = __import__("vstream_msgs.action", fromlist=["Ask"]).Ask
-        handle, result = node.cameras[0].action.send_goal(Ask.Goal(question="What is this?"))
+        handle, result = node.endpoints[0].action.send_goal(Ask.Goal(question="What is this?"))
         assert handle.status == "succeeded" and result.answer == "It is a kitchen."
         assert "".join(handle.feedback).strip() == "It is a kitchen." and len(handle.feedback) > 1
         answers = [m for m in node.publisher("/vstream/narration").decoded if m.kind == 2]
@@ -200,7 +252,35 @@ def test_query_topic_reset_service_and_ask_action(ros, scripted):
         assert backend.resets == 2
     finally:
         node.trigger_deactivate()
-    assert node.cameras[0].action.send_goal(Ask.Goal(question="still there?")) == (None, None)   # inactive: rejected
+    handle, result = node.endpoints[0].action.send_goal(Ask.Goal(question="still there?"))   # inactive: at once
+    assert handle.status == "aborted" and result.answer.startswith("not active (the assistant is inactive)")
+    assert result.answer.endswith("ros2 lifecycle set /vstream/assistant activate")
+    assert node.endpoints[0].action.send_goal(Ask.Goal(question="  ")) == (None, None)       # empty: rejected
+
+
+def test_requests_before_configure_are_answered_at_once_with_the_reason(ros, scripted):
+    """query / reset / ask exist from construction: unconfigured, a goal is aborted with the reason (not left
+    waiting for a server), reset says why it failed, a query is logged as ignored; after configure and activate
+    the same endpoints serve the model."""
+    String = ros.msg("std_msgs/msg/String")
+    Ask = __import__("vstream_msgs.action", fromlist=["Ask"]).Ask
+    node = make_node(ros, scripted, autostart=False)
+    assert node.autostart() and node.lifecycle_state == "unconfigured" and scripted.made == []
+    server = node.endpoints[0].action
+    assert server.name == "/vstream/ask"
+    handle, result = server.send_goal(Ask.Goal(question="What is this?"))
+    assert handle.status == "aborted" and result.utterance_id == ""
+    assert result.answer == ("not active (the assistant is unconfigured): "
+                             "ros2 lifecycle set /vstream/assistant configure, then activate")
+    reply = node.service("/vstream/reset").call()
+    assert not reply.success and reply.message.startswith("not configured (the assistant is unconfigured)")
+    node.subscription("/vstream/query").deliver(String(data="anyone?"))
+    assert any("query ignored: not active" in m for lvl, m in node.get_logger().records if lvl == "warning")
+    assert node.trigger_configure() == 97 and node.trigger_activate() == 97
+    assert node.endpoints[0].action is server                       # the same server, now answering
+    handle, result = server.send_goal(Ask.Goal(question="What is this?"))
+    assert handle.status == "succeeded" and result.answer == "It is a kitchen."
+    node.trigger_deactivate()
 
 
 def test_assist_mode_publishes_transient_local_guidance(ros, scripted):

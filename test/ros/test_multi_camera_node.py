@@ -57,7 +57,7 @@ def test_a_camera_answers_on_its_own_endpoints(humble, scripted):
         node.subscription("/vstream/top/image").deliver(image_msg(humble, sec=10 + i))
     q = humble.msg("std_msgs/msg/String")(data="What is on the table?")
     node.subscription("/vstream/top/query").deliver(q)
-    handle, result = node.cameras[2].action.send_goal(Ask.Goal(question="And now?"))
+    handle, result = node.endpoints[2].action.send_goal(Ask.Goal(question="And now?"))
     assert handle.status == "succeeded" and result.answer == "It is a kitchen."
     assert result.utterance_id.startswith("top-")
     for cam in node.cameras:

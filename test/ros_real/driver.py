@@ -180,7 +180,7 @@ def stream(node, args) -> dict:
         if cur == last and d.get("queue_capture") == "0" and d.get("queue_ready") == "0":
             break
         last = cur
-    time.sleep(4.0)                                      # > stall_s (2 s): the status turns "camera stalled"
+    time.sleep(4.0)                                      # > stall_s (2 s): "camera stalled" (live stamps) or "idle"
     out = rec.dump()
     out.update(published=published, bad_sent=bad_sent, base_sec=BASE_SEC)
     return out

@@ -1,7 +1,8 @@
 """Real ROS 2 Humble: the shipped launch files run as a user runs them (skipped with the reason without ROS).
 
-- `launch/replay_eval.launch.py`: plays a bag on /clock into the assistant (sim time), records its outputs, and
-  shuts itself down when playback ends; `vstream eval` of the recording finds the narrations of the bag.
+- `launch/replay_eval.launch.py`: plays a bag on /clock into the assistant (sim time) once the assistant is active
+  (not after a fixed delay), records its outputs, and shuts itself down when playback ends; `vstream eval` of the
+  recording finds the narrations of the bag. A node that never becomes active: the launch stops with the reason.
 - `launch_test` of a launch_testing description (launch_bag_narration.py): narration arrives with the bag's stamps.
 """
 from __future__ import annotations
@@ -22,11 +23,13 @@ def test_replay_eval_launch_plays_records_and_stops_by_itself(ros_env, demo_para
     bag = next((synth / "bags").iterdir())
     out = tmp_path / "live"
     r = subprocess.run(["ros2", "launch", "vstream_ros", "replay_eval.launch.py", f"bag:={bag}", f"out:={out}",
-                        "model:=demo", f"params_file:={demo_params}", "play_delay:=12", "tail:=3"],
+                        "model:=demo", f"params_file:={demo_params}", "tail:=3"],
                        env=ros_env, capture_output=True, text=True, timeout=240)
     log = r.stdout[-3000:] + r.stderr[-3000:]
     assert r.returncode == 0, log
     assert "[assistant-1]: process has finished cleanly" in r.stdout, log        # ended by itself, nothing killed
+    active = r.stdout.find("/vstream/assistant is active: playing the bag")
+    assert active > r.stdout.find("activated:") >= 0, log                      # played once active, no fixed wait
     assert (out / "metadata.yaml").is_file(), log
     report = tmp_path / "eval.json"
     assert vstream(["eval", "--pred", str(out), "--ref", str(bag), "--ref-topic", "/ref/narration", "--tolerance", "1",
@@ -34,6 +37,16 @@ def test_replay_eval_launch_plays_records_and_stops_by_itself(ros_env, demo_para
     got = json.loads(report.read_text())
     assert got["n_pred"] >= 1 and got["n_ref"] >= 3, got
     assert got["f1"] >= 0.5, got
+
+
+def test_replay_eval_launch_stops_with_the_reason_when_the_node_never_activates(ros_env, demo_params, tmp_path):
+    r = subprocess.run(["ros2", "launch", "vstream_ros", "replay_eval.launch.py", f"bag:={tmp_path / 'no_bag'}",
+                        f"out:={tmp_path / 'live'}", "model:=/nonexistent/checkpoint", f"params_file:={demo_params}"],
+                       env=ros_env, capture_output=True, text=True, timeout=180)
+    log = r.stdout[-3000:] + r.stderr[-3000:]
+    assert "model load failed" in log, log
+    assert "/vstream/assistant stayed unconfigured (its autostart failed" in log, log     # at once, not after 600 s
+    assert "is active: playing the bag" not in log, log
 
 
 def test_launch_test_of_a_bag_sees_narration_with_the_bags_stamps(ros_env, tmp_path):

@@ -216,7 +216,8 @@ class StreamHost:
 
     # ------------------------------------------------------------------ reporting
     def stats(self) -> dict:
-        """Counters of the host and the pipeline, one flat dict (run stats, replay sidecar, diagnostics)."""
+        """Counters of the host and the pipeline, one flat dict (run stats, replay sidecar; the node's /diagnostics
+        keys are made from it by vstream_ros/interfaces/diagnostics.py)."""
         with self._lock:
             out = dict(self.counters)
             out.update({f"corrupt_{k}": v for k, v in self.decode_errors.items()})
@@ -235,19 +236,6 @@ class StreamHost:
         occupancy = self.backend.occupancy()
         if occupancy is not None:
             out.update({f"memory_{k}": v for k, v in occupancy.items()})
-        return out
-
-    def diagnostics(self) -> dict[str, str]:
-        """Key/values for /diagnostics (strings, sorted keys)."""
-        out = {}
-        for k, v in sorted(self.stats().items()):
-            if k in ("last_error",) and not v:
-                continue
-            if k == "stamp_counts":
-                v = ",".join(f"{a}={b}" for a, b in v.items())
-            elif isinstance(v, float):
-                v = f"{v:.1f}" if k.endswith("_ms") else f"{v:.4g}"
-            out[k] = str(v)
         return out
 
 

@@ -10,9 +10,9 @@ the model.
 Topics (relative, node namespace `vstream` in the launch file): sub `image` | `image/compressed` (sensor-data QoS),
 `query` (std_msgs/String); pub `narration` (vstream_msgs/Narration), `narration_text` (std_msgs/String),
 `guidance` (vstream_msgs/StepGuidance, transient-local, assist mode), `/diagnostics`, `overlay` (+ `overlay/compressed`)
-when overlay.enabled (ros/overlay_publisher.py); service `reset`
-(std_srvs/Trigger); action `ask` (vstream_msgs/action/Ask, cancellable; goals rejected while inactive) when
-vstream_msgs is installed.
+when overlay.enabled (ros/overlay_publisher.py); service `reset` (std_srvs/Trigger); action `ask`
+(vstream_msgs/action/Ask, cancellable) when vstream_msgs is installed. `query`, `reset` and `ask` exist from
+construction (ros/endpoints.py): while not active they answer at once with the reason.
 
 Imports rclpy and ROS message packages (this is an adapter), and the stream host (torch); the model is loaded only
 by the engine factory at configure.
@@ -37,6 +37,7 @@ from vstream_ros.engine.scheduler import Scheduler
 from vstream_ros.host.stream_host import HostOptions, StreamHost
 from vstream_ros.ros import params as P
 from vstream_ros.ros.camera import CameraPort, destroy_entity
+from vstream_ros.ros.endpoints import Endpoints
 from vstream_ros.ros.overlay_publisher import make_overlay
 
 
@@ -93,6 +94,8 @@ class AssistantNode(LifecycleNode):
         self.active = False
         self._ents: list = []
         self._group = ReentrantCallbackGroup()
+        self.endpoints: list[Endpoints] = []
+        self._sync_endpoints(P.camera_names(P.read_all(self)))
 
     @property
     def host(self) -> StreamHost | None:
@@ -112,6 +115,7 @@ class AssistantNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self.values = values
         names = P.camera_names(values)
+        self._sync_endpoints(names)
         try:
             engine = self._engine_factory(values)
             if len(engine.backends) < len(names):
@@ -207,7 +211,7 @@ class AssistantNode(LifecycleNode):
     def _create_entities(self, v: dict) -> None:
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         for cam in self.cameras:
-            cam.create(v, self.msgs, self.actions, self._group)
+            cam.create(v, self.msgs)
         # on the steady clock: /diagnostics keep coming with use_sim_time before /clock (or when paused)
         self._ents = [self.pub_diag, self.create_timer(v["diagnostics_period_s"], self._publish_diagnostics,
                                                        clock=Clock(clock_type=ClockType.STEADY_TIME))]
@@ -218,6 +222,19 @@ class AssistantNode(LifecycleNode):
         for e in self._ents:
             destroy_entity(self, e)
         self._ents = []
+
+    def _sync_endpoints(self, names: list[str]) -> None:
+        """query / reset / ask for these camera names (kept when the names did not change; none for an unusable
+        `cameras` list until configure has said why)."""
+        if [e.name for e in self.endpoints] == names or P.camera_problem([n for n in names if n]):
+            return
+        for e in self.endpoints:
+            e.destroy()
+        self.endpoints = [Endpoints(self, name, self.actions, self._group) for name in names]
+
+    def state_label(self) -> str:
+        """unconfigured | inactive | active (what a request is told while the node is not active)."""
+        return "active" if self.active else ("inactive" if self.cameras else "unconfigured")
 
     def _on_set_parameters(self, params) -> SetParametersResult:
         for p in params:

@@ -1,5 +1,6 @@
-"""One camera of the assistant node: its subscription, its outputs, its query/reset/ask endpoints and its
-/diagnostics status, over its own stream host (several cameras share one model through one Scheduler).
+"""One camera of the assistant node: its subscription, its outputs and its /diagnostics status, over its own stream
+host (several cameras share one model through one Scheduler). Its `query`, `reset` and `ask` endpoints live for the
+node's whole life in ros/endpoints.py and reach this camera's stream host while the node is active.
 
 Names are relative to the node's namespace. One camera (the `cameras` parameter empty): `image` |
 `image/compressed`, `narration`, `narration_text`, `guidance`, `overlay`, `query`, `reset`, `ask`, exactly the
@@ -17,12 +18,10 @@ import time
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
-from std_srvs.srv import Trigger
 
+from vstream_ros.interfaces.diagnostics import diagnostic_values, input_status
 from vstream_ros.ros.conversions import compressed_to_rgb, fill, image_to_rgb, stamp_of
 from vstream_ros.ros.qos import GUIDANCE_QOS, NARRATION_QOS, TEXT_QOS, image_qos
-
-ASK_TIMEOUT_S = 300.0
 
 
 def destroy_entity(node, entity) -> None:
@@ -45,11 +44,11 @@ class CameraPort:
         self.pub_text = self.pub_narration = self.pub_guidance = None
         self.entities: list = []
         self.lifecycle_pubs: list = []
-        self.action = None
         self._last_diag = (time.monotonic(), 0)
+        self.last_rx: tuple[float, float, float] | None = None   # last frame: (monotonic, node clock, capture t)
 
     # ---------------------------------------------------------------- entities
-    def create(self, v: dict, msgs, actions, group) -> None:
+    def create(self, v: dict, msgs) -> None:
         node, pre = self.node, self.prefix
         depth = v["image.queue_depth"]
         if v["image.transport"] == "compressed":
@@ -65,14 +64,7 @@ class CameraPort:
         self.lifecycle_pubs = [p for p in (self.pub_text, self.pub_narration, self.pub_guidance) if p is not None]
         if self.overlay is not None:
             self.lifecycle_pubs += self.overlay.create(node, pre)
-        self.entities = [sub, node.create_subscription(String, pre + "query", self._on_query, 10),
-                         node.create_service(Trigger, pre + "reset", self._on_reset)]
-        if actions is not None:
-            from rclpy.action import ActionServer  # noqa: PLC0415
-            self.msgs_ask = actions.Ask
-            self.action = ActionServer(node, actions.Ask, pre + "ask", execute_callback=self._execute_ask,
-                                       goal_callback=self._on_ask_goal, cancel_callback=self._on_ask_cancel,
-                                       callback_group=group)
+        self.entities = [sub]
 
     def destroy(self) -> None:
         node = self.node
@@ -80,9 +72,6 @@ class CameraPort:
             node.destroy_lifecycle_publisher(p)
         for e in self.entities:
             destroy_entity(node, e)
-        if self.action is not None:
-            self.action.destroy()
-            self.action = None
         self.entities, self.lifecycle_pubs = [], []
 
     # ---------------------------------------------------------------- inputs (executor threads; never block)
@@ -98,63 +87,11 @@ class CameraPort:
             self.inactive_frames += 1
             return
         stamp, t = stamp_of(msg)
+        self.last_rx = (time.monotonic(), self.node.get_clock().now().nanoseconds * 1e-9, t)
         host.set_frame_id(msg.header.frame_id)
         kind = host.submit(lambda: decode(msg), t, stamp)
         if kind in ("duplicate", "out_of_order", "loop", "corrupt"):
             self.node.get_logger().warning(f"{self.prefix}frame at t={t:.3f}: {kind}", throttle_duration_sec=5.0)
-
-    def _on_query(self, msg) -> None:
-        if self.host is None or not self.node.active or not msg.data.strip():
-            return
-        self.host.ask(msg.data)
-
-    def _on_reset(self, request, response):
-        if self.host is None:
-            response.success, response.message = False, "not configured"
-            return response
-        self.host.reset()
-        response.success, response.message = True, "stream reset queued"
-        return response
-
-    def _on_ask_goal(self, goal):
-        from rclpy.action import GoalResponse  # noqa: PLC0415
-        if not self.node.active or self.host is None or not goal.question.strip():
-            self.node.get_logger().warning(f"{self.prefix}ask goal rejected: "
-                                           + ("empty question" if self.node.active else "node not active"))
-            return GoalResponse.REJECT
-        return GoalResponse.ACCEPT
-
-    def _on_ask_cancel(self, goal_handle):
-        from rclpy.action import CancelResponse  # noqa: PLC0415
-        return CancelResponse.ACCEPT
-
-    def _execute_ask(self, goal_handle):
-        feedback = self.msgs_ask.Feedback()
-        result = self.msgs_ask.Result()
-
-        def on_chunk(text):
-            feedback.partial_text = text
-            goal_handle.publish_feedback(feedback)
-        host = self.host
-        if host is None:
-            goal_handle.abort()
-            return result
-        ticket = host.ask(goal_handle.request.question, on_chunk=on_chunk)
-        deadline = time.monotonic() + ASK_TIMEOUT_S
-        while not ticket.done.wait(0.05):
-            if goal_handle.is_cancel_requested:
-                ticket.cancel()
-            if time.monotonic() > deadline or not self.node.active:
-                ticket.cancel()
-                break
-        result.answer, result.utterance_id = ticket.answer, ticket.utterance_id
-        if goal_handle.is_cancel_requested:
-            goal_handle.canceled()
-        elif ticket.done.is_set() and not ticket.error:
-            goal_handle.succeed()
-        else:
-            goal_handle.abort()
-        return result
 
     # ---------------------------------------------------------------- sink (LLM worker thread)
     def publish_narration(self, fields: dict) -> None:
@@ -176,24 +113,27 @@ class CameraPort:
 
     # ---------------------------------------------------------------- /diagnostics
     def status(self, hardware_id: str) -> DiagnosticStatus | None:
-        """This camera's DiagnosticStatus (None before configure)."""
+        """This camera's DiagnosticStatus (None before configure): the keys and the level/message rule of
+        interfaces/diagnostics.py (documented in docs/ros.md)."""
         host = self.host
         if host is None:
             return None
-        kv = host.diagnostics()
         now, frames = time.monotonic(), host.counters["frames_in"]
         then, before = self._last_diag
         self._last_diag = (now, frames)
-        kv["ingest_fps"] = f"{(frames - before) / max(now - then, 1e-6):.2f}"
-        kv["dropped_inactive"] = str(self.inactive_frames)
-        if self.overlay is not None:
-            kv.update({k: str(v) for k, v in self.overlay.stats().items()})
+        kv = diagnostic_values(host.stats(), ingest_fps=(frames - before) / max(now - then, 1e-6),
+                               dropped_inactive=self.inactive_frames,
+                               overlay=self.overlay.stats() if self.overlay is not None else None,
+                               last_error=host.pipeline.stats.last_error)
+        idle = advance = lag = None
+        if self.last_rx is not None:
+            wall, clock, t = self.last_rx
+            idle, advance, lag = now - wall, self.node.get_clock().now().nanoseconds * 1e-9 - clock, clock - t
+        level, message = input_status(self.node.active, host.stamps.stall_s, idle, advance or 0.0, lag or 0.0)
         status = DiagnosticStatus()
         status.name = f"{self.node.get_name()}: {self.name or 'stream'}"
         status.hardware_id = hardware_id
-        active = self.node.active
-        stalled = active and host.stamps.stalled(now)
-        status.level = DiagnosticStatus.WARN if stalled else DiagnosticStatus.OK
-        status.message = "camera stalled" if stalled else ("active" if active else "inactive")
+        status.level = DiagnosticStatus.WARN if level else DiagnosticStatus.OK
+        status.message = message
         status.values = [fill(KeyValue(), {"key": k, "value": v}) for k, v in kv.items()]
         return status

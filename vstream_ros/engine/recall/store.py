@@ -5,7 +5,7 @@ A frame's tokens are kept exactly as they were fed (same tensor values and dtype
 recalled frame is the frame the model saw. Bytes per hour = fps × 3600 × frame_tokens × width × dtype size
 (`bytes_per_hour`); e.g. the demo model (10 × 64 float32) 18 MB/h at 2 fps, SigLIP-L (10 × 1024 bf16) 147 MB/h.
 
-Imports: stdlib, torch. Never ROS.
+Imports: stdlib, torch, engine.config. Never ROS.
 """
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from collections import deque
 from dataclasses import dataclass
 
 import torch
+
+from ..config import RECALL_METHODS
 
 
 @dataclass(frozen=True)
@@ -32,11 +34,10 @@ class RecallConfig:
     recent_frames: int = 4
 
     def __post_init__(self):
-        from .retrieve import METHODS  # noqa: PLC0415
         if not (0 < self.hours <= 48):
             raise ValueError(f"recall hours must be in (0, 48], got {self.hours}")
-        if self.method not in METHODS:
-            raise ValueError(f"recall method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.method not in RECALL_METHODS:
+            raise ValueError(f"recall method must be one of {', '.join(RECALL_METHODS)}, got {self.method!r}")
         if min(self.window_s) < 0 or sum(self.window_s) <= 0:
             raise ValueError(f"recall window_s must be two seconds ≥ 0 (before, after), got {self.window_s}")
         if not (0 < self.frames_per_s <= 30):
