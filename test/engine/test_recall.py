@@ -222,3 +222,23 @@ def test_demo_questions_come_from_the_references_with_their_truth():
     assert qs["where"].right("You put the yellow cup closer at 0:15.")
     assert qs["last_pick"].right("at 0:16") and not qs["last_pick"].right("at 0:20") and not qs["last_pick"].right("")
     assert questions(refs, 2.0) == []
+
+
+def test_times_count_from_the_streams_first_frame_for_camera_stamps():
+    """A ROS camera's stamps are seconds since 1970: the model reads, and questions name, times since the stream's
+    first frame; the evidence keeps the camera's own stamps."""
+    t0 = 1_765_000_000.25
+    s = RecallStore(RecallConfig(), 2.0)
+    toks = random_vision_tokens(40, seed=5)
+    for k in range(40):
+        s.add_frame(t0 + k / 2.0, toks[k])
+    s.add_line(t0 + 5.0, "narration", "C picks up the red block.")
+    rec = retrieve("What did I pick up at 0:05?", s, t0 + 19.5)
+    assert s.origin == t0 and rec.moment == t0 + 5.0
+    assert (5.0, "C picks up the red block.") in rec.items and all(0 <= t < 20 for t, _ in rec.items)
+    assert min(rec.evidence) >= t0 + 2.0 and max(rec.evidence) <= t0 + 8.0
+    s.reset()
+    assert s.origin is None and s.frames == 0
+    fixed = RecallStore(RecallConfig(), 2.0, origin=0.0)
+    fixed.add_frame(600.0, toks[0])
+    assert fixed.origin == 0.0

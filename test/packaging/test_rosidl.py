@@ -77,5 +77,6 @@ def test_messages_parse_with_expected_fields_in_wire_order(parsed):
 def test_ask_action_parses(parsed):
     ask = parsed["Ask"]
     assert [m[0] for m in ask["goal"]] == ["question"]
-    assert [m[0] for m in ask["result"]] == ["answer", "utterance_id"]
+    assert [m[0] for m in ask["result"]] == ["answer", "utterance_id", "evidence"]
+    assert {m[0]: m[2] for m in ask["result"]}["evidence"] == "builtin_interfaces::msg::Time"
     assert [m[0] for m in ask["feedback"]] == ["partial_text"]

@@ -145,8 +145,10 @@ def scripted(scripted_template):
 
     def factory(values):
         model = SimpleNamespace(protocol=scripted_template, vision=ScriptedVision())
+        from vstream_ros.engine.options import EngineConfig
         cfg = StreamConfig(fps=values["stream.fps"], threshold=values["stream.threshold"],
-                           max_new_tokens=values["stream.max_new_tokens"])
+                           max_new_tokens=values["stream.max_new_tokens"],
+                           recall=EngineConfig.from_values(values).recall_config(None))   # as load_engine: `on`
         backends = [ScriptedBackend(scripted_template) for _ in (values.get("cameras") or [""])]
         engine = Engine(model, backends[0], cfg, backends=tuple(backends))
         made.append(engine)

@@ -258,6 +258,28 @@ def test_query_topic_reset_service_and_ask_action(ros, scripted):
     assert node.endpoints[0].action.send_goal(Ask.Goal(question="  ")) == (None, None)       # empty: rejected
 
 
+def test_ask_with_recall_returns_the_camera_stamps_it_drew_on(ros, scripted):
+    """memory.recall on: the answer is given over recalled frames (a fork of the cache, rolled back) and the `ask`
+    result carries their camera header stamps; the question names a time since the stream's first frame."""
+    node = started(ros, scripted, **{"memory.recall": "on"})
+    try:
+        sub = node.subscription("/vstream/image")
+        for k in range(12):                                    # 6 s at 2 fps, stamps 1000.0 … 1005.5
+            sub.deliver(image_msg(ros, sec=1000 + k // 2, nanosec=500_000_000 * (k % 2)))
+        drain(node)
+        length = scripted.made[0].backend.length
+        Ask = __import__("vstream_msgs.action", fromlist=["Ask"]).Ask
+        handle, result = node.endpoints[0].action.send_goal(Ask.Goal(question="What did I see at 0:01?"))
+        assert handle.status == "succeeded" and result.answer == "It is a kitchen."
+        stamps = [(t.sec, t.nanosec) for t in result.evidence]
+        # 0:01 ± 3 s: the frames at 1 per second and the narration lines (this model speaks on every 2nd frame)
+        assert stamps == [(1000 + k // 2, 500_000_000 * (k % 2)) for k in range(9)]
+        assert scripted.made[0].backend.length == length                               # rolled back
+        assert "\nMemory:\n0:00 [" in scripted.made[0].backend.prompts[-1]
+    finally:
+        node.trigger_deactivate()
+
+
 def test_requests_before_configure_are_answered_at_once_with_the_reason(ros, scripted):
     """query / reset / ask exist from construction: unconfigured, a goal is aborted with the reason (not left
     waiting for a server), reset says why it failed, a query is logged as ignored; after configure and activate

@@ -86,7 +86,7 @@ def truth_store(events: list[dict], features: torch.Tensor, fps: float, cfg: Rec
                 offset_s: float = 0.0) -> RecallStore:
     """A RecallStore with every frame of `features` [T, 10, D] (frame k at k/fps + offset) and the reference
     narrations at their grid times."""
-    store = RecallStore(cfg, fps)
+    store = RecallStore(cfg, fps, origin=0.0)          # the clock starts at 0: stamps include the offset
     for k in range(features.shape[0]):
         store.add_frame(k / fps + offset_s, features[k])
     for e in sorted(events, key=lambda e: e["time"]):

@@ -15,6 +15,8 @@ import time
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
+from vstream_ros.interfaces.stamps import sec_to_stamp
+
 ASK_TIMEOUT_S = 300.0
 
 
@@ -106,6 +108,10 @@ class Endpoints:
                 ticket.cancel()
                 break
         result.answer, result.utterance_id = ticket.answer, ticket.utterance_id
+        if ticket.evidence:                  # recall on: the camera stamps the answer drew on
+            from builtin_interfaces.msg import Time  # noqa: PLC0415
+            stamps = [sec_to_stamp(t) for t in ticket.evidence]
+            result.evidence = [Time(sec=sec, nanosec=ns) for sec, ns in stamps]
         if goal_handle.is_cancel_requested:
             goal_handle.canceled()
         elif ticket.done.is_set() and not ticket.error:

@@ -44,7 +44,8 @@ _BOUNDARY = {"on", "in", "into", "onto", "to", "from", "out", "further", "closer
 @dataclass
 class Recalled:
     """What a question brings back: `items` in time order, (t, text) for a log line or (t, n) for a run of n
-    frames, `vision` [F, n_tokens, D] of those frames in order (None without frames), `evidence` stamps."""
+    frames, t counted from the store's origin (what the model reads), `vision` [F, n_tokens, D] of those frames in
+    order (None without frames), `evidence` their capture stamps (absolute, as the frames came)."""
 
     items: list = field(default_factory=list)
     vision: torch.Tensor | None = None
@@ -133,7 +134,9 @@ def retrieve(question: str, store: RecallStore, now: float, cfg=None, frame_cost
     if method in ("cache", "recent"):
         return _baseline(question, store, now, cfg, frame_cost, cached)
     before, after = cfg.window_s
+    origin = store.origin or 0.0
     t = parse_clock(question)
+    t = None if t is None else t + origin
     how = "clock"
     if t is None or t > now:
         line = best_line(question, store.log, now)
@@ -147,26 +150,28 @@ def retrieve(question: str, store: RecallStore, now: float, cfg=None, frame_cost
     while frames and len(frames) * frame_cost > budget:        # keep the frames nearest the moment
         far = max(range(len(frames)), key=lambda i: abs(frames[i][0] - t))
         frames.pop(far)
-    return _assemble(lines, frames, t, how)
+    return _assemble(lines, frames, t, how, origin)
 
 
 def _baseline(question, store, now, cfg, frame_cost, cached) -> Recalled:
     every = store.frames_between(0.0, now, 1e9)                 # every frame kept, in time order
     n = max(1, (cfg.max_tokens - 32) // frame_cost)
+    origin = store.origin or 0.0
     if cfg.method == "recent":
-        return _assemble([], every[-min(cfg.recent_frames, n):], now, "recent")
+        return _assemble([], every[-min(cfg.recent_frames, n):], now, "recent", origin)
     if cached is None:
         raise ValueError("recall method 'cache' needs a bounded memory (its cached frames): use policy keyframes, "
                          "window or recent")
     keep = {round(t, 6) for t in cached}
     frames = [f for f in every if round(f[0], 6) in keep]
     t = parse_clock(question)
+    t = None if t is None else t + origin
     moment = t if t is not None and t <= now else now
     frames = sorted(sorted(frames, key=lambda f: abs(f[0] - moment))[:n], key=lambda f: f[0])
-    return _assemble([], frames, moment, "clock" if moment != now else "recent")
+    return _assemble([], frames, moment, "clock" if moment != now else "recent", origin)
 
 
-def _assemble(lines: list[LogLine], frames: list, moment: float, how: str) -> Recalled:
+def _assemble(lines: list[LogLine], frames: list, moment: float, how: str, origin: float = 0.0) -> Recalled:
     """Merge lines and frame runs in time order: consecutive frames (no line between) form one run."""
     events = [(ln.t, 0, ln.text) for ln in lines] + [(ft, 1, tok) for ft, tok in frames]
     events.sort(key=lambda e: (e[0], e[1]))
@@ -181,6 +186,6 @@ def _assemble(lines: list[LogLine], frames: list, moment: float, how: str) -> Re
             run = items[-1]
         run[1] += 1
         vision.append(what)
-    items = [tuple(it) for it in items]
+    items = [(it[0] - origin, it[1]) for it in items]
     stamps = sorted({round(e[0], 6) for e in events})
     return Recalled(items, torch.stack(vision) if vision else None, tuple(stamps), moment, how)

@@ -1,5 +1,6 @@
 """`RecallStore`: one stream's past in host RAM — the vision tokens of every frame fed to the model, with its capture
-stamp, in a ring bounded by `RecallConfig.hours`, and the timestamped text log (narrations, answers).
+stamp, in a ring bounded by `RecallConfig.hours`, and the timestamped text log (narrations, answers). Times shown
+to the model and named in questions count from `origin` (the stream's first frame unless given).
 
 A frame's tokens are kept exactly as they were fed (same tensor values and dtype, moved to the CPU), so a
 recalled frame is the frame the model saw. Bytes per hour = fps × 3600 × frame_tokens × width × dtype size
@@ -60,13 +61,17 @@ class LogLine:
 class RecallStore:
     """Frames (t, tokens [n, D]) in capture order, at most `max_frames`; the text log in capture order."""
 
-    def __init__(self, cfg: RecallConfig | None = None, fps: float = 2.0):
+    def __init__(self, cfg: RecallConfig | None = None, fps: float = 2.0, origin: float | None = None):
+        """`origin`: the capture time the stream's clock starts from (what "at 12:31" counts from); None = the
+        first frame's (a ROS camera's stamps are seconds since 1970; a file's start at 0)."""
         self.cfg = cfg or RecallConfig()
         self.fps = float(fps)
         self.max_frames = max(1, int(self.cfg.hours * 3600 * self.fps))
+        self._fixed_origin = origin
         self.reset()
 
     def reset(self) -> None:
+        self.origin = self._fixed_origin
         self._t: deque[float] = deque()
         self._tokens: deque[torch.Tensor] = deque()
         self.log: list[LogLine] = []
@@ -76,6 +81,8 @@ class RecallStore:
     # ---- writing (the decision routine, the model's thread)
     def add_frame(self, t: float, tokens: torch.Tensor) -> None:
         tokens = tokens.detach().to("cpu", copy=True)
+        if self.origin is None:
+            self.origin = float(t)
         if self._t and t < self._t[-1]:
             raise ValueError(f"recall frames must come in capture order: {t} after {self._t[-1]}")
         self._t.append(float(t))
