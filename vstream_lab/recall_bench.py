@@ -281,7 +281,23 @@ def main(argv=None) -> int:
     p.add_argument("--duration", type=float, default=3600.0, help="stream length in seconds (≥ 300)")
     p.add_argument("--cache", default=None, help="folder caching the worlds' vision tokens (default OUT/cache)")
     p.add_argument("--threads", type=int, default=None, help="torch threads")
+    p.add_argument("--combine", nargs="+", metavar="JSON", default=None,
+                   help="no run: summarise the worlds of earlier recall.json files together (e.g. one run per seed, "
+                        "in parallel) into --out")
     args = p.parse_args(argv)
+    command = "python -m vstream_lab.recall_bench " + " ".join(argv if argv is not None else sys.argv[1:])
+    out = Path(args.out)
+    if args.combine:
+        worlds = [w for f in args.combine for w in json.loads(Path(f).read_text())["worlds"]]
+        from vstream_ros.engine.recall.store import LogLine  # noqa: PLC0415
+        for w in worlds:                                     # re-scored: the scoring rules are this file's
+            log = [LogLine(*x) for x in w.get("log", [])]
+            for r in w["rows"]:
+                if r["policy"] == "log-rule" and log:        # and the rule baseline re-read off the log
+                    r["answer"] = rule_answer(r, [ln for ln in log if ln.t <= r["now"]])
+                r["ok"] = correct(r, r["answer"])
+        _write(out, worlds, command)
+        return 0
     if args.duration < 300:
         p.error("--duration must be at least 300 s (the questions use the last 4 minutes)")
     from vstream_ros.engine.checkpoint import load_live_model  # noqa: PLC0415
@@ -289,7 +305,7 @@ def main(argv=None) -> int:
     from vstream_ros.engine.memory.context import read_context  # noqa: PLC0415
     if args.threads:
         torch.set_num_threads(args.threads)
-    root, out = Path(args.model), Path(args.out)
+    root = Path(args.model)
     try:
         model = load_live_model(ModelSpec(checkpoint=str(root / "checkpoint"), llm=str(root / "llm"),
                                           vision=str(root / "vision"), device="cpu", dtype="float32"))
@@ -300,8 +316,12 @@ def main(argv=None) -> int:
     memory = ctx.default_memory(2.0) if ctx is not None else None
     cache = Path(args.cache) if args.cache else out / "cache"
     worlds = [run_world(model, memory, world_config(s, args.duration), cache) for s in args.seeds]
+    _write(out, worlds, command)
+    return 0
+
+
+def _write(out: Path, worlds: list[dict], command: str) -> None:
     summary = summarise(worlds)
-    command = "python -m vstream_lab.recall_bench " + " ".join(argv if argv is not None else sys.argv[1:])
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "recall.json", suffix=".json") as tmp:
         Path(tmp).write_text(json.dumps({"command": command, "summary": summary, "worlds": worlds}, indent=1))
@@ -310,7 +330,6 @@ def main(argv=None) -> int:
         Path(tmp).write_text(md)
     plot(summary, out / "recall.png")
     print(md)
-    return 0
 
 
 if __name__ == "__main__":
