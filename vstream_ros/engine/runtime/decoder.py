@@ -5,7 +5,9 @@ Module names mirror transformers' Llama (`embed_tokens`, `layers.N.self_attn.q_p
 stripping the `model.` prefix (`load_hf_state_dict`).
 
 Attention reads keys PRE-RoPE from the cache and rotates them at contiguous positions 0..kv_len-1 on
-every forward (docs/design/memory.md §4): eviction and crops need no key fix-up. Two shapes:
+every forward (docs/design/memory.md §4): eviction and crops need no key fix-up. Eager steps keep the rotated
+keys between forwards (KVCache.rotated: a slot is rotated again only after it was written or re-indexed; the
+bits are those of rotating every forward). Two shapes:
   * eager (`pos` an int): attend over cache slots 0..kv_len-1 (exact, cheapest on CPU);
   * static (`pos` a LongTensor): attend over a fixed span `kv_len` (None = whole capacity) with a
     position mask — fixed shapes for CUDA graphs, one graph per span bucket.
@@ -84,15 +86,17 @@ class Attention(nn.Module):
         cache.write(self.layer, pos, k, v)                                           # pre-RoPE
         static = torch.is_tensor(pos)         # static shapes: attend over a fixed span with a mask
         n = kv_len if kv_len is not None else cache.capacity
-        keys = cache.k[self.layer, :, :n]                                            # [KVH, n, hd]
-        vals = cache.v[self.layer, :, :n]
-        c, s = cos[:n].to(x.dtype), sin[:n].to(x.dtype)
-        keys = apply_rope(keys, c, s)                                                # positions 0..n-1
+        vals = cache.v[self.layer, :, :n]                                            # [KVH, n, hd]
         if static:
+            c, s = cos[:n].to(x.dtype), sin[:n].to(x.dtype)
+            keys = apply_rope(cache.k[self.layer, :, :n], c, s)                      # positions 0..n-1
             qpos = pos.reshape(-1)[:1] + torch.arange(T, device=x.device)            # [T]
-        else:
-            qpos = torch.arange(kv_len - T, kv_len, device=x.device)
-        q = apply_rope(q, c[qpos], s[qpos])
+            q = apply_rope(q, c[qpos], s[qpos])
+        else:                                 # eager: keys rotated once per write (KVCache.rotated), same bits
+            keys = cache.rotated(self.layer, n, lambda k, a, b: apply_rope(k, cos[a:b].to(x.dtype),
+                                                                            sin[a:b].to(x.dtype)))
+            qpos = None
+            q = apply_rope(q, cos[kv_len - T:kv_len].to(x.dtype), sin[kv_len - T:kv_len].to(x.dtype))
         if attn == "flash" and not static:
             from flash_attn import (
                 flash_attn_func,  # causal = bottom-right aligned when T < n
@@ -109,7 +113,8 @@ class Attention(nn.Module):
                 out = F.scaled_dot_product_attention(q[None], keys[None], vals[None], is_causal=T > 1,
                                                      enable_gqa=cfg.kv_groups > 1)
             else:
-                mask = torch.arange(n, device=x.device)[None, :] <= qpos[:, None]
+                mask = torch.arange(n, device=x.device)[None, :] <= torch.arange(kv_len - T, kv_len,
+                                                                                 device=x.device)[:, None]
                 out = F.scaled_dot_product_attention(q[None], keys[None], vals[None], attn_mask=mask[None, None],
                                                      enable_gqa=cfg.kv_groups > 1)
             out = out[0].transpose(0, 1).reshape(T, -1)                               # [T, H*hd]
