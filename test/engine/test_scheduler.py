@@ -180,6 +180,8 @@ def test_catch_up_frames_of_a_step_are_shared_among_streams(tiny_model, monkeypa
             for i, tok in enumerate(random_vision_tokens(12, seed=k)):
                 p.push_tokens(tok, 0.5 * i)               # all queued before the workers start: full catch-ups
         for p in pipes:
+            sched.add(p)                                  # every member known before the first frame is ready
+        for p in pipes:
             p.start()
         for p in pipes:
             p.finish(timeout=120)
