@@ -11,7 +11,7 @@ API for the bounded-memory manager (call only between forwards):
   read(start, end), reset(); grow(capacity) is used by eager steps only.
 The model writes through `write(layer, start, k, v)` and the step functions call `advance(n)`.
 
-Rotated keys (eager steps): `rotated(layer, n, rotate)` returns the keys of slots 0..n-1 rotated at their
+Rotated keys (eager steps, `keep_rotated` set by the runtime's Steps): `rotated(layer, n, rotate)` returns the keys of slots 0..n-1 rotated at their
 positions, rotating only the slots not rotated since they were last written or re-indexed (a copy per layer,
 allocated on first use). RoPE is elementwise, so a key rotated once equals the same key rotated again on every
 forward, bit for bit; every write, truncate, gather, append, grow and reset invalidates what it moves.
@@ -45,6 +45,7 @@ class KVCache:
             self.k = torch.zeros(shape, dtype=dtype, device=device)   # pre-RoPE keys
             self.v = torch.zeros(shape, dtype=dtype, device=device)
         self._length = 0
+        self.keep_rotated = False                 # set for eager steps (compiled/captured ones rotate each time)
         self._rot: torch.Tensor | None = None     # keys rotated at their slot's position (eager steps)
         self._rot_valid = [0] * layers            # per layer: slots 0..valid-1 of _rot are up to date
 
@@ -80,13 +81,20 @@ class KVCache:
                 "raise the capacity or enable the bounded-memory manager")
         return self._length
 
-    def write(self, layer: int, start, k: torch.Tensor, v: torch.Tensor) -> None:
-        """Write pre-RoPE k, v [kv_heads, T, head_dim] at slots start..start+T-1 of `layer`.
+    def write(self, layer: int, start, k: torch.Tensor, v: torch.Tensor, rotated: torch.Tensor | None = None) -> None:
+        """Write pre-RoPE k, v [kv_heads, T, head_dim] at slots start..start+T-1 of `layer` (and `rotated`, the
+        same keys rotated at their positions, into the rotated copy when every slot before them is up to date).
 
         `start` is an int (eager) or a 0-d/1-element LongTensor (static shapes, CUDA graphs).
         """
         if isinstance(start, int):
-            self._rot_valid[layer] = min(self._rot_valid[layer], start)
+            if rotated is not None and self._rot_valid[layer] >= start:
+                if self._rot is None:
+                    self._rot = torch.empty_like(self.k)
+                self._rot[layer, :, start:start + k.shape[1]] = rotated
+                self._rot_valid[layer] = start + k.shape[1]
+            else:
+                self._rot_valid[layer] = min(self._rot_valid[layer], start)
             self.k[layer, :, start:start + k.shape[1]] = k
             self.v[layer, :, start:start + v.shape[1]] = v
         else:
