@@ -11,8 +11,10 @@ Scheduler, in two phases, each started at once in every worker (all load first):
 It prints one JSON line (decisions, wall time, latencies, drops, peak RSS).
   (a) one worker with N streams;  (b) N workers with one stream each; (b)'s wall time runs from the first start
   to the last end.
-Reported: aggregate decisions/s of (a) and (b) and their ratio; decision latency p50/p99; peak RSS of the
-N-stream process vs one single-stream process (and the N processes' sum).
+Reported: aggregate decisions/s of (a) and (b) and their ratio; CPU time per decision of each side (every thread;
+on a machine shared with other work it moves less than wall time); whether each stream's decisions and reply
+texts in (a) equal those of the (b) process playing the same video; decision latency p50/p99; peak RSS of the
+N-stream process vs one single-stream process (and the N processes' sum). `repeats` alternates (a) and (b).
 
 Imports: stdlib at import time; torch and the engine in the worker only. Never ROS.
 """
@@ -163,7 +165,7 @@ def compare(n: int, seconds: float = 20.0, threads: int = 1, log=lambda s: None,
             repeats: int = 1) -> dict:
     """(a) one process with n streams, then (b) n single-stream processes whose clocks start together; `repeats`
     alternates (a) and (b) that many times (a machine shared with other work drifts: adjacent runs compare best)
-    and reports the median ratio."""
+    and reports the round with the median ratio (the lower middle one of an even count); every round is kept."""
     rounds = []
     for r in range(repeats):
         tag = f" [{r + 1}/{repeats}]" if repeats > 1 else ""
@@ -173,9 +175,10 @@ def compare(n: int, seconds: float = 20.0, threads: int = 1, log=lambda s: None,
         many = _run_workers([(1, k) for k in range(n)], seconds, threads, live_seconds)
         rounds.append(_one_round(n, one, many))
     ratios = [x["throughput_ratio"] for x in rounds]
-    out = dict(rounds[sorted(range(repeats), key=lambda i: ratios[i])[repeats // 2]])   # the median round
+    # the median round (the lower one of an even count)
+    out = dict(rounds[sorted(range(repeats), key=lambda i: ratios[i])[(repeats - 1) // 2]])
     out.update({"seconds": seconds, "live_seconds": live_seconds, "torch_threads": threads,
-                "repeats": repeats, "ratios": ratios})
+                "repeats": repeats, "ratios": ratios, "rounds": rounds if repeats > 1 else []})
     return out
 
 
