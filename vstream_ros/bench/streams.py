@@ -130,7 +130,8 @@ def worker(streams: int, seconds: float, first_video: int = 0, threads: int = 1,
     dropped = sum(p.stats.dropped for p in pipes)
     sched.stop()
     return {"streams": streams, "decisions": decisions, "wall_s": wall, "start": wall0, "end": wall0 + wall,
-            "cpu_s": cpu_s, "outputs": throughput_outputs, "steps": steps, "requests": requests, "latency": latency, "dropped_live": dropped,
+            "cpu_s": cpu_s, "outputs": throughput_outputs, "steps": steps, "requests": requests, "latency": latency,
+            "dropped_live": dropped,
             "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 

@@ -5,7 +5,8 @@
 the ready frames (up to `max_prefill_frames` and the scheduler's share of a step, `max_frames`; frames a
 mid-batch reply cropped go back to the head of the ready queue), and, once every frame is decided, the
 end-of-stream flush that `finish()` asked for. `work_failed` sends a failure to `on_error` when the pipeline has
-one (the stream restarts, the pipeline goes on), else it stops the stream and `finish()` raises it. `PipelineCounters` turns what the routine did into `PipelineStats`.
+one (the stream restarts, the pipeline goes on), else it stops the stream and `finish()` raises it.
+`PipelineCounters` turns what the routine did into `PipelineStats`.
 
 Imports: torch and engine modules. Never ROS.
 """

@@ -11,9 +11,9 @@ API for the bounded-memory manager (call only between forwards):
   read(start, end), reset(); grow(capacity) is used by eager steps only.
 The model writes through `write(layer, start, k, v)` and the step functions call `advance(n)`.
 
-Rotated keys (eager steps, `keep_rotated` set by the runtime's Steps): `rotated(layer, n, rotate)` returns the keys of slots 0..n-1 rotated at their
-positions, rotating only the slots not rotated since they were last written or re-indexed (a copy per layer,
-allocated on first use). RoPE is elementwise, so a key rotated once equals the same key rotated again on every
+Rotated keys (eager steps, `keep_rotated` set by the runtime's Steps): `rotated(layer, n, rotate)` returns the
+keys of slots 0..n-1 rotated at their positions, rotating only the slots not rotated since they were last written
+or re-indexed (a copy per layer, allocated on first use). RoPE is elementwise, so a key rotated once equals the same key rotated again on every
 forward, bit for bit; every write, truncate, gather, append, grow and reset invalidates what it moves.
 
 Imports: torch only.
