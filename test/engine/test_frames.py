@@ -107,3 +107,22 @@ def test_missing_and_corrupt_videos_raise_one_line_errors(tmp_path):
     with pytest.raises(VideoError) as e:
         list(iter_video_frames(bad))
     assert "\n" not in str(e.value)
+
+
+def test_decoded_frames_become_rgb_only_when_read(tmp_path, monkeypatch):
+    """A reader that skips the frames the model clock does not take never pays for their RGB conversion; a frame
+    read later (after the decoder moved on) gives the same pixels as reading it at once."""
+    from vstream_ros.engine import yuv
+    path = tmp_path / "v.mp4"
+    write_test_video(path, n=20, fps=10)
+    eager = [f.rgb.copy() for f in iter_video_frames(path)]
+    calls = []
+    convert = yuv.frame_to_rgb
+    monkeypatch.setattr(yuv, "frame_to_rgb", lambda fr: calls.append(1) or convert(fr))
+    frames = list(iter_video_frames(path))
+    assert calls == []
+    taken = [f for f in frames if int(round(f.t * 10)) % 5 == 0]
+    assert len(taken) == 4
+    for f in taken:
+        assert np.array_equal(f.rgb, eager[frames.index(f)]) and f.rgb is f.rgb
+    assert len(calls) == len(taken)

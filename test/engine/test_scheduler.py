@@ -154,3 +154,40 @@ def test_four_demo_streams_on_one_model_equal_each_alone(demo_model):
         replies += sum(isinstance(e, Response) for e in alone)
         _check(alone, logs[k])
     assert replies > 0 and math.isfinite(sum(_p(logs[0])))
+
+
+def test_catch_up_frames_of_a_step_are_shared_among_streams(tiny_model, monkeypatch):
+    """Each of N streams takes at most frames_per_step // N ready frames per catch-up prefill (at least 1), and
+    never more than its own max_prefill_frames; decisions still cover every frame."""
+    from vstream_ros.engine import decision
+    taken = []
+    step = decision.frames_step
+
+    def frames_step(s, frames):
+        taken.append(len(frames))
+        return (yield from step(s, frames))
+    monkeypatch.setattr(decision, "frames_step", frames_step)
+    cfg = StreamConfig(max_new_tokens=2)
+    for per_step, streams, cap in ((8, 2, 8), (3, 4, 8), (32, 1, 5)):
+        taken.clear()
+        sched = Scheduler(frames_per_step=per_step)
+        backends = build_backends(tiny_model, streams, memory_policy="full")
+        pipes = [StreamPipeline(b, tiny_model.protocol, cfg, name=f"s{i}", scheduler=sched, start=False,
+                                options=PipelineConfig(overflow="block", max_backlog=64, vision_batch=16,
+                                                       max_prefill_frames=cap))
+                 for i, b in enumerate(backends)]
+        for k, p in enumerate(pipes):
+            for i, tok in enumerate(random_vision_tokens(12, seed=k)):
+                p.push_tokens(tok, 0.5 * i)               # all queued before the workers start: full catch-ups
+        for p in pipes:
+            sched.add(p)                                  # every member known before the first frame is ready
+        for p in pipes:
+            p.start()
+        for p in pipes:
+            p.finish(timeout=120)
+            p.close()
+        sched.stop()
+        assert max(taken) == min(cap, max(1, per_step // streams))
+        assert sum(p.stats.frames_decided for p in pipes) == 12 * streams
+    with pytest.raises(ValueError):
+        Scheduler(frames_per_step=0)

@@ -84,3 +84,57 @@ def test_eager_steps_grow_a_full_cache_with_exact_logits():
     with torch.no_grad():
         ref = hf(torch.tensor([ids])).logits[0, -1]
     assert (last - ref).abs().max() <= 1e-4
+
+
+def test_rotated_keys_equal_rotating_all_after_every_change():
+    """KVCache.rotated keeps rotated keys between forwards; after writes, truncate, gather (with and without a kept
+    prefix), append, grow and reset they equal rotating every slot afresh, bit for bit, and only the slots not
+    rotated yet are rotated again."""
+    from vstream_ros.engine.runtime.decoder import apply_rope
+    g = torch.Generator().manual_seed(0)
+    cos, sin = torch.randn(64, 4, generator=g), torch.randn(64, 4, generator=g)
+    rotated = []
+
+    def rotate(keys, a, b):
+        rotated.append(b - a)
+        return apply_rope(keys, cos[a:b], sin[a:b])
+
+    def check(c):
+        for layer in range(2):
+            n = c.length
+            assert torch.equal(c.rotated(layer, n, rotate), apply_rope(c.k[layer, :, :n], cos[:n], sin[:n]))
+
+    c = KVCache(layers=2, kv_heads=2, capacity=16, head_dim=4)
+
+    def write(n):
+        start = c.reserve(n)
+        for layer in range(2):
+            c.write(layer, start, torch.randn(2, n, 4, generator=g), torch.randn(2, n, 4, generator=g))
+        c.advance(n)
+
+    write(6)
+    check(c)
+    rotated.clear()
+    write(3)
+    check(c)
+    assert rotated == [3, 3]                    # only the new slots, per layer
+    rotated.clear()
+    check(c)
+    assert rotated == []
+    c.truncate(4)
+    write(2)
+    check(c)
+    c.gather([0, 1, 2, 4, 5])                   # slots 0..2 stay in place, the rest move
+    rotated.clear()
+    check(c)
+    assert rotated == [2, 2]
+    c.gather([1, 3])                            # everything moves
+    check(c)
+    c.append(torch.randn(2, 2, 3, 4, generator=g), torch.randn(2, 2, 3, 4, generator=g))
+    check(c)
+    c.grow(32)
+    write(20)
+    check(c)
+    c.reset()
+    write(2)
+    check(c)

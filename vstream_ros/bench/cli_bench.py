@@ -2,7 +2,8 @@
 
     vstream bench --preset tiny [--frames 60] [--camera-fps F] [--utterance-tokens 20] [--repeats 3] [--json out.json]
     vstream bench --preset live-8b ...   (CUDA only: Llama-3-8B + SigLIP-L shapes, random weights, bf16)
-    vstream bench --streams 4 [--seconds 20]   (demo model: N streams in one process vs N processes; bench/streams.py)
+    vstream bench --streams 4 [--seconds 20] [--repeats R]   (demo model: N streams in one process vs N
+                                                          processes; bench/streams.py)
 
 (The bounded-memory long-run simulation is the lab's: `vstream-lab longrun`.)
 
@@ -26,7 +27,9 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="pace the camera at this fps (default: replay as fast as possible)")
     p.add_argument("--utterance-tokens", type=int, default=20, help="forced reply length (default 20)")
     p.add_argument("--respond-every", type=int, default=10, help="about one frame in N speaks (default 10)")
-    p.add_argument("--repeats", type=int, default=3, help="repeats of each loop, for min/median/max (default 3)")
+    p.add_argument("--repeats", type=int, default=None,
+                   help="repeats of each loop, for min/median/max (default 3); with --streams: alternate (a) and "
+                        "(b) R times and report the median ratio (default 1)")
     p.add_argument("--layers", type=int, default=None,
                    help="live-8b only: keep every width but only N layers (runs on CPU: checks the GPU path)")
     from ..cli_common import add_quantize_arg  # noqa: PLC0415
@@ -52,7 +55,8 @@ def main(args) -> int:
         frames = args.frames or {"tiny": 24, "live-8b": 600}[args.preset]
         cfg = BenchConfig(preset=args.preset, frames=frames, camera_fps=args.camera_fps,
                           utterance_tokens=args.utterance_tokens, respond_every=args.respond_every,
-                          repeats=args.repeats, layers=args.layers, quantize=args.quantize)
+                          repeats=3 if args.repeats is None else args.repeats, layers=args.layers,
+                          quantize=args.quantize)
         from ..engine.quantize import require_torchao  # noqa: PLC0415
         require_torchao(cfg.quantize)
     except ValueError as e:
@@ -77,11 +81,14 @@ def main(args) -> int:
 
 
 def _streams(args) -> int:
-    if not 1 <= args.streams <= 64 or not args.seconds > 0 or args.threads < 1:
-        print("vstream bench: --streams must be 1..64, --seconds > 0 and --threads >= 1", file=sys.stderr)
+    if not 1 <= args.streams <= 64 or not args.seconds > 0 or args.threads < 1 \
+            or (args.repeats is not None and args.repeats < 1):
+        print("vstream bench: --streams must be 1..64, --seconds > 0, --threads >= 1 and --repeats >= 1",
+              file=sys.stderr)
         return 2
     from .streams import compare, format_result  # noqa: PLC0415
-    result = compare(args.streams, args.seconds, args.threads, log=lambda s: print(s, file=sys.stderr))
+    result = compare(args.streams, args.seconds, args.threads, log=lambda s: print(s, file=sys.stderr),
+                     repeats=args.repeats or 1)
     print(format_result(result))
     if args.json_path:
         _write_json(args.json_path, result)

@@ -11,8 +11,10 @@ Scheduler, in two phases, each started at once in every worker (all load first):
 It prints one JSON line (decisions, wall time, latencies, drops, peak RSS).
   (a) one worker with N streams;  (b) N workers with one stream each; (b)'s wall time runs from the first start
   to the last end.
-Reported: aggregate decisions/s of (a) and (b) and their ratio; decision latency p50/p99; peak RSS of the
-N-stream process vs one single-stream process (and the N processes' sum).
+Reported: aggregate decisions/s of (a) and (b) and their ratio; CPU time per decision of each side (every thread;
+on a machine shared with other work it moves less than wall time); whether each stream's decisions and reply
+texts in (a) equal those of the (b) process playing the same video; decision latency p50/p99; peak RSS of the
+N-stream process vs one single-stream process (and the N processes' sum). `repeats` alternates (a) and (b).
 
 Imports: stdlib at import time; torch and the engine in the worker only. Never ROS.
 """
@@ -47,7 +49,7 @@ def worker(streams: int, seconds: float, first_video: int = 0, threads: int = 1,
     from ..demo.streams import load_stream, shipped_indices  # noqa: PLC0415
     from ..engine.checkpoint import load_live_model  # noqa: PLC0415
     from ..engine.config import ModelSpec, StreamConfig  # noqa: PLC0415
-    from ..engine.events import FrameDecision  # noqa: PLC0415
+    from ..engine.events import FrameDecision, Response  # noqa: PLC0415
     from ..engine.factory import build_backends  # noqa: PLC0415
     from ..engine.frames import iter_video_frames  # noqa: PLC0415
     from ..engine.pipeline import PipelineConfig, StreamPipeline  # noqa: PLC0415
@@ -64,11 +66,18 @@ def worker(streams: int, seconds: float, first_video: int = 0, threads: int = 1,
     backends = build_backends(model, streams, fps=cfg.fps)
     sched = Scheduler()
     decided = [0] * streams
+    outputs = [{"decisions": [], "replies": []} for _ in range(streams)]
+    recording = [True]                         # the throughput phase's outputs (compared between (a) and (b))
 
     def counter(k):
         def hook(ev):
+            if not recording[0]:
+                return
             if isinstance(ev, FrameDecision):
                 decided[k] += 1
+                outputs[k]["decisions"].append("s" if ev.decision == "silent" else "r")
+            elif isinstance(ev, Response):
+                outputs[k]["replies"].append([ev.frame_index, ev.text])
         return hook
 
     def phase(name: str, options: PipelineConfig, start: float, end: float, paced: bool):
@@ -104,16 +113,25 @@ def worker(streams: int, seconds: float, first_video: int = 0, threads: int = 1,
             p.close()
         return pipes, wall0, wall
 
+    def cpu() -> float:
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        return ru.ru_utime + ru.ru_stime
+
     decided[:] = [0] * streams
+    cpu0 = cpu()
     _, wall0, wall = phase("ready", PipelineConfig(overflow="block"), 0.0, seconds, paced=False)
+    cpu_s = cpu() - cpu0
     decisions = sum(decided)
     steps, requests = sched.steps, sched.requests
+    throughput_outputs = [{"decisions": "".join(o["decisions"]), "replies": o["replies"]} for o in outputs]
+    recording[0] = False
     pipes, _, _ = phase("live", PipelineConfig(), 0.0, live_seconds, paced=True)     # the videos again, from 0
     latency = [x for p in pipes for x in p.stats.decision_latency_s]
     dropped = sum(p.stats.dropped for p in pipes)
     sched.stop()
     return {"streams": streams, "decisions": decisions, "wall_s": wall, "start": wall0, "end": wall0 + wall,
-            "steps": steps, "requests": requests, "latency": latency, "dropped_live": dropped,
+            "cpu_s": cpu_s, "outputs": throughput_outputs, "steps": steps, "requests": requests, "latency": latency,
+            "dropped_live": dropped,
             "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
@@ -144,27 +162,48 @@ def _run_workers(jobs: list[tuple[int, int]], seconds: float, threads: int, live
                 p.kill()
 
 
-def compare(n: int, seconds: float = 20.0, threads: int = 1, log=lambda s: None, live_seconds: float = 15.0) -> dict:
-    """(a) one process with n streams, then (b) n single-stream processes whose clocks start together."""
-    log(f"(a) one process, {n} streams on one model …")
-    one = _run_workers([(n, 0)], seconds, threads, live_seconds)[0]
-    log(f"(b) {n} single-stream processes side by side …")
-    many = _run_workers([(1, k) for k in range(n)], seconds, threads, live_seconds)
+def compare(n: int, seconds: float = 20.0, threads: int = 1, log=lambda s: None, live_seconds: float = 15.0,
+            repeats: int = 1) -> dict:
+    """(a) one process with n streams, then (b) n single-stream processes whose clocks start together; `repeats`
+    alternates (a) and (b) that many times (a machine shared with other work drifts: adjacent runs compare best)
+    and reports the round with the median ratio (the lower middle one of an even count); every round is kept."""
+    rounds = []
+    for r in range(repeats):
+        tag = f" [{r + 1}/{repeats}]" if repeats > 1 else ""
+        log(f"(a) one process, {n} streams on one model …{tag}")
+        one = _run_workers([(n, 0)], seconds, threads, live_seconds)[0]
+        log(f"(b) {n} single-stream processes side by side …{tag}")
+        many = _run_workers([(1, k) for k in range(n)], seconds, threads, live_seconds)
+        rounds.append(_one_round(n, one, many))
+    ratios = [x["throughput_ratio"] for x in rounds]
+    # the median round (the lower one of an even count)
+    out = dict(rounds[sorted(range(repeats), key=lambda i: ratios[i])[(repeats - 1) // 2]])
+    out.update({"seconds": seconds, "live_seconds": live_seconds, "torch_threads": threads,
+                "repeats": repeats, "ratios": ratios, "rounds": rounds if repeats > 1 else []})
+    return out
+
+
+def _one_round(n: int, one: dict, many: list[dict]) -> dict:
     wall_b = max(r["end"] for r in many) - min(r["start"] for r in many)
     agg_a = one["decisions"] / one["wall_s"]
     agg_b = sum(r["decisions"] for r in many) / wall_b
     lat_b = [x for r in many for x in r["latency"]]
-    return {"streams": n, "seconds": seconds, "live_seconds": live_seconds, "torch_threads": threads,
+    cpu_b = sum(r["cpu_s"] for r in many)
+    same = [one["outputs"][k] == many[k]["outputs"][0] for k in range(n)]
+    return {"streams": n,
             "a": {"decisions": one["decisions"], "wall_s": one["wall_s"], "decisions_per_s": agg_a,
+                  "cpu_ms_per_decision": 1e3 * one["cpu_s"] / max(1, one["decisions"]),
                   "latency_p50_ms": 1e3 * _pct(one["latency"], 0.5),
                   "latency_p99_ms": 1e3 * _pct(one["latency"], 0.99), "dropped_live": one["dropped_live"],
                   "rss_mb": one["rss_mb"],
                   "mean_batch": one["requests"] / max(1, one["steps"])},
             "b": {"decisions": sum(r["decisions"] for r in many), "wall_s": wall_b, "decisions_per_s": agg_b,
+                  "cpu_ms_per_decision": 1e3 * cpu_b / max(1, sum(r["decisions"] for r in many)),
                   "latency_p50_ms": 1e3 * _pct(lat_b, 0.5), "latency_p99_ms": 1e3 * _pct(lat_b, 0.99),
                   "dropped_live": sum(r["dropped_live"] for r in many),
                   "rss_mb_one": statistics.median(r["rss_mb"] for r in many),
                   "rss_mb_sum": sum(r["rss_mb"] for r in many)},
+            "outputs_equal": sum(same), "outputs_differ": [k for k, ok in enumerate(same) if not ok],
             "throughput_ratio": agg_a / agg_b,
             "rss_ratio_vs_one_process": one["rss_mb"] / statistics.median(r["rss_mb"] for r in many)}
 
@@ -178,6 +217,12 @@ def format_result(r: dict) -> str:
         f"{a['latency_p50_ms']:>9.0f}{a['latency_p99_ms']:>9.0f}{a['rss_mb']:>9.0f}",
         f"{f'(b) {n} processes, 1 stream each':34s}{b['decisions']:>10d}{b['wall_s']:>9.1f}{b['decisions_per_s']:>8.1f}"
         f"{b['latency_p50_ms']:>9.0f}{b['latency_p99_ms']:>9.0f}{b['rss_mb_one']:>9.0f}",
+        f"CPU time per decision (every thread, throughput phase): (a) {a['cpu_ms_per_decision']:.1f} ms, "
+        f"(b) {b['cpu_ms_per_decision']:.1f} ms",
+        f"each stream's decisions and reply texts, (a) vs (b) playing the same video: equal {r['outputs_equal']}/{n}"
+        + (f" (differ: {', '.join(f's{k}' for k in r['outputs_differ'])})" if r["outputs_differ"] else ""),
+        *([f"a/b per round (alternating, median reported): {' '.join(f'{x:.2f}x' for x in r['ratios'])}"]
+          if r.get("repeats", 1) > 1 else []),
         f"aggregate decisions/s a/b = {r['throughput_ratio']:.2f}x; RSS of (a) / one process of (b) = "
         f"{r['rss_ratio_vs_one_process']:.2f}x (the {n} processes of (b) hold {b['rss_mb_sum']:.0f} MB together); "
         f"mean streams per model step in (a) = {a['mean_batch']:.2f}",

@@ -41,14 +41,20 @@ from .template import SILENT_ID, STOP_IDS
 Routine = Generator[Any, torch.Tensor, Any]
 
 
+def argmax(x: torch.Tensor) -> int:
+    """Index of the first maximum of a 1-D tensor (torch.argmax's answer; on CPU through numpy, ~10x faster over a
+    128,256-word vocabulary)."""
+    return int(x.numpy().argmax()) if x.device.type == "cpu" else int(x.argmax())
+
+
 def decide(logits: torch.Tensor, threshold: float) -> tuple[float, bool]:
-    """(p_silent, respond) from next-token logits [V] at a frame's last `<v>`."""
+    """(p_silent, respond) from next-token logits [V] at a frame's last `<v>`. Below θ, p[`,`] is zeroed, so the
+    argmax is some other word (SILENT_ID is not 0): "respond" without scanning."""
     p = torch.softmax(logits.float(), dim=-1)
     p_silent = float(p[SILENT_ID])                       # host sync: one scalar per frame
     if p_silent < threshold:
-        p = p.clone()
-        p[SILENT_ID] = 0.0
-    return p_silent, int(p.argmax()) != SILENT_ID
+        return p_silent, True
+    return p_silent, argmax(p) != SILENT_ID
 
 
 def run(gen: Routine, backend: LLMBackend):
@@ -204,7 +210,7 @@ def reply(s: Stream, prompt: list[int], trigger: str, t: float, p_silent: float,
         if tokens and (s.should_stop() or (ticket is not None and ticket.cancelled)):
             stop = "cancelled"
             break
-        tok = int(logits.argmax())                       # host sync: greedy token
+        tok = argmax(logits)                             # host sync: greedy token
         if tok in STOP_IDS:
             stop = "eos"
             break

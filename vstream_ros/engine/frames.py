@@ -25,12 +25,24 @@ class VideoError(RuntimeError):
     """A video that cannot be opened or holds no decodable frame (message is one line)."""
 
 
-@dataclass(frozen=True)
 class Frame:
-    """One RGB frame with its capture time in seconds."""
+    """One frame with its capture time `t` in seconds; `rgb` is the RGB uint8 array [H, W, 3]. A decoded frame is
+    converted to RGB on first access to `rgb`, so a reader that skips the frames the model clock does not take
+    (most of them: a 10 fps video at the model's 2 fps) never pays for their conversion."""
 
-    t: float
-    rgb: np.ndarray          # [H, W, 3] uint8
+    __slots__ = ("t", "_rgb", "_decoded")
+
+    def __init__(self, t: float, rgb: np.ndarray | None = None, decoded=None):
+        if (rgb is None) == (decoded is None):
+            raise ValueError("a Frame needs exactly one of rgb and decoded")
+        self.t, self._rgb, self._decoded = t, rgb, decoded
+
+    @property
+    def rgb(self) -> np.ndarray:
+        if self._rgb is None:
+            from .yuv import frame_to_rgb  # noqa: PLC0415
+            self._rgb, self._decoded = frame_to_rgb(self._decoded), None
+        return self._rgb
 
 
 @dataclass
@@ -40,8 +52,8 @@ class DecodeStats:
 
 
 def iter_video_frames(path: str | Path, stats: DecodeStats | None = None) -> Iterator[Frame]:
-    """Decode a video (file, /dev/videoN or network stream: engine/video_sources.py) to RGB frames with capture
-    times from the stream's timestamps.
+    """Decode a video (file, /dev/videoN or network stream: engine/video_sources.py) to frames with capture
+    times from the stream's timestamps (RGB converted when a frame's `rgb` is first read).
 
     Corrupt packets are counted in `stats.corrupt` and skipped. Raises VideoError when the file is
     missing, is not a video, or yields no frame at all.
@@ -49,7 +61,6 @@ def iter_video_frames(path: str | Path, stats: DecodeStats | None = None) -> Ite
     import av  # noqa: PLC0415 - optional heavy import
 
     from .video_sources import video_source  # noqa: PLC0415 - files, /dev/videoN, rtsp:// and http(s):// streams
-    from .yuv import frame_to_rgb  # noqa: PLC0415
 
     stats = stats if stats is not None else DecodeStats()
     try:
@@ -88,7 +99,7 @@ def iter_video_frames(path: str | Path, stats: DecodeStats | None = None) -> Ite
                         t = float(stats.frames)
                     start = t if start is None else start
                     stats.frames += 1
-                    yield Frame(t - start, frame_to_rgb(fr))
+                    yield Frame(t - start, decoded=fr)          # RGB on first access of .rgb
         except av.error.FFmpegError as e:
             if stats.frames == 0:
                 raise VideoError(f"cannot decode video {path}: {_one_line(e)}") from None

@@ -1,11 +1,12 @@
 """The model side of engine.pipeline.StreamPipeline (a mixin): what the pipeline hands the Scheduler.
 
-`next_work()` picks this stream's next routine (engine/decision.py), in this order: a "now" query (preempts the
-queued frames, answered at the last decided frame's time), a reset marker, ONE catch-up prefill of the ready
-frames (up to `max_prefill_frames`; frames a mid-batch reply cropped go back to the head of the ready queue),
-and, once every frame is decided, the end-of-stream flush that `finish()` asked for. `work_failed` sends a
-failure to `on_error` when the pipeline has one (the stream restarts, the pipeline goes on), else it stops the
-stream and `finish()` raises it. `PipelineCounters` turns what the routine did into `PipelineStats`.
+`next_work(max_frames)` picks this stream's next routine (engine/decision.py), in this order: a "now" query
+(preempts the queued frames, answered at the last decided frame's time), a reset marker, ONE catch-up prefill of
+the ready frames (up to `max_prefill_frames` and the scheduler's share of a step, `max_frames`; frames a
+mid-batch reply cropped go back to the head of the ready queue), and, once every frame is decided, the
+end-of-stream flush that `finish()` asked for. `work_failed` sends a failure to `on_error` when the pipeline has
+one (the stream restarts, the pipeline goes on), else it stops the stream and `finish()` raises it.
+`PipelineCounters` turns what the routine did into `PipelineStats`.
 
 Imports: torch and engine modules. Never ROS.
 """
@@ -62,7 +63,10 @@ class LLMWork:
     _encoding, _closing, _busy, _flush, _taken, _error, on_error, on_reset)."""
 
     # ------------------------------------------------------------------ called by the Scheduler's worker
-    def next_work(self):
+    def next_work(self, max_frames: int | None = None):
+        """This stream's next routine, or None; a catch-up prefill takes at most `max_frames` frames (the
+        scheduler's share of one step) and at most `options.max_prefill_frames`."""
+        cap = min(self.options.max_prefill_frames, max_frames or self.options.max_prefill_frames)
         with self._lock:
             if self._closing or self._error is not None or self._busy:
                 return None
@@ -72,7 +76,7 @@ class LLMWork:
                 return decision.answer(self.stream, now, None)
             if self._ready:
                 frames: list[QueuedFrame] = []
-                while self._ready and len(frames) < self.options.max_prefill_frames \
+                while self._ready and len(frames) < cap \
                         and not (frames and self._ready[0].marker):
                     frames.append(self._ready.popleft())
                     if frames[-1].marker:

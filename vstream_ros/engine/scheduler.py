@@ -8,8 +8,13 @@ members' backends share a batch runner (engine/llm_backend.run_steps; RuntimeBac
 otherwise — and sends each routine its logits. So frame prefills are batched across streams, reply decodes are
 batched across streams, and a stream that talks holds the others back by at most one step (one token).
 
-Members: `backend`, `next_work() -> generator | None`, `work_done(result)`, `work_failed(exc)`. A member that
-needs the worker (frames or queries arrived) calls `wake()`.
+Catch-up prefills share one budget per step: each member takes at most `frames_per_step // members` ready frames
+(at least 1; default budget 32 = one stream's own `max_prefill_frames`), so a step of N streams prefills about as
+many frames as one stream alone would, and a reply mid-batch crops (and re-prefills) fewer speculative frames
+(bench/RESULTS.md "Many streams, one model" measures it).
+
+Members: `backend`, `next_work(max_frames) -> generator | None`, `work_done(result)`, `work_failed(exc)`. A member
+that needs the worker (frames or queries arrived) calls `wake()`.
 
 Imports: stdlib and engine.llm_backend. Never ROS.
 """
@@ -23,8 +28,11 @@ from .llm_backend import run_steps
 class Scheduler:
     """The model's worker thread. Start/stop follow membership: `add` starts it, `stop` ends it."""
 
-    def __init__(self, name: str = "vstream-llm"):
+    def __init__(self, name: str = "vstream-llm", frames_per_step: int = 32):
+        if frames_per_step < 1:
+            raise ValueError(f"frames_per_step must be >= 1, got {frames_per_step}")
         self.name = name
+        self.frames_per_step = frames_per_step
         self._members: list = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -71,9 +79,10 @@ class Scheduler:
             with self._lock:
                 members, stop = list(self._members), self._stop
             if not stop:
+                share = max(1, self.frames_per_step // max(1, len(members)))
                 for m in members:
                     if m not in active:
-                        gen = m.next_work()
+                        gen = m.next_work(share)
                         if gen is not None:
                             self._advance(active, m, gen, None, first=True)
             if not active:

@@ -54,6 +54,7 @@ class Steps:
                 warnings.warn(f"decode CUDA-graph capture failed, running eager: {exc}")
                 self._graph = None
                 self.modes["decode"] = "eager"
+        cache.keep_rotated = self.eager           # eager forwards keep rotated keys (KVCache.rotated)
 
     # ---- CUDA graphs of one decode step, one per attention span bucket -------------------------
     def _capture_decode(self) -> None:  # pragma: no cover - GPU only

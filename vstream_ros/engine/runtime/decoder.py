@@ -5,7 +5,10 @@ Module names mirror transformers' Llama (`embed_tokens`, `layers.N.self_attn.q_p
 stripping the `model.` prefix (`load_hf_state_dict`).
 
 Attention reads keys PRE-RoPE from the cache and rotates them at contiguous positions 0..kv_len-1 on
-every forward (docs/design/memory.md §4): eviction and crops need no key fix-up. Two shapes:
+every forward (docs/design/memory.md §4): eviction and crops need no key fix-up. Eager steps (CPU) run
+`forward_segments` (one stream or several): q and the new keys are rotated once per step for all rows, and the
+cache keeps the rotated keys between forwards (KVCache.rotated: a slot is rotated again only after it was
+written or re-indexed); the bits are those of rotating the whole cache every forward. Two shapes:
   * eager (`pos` an int): attend over cache slots 0..kv_len-1 (exact, cheapest on CPU);
   * static (`pos` a LongTensor): attend over a fixed span `kv_len` (None = whole capacity) with a
     position mask — fixed shapes for CUDA graphs, one graph per span bucket.
@@ -84,10 +87,9 @@ class Attention(nn.Module):
         cache.write(self.layer, pos, k, v)                                           # pre-RoPE
         static = torch.is_tensor(pos)         # static shapes: attend over a fixed span with a mask
         n = kv_len if kv_len is not None else cache.capacity
-        keys = cache.k[self.layer, :, :n]                                            # [KVH, n, hd]
-        vals = cache.v[self.layer, :, :n]
+        vals = cache.v[self.layer, :, :n]                                            # [KVH, n, hd]
         c, s = cos[:n].to(x.dtype), sin[:n].to(x.dtype)
-        keys = apply_rope(keys, c, s)                                                # positions 0..n-1
+        keys = apply_rope(cache.k[self.layer, :, :n], c, s)                          # positions 0..n-1
         if static:
             qpos = pos.reshape(-1)[:1] + torch.arange(T, device=x.device)            # [T]
         else:
@@ -114,6 +116,26 @@ class Attention(nn.Module):
                                                      enable_gqa=cfg.kv_groups > 1)
             out = out[0].transpose(0, 1).reshape(T, -1)                               # [T, H*hd]
         return out
+
+    def attend_rotated(self, q, k, k_rot, v, cache: KVCache, start: int, mask, rotate) -> torch.Tensor:
+        """Eager attention of one stream whose q, k are already rotated at their positions (Decoder.forward_segments):
+        q [T, H, hd] rotated, k / k_rot [T, KVH, hd] pre-RoPE / rotated, v [T, KVH, hd]; `mask` the causal mask
+        [T, start+T] or None (one query, or nothing cached before). The cache keeps the rotated keys
+        (KVCache.rotated; `rotate(keys, a, b)` rotates slots a..b-1 it does not hold). Same bits as `attend`."""
+        cfg = self.cfg
+        T = q.shape[0]
+        n = start + T
+        cache.write(self.layer, start, k.transpose(0, 1), v.transpose(0, 1), rotated=k_rot.transpose(0, 1))
+        keys = cache.rotated(self.layer, n, rotate)                                  # [KVH, n, hd]
+        vals = cache.v[self.layer, :, :n]
+        q = q.transpose(0, 1)                                                        # [H, T, hd]
+        if mask is None:
+            out = F.scaled_dot_product_attention(q[None], keys[None], vals[None], is_causal=T > 1,
+                                                 enable_gqa=cfg.kv_groups > 1)
+        else:
+            out = F.scaled_dot_product_attention(q[None], keys[None], vals[None], attn_mask=mask[None, None],
+                                                 enable_gqa=cfg.kv_groups > 1)
+        return out[0].transpose(0, 1).reshape(T, -1)                                 # [T, H*hd]
 
 
 class MLP(nn.Module):
@@ -194,6 +216,9 @@ class Decoder(nn.Module):
     def forward(self, x: torch.Tensor, cache: KVCache, pos, kv_len: int | None,
                 logits_at: torch.Tensor | None = None) -> torch.Tensor:
         """x [T, D] embeds written at slots pos..pos+T-1 → float32 logits [len(logits_at) or T, vocab]."""
+        if isinstance(pos, int) and cache.keep_rotated and self.attn != "flash":      # eager: one stream's segment
+            at = logits_at if logits_at is not None else torch.arange(x.shape[0], device=x.device)
+            return self.forward_segments([(x, cache, pos)], at)
         for block in self.layers:
             x = block(x, cache, pos, kv_len, self.rope_cos, self.rope_sin, self.attn)
         if logits_at is not None:
@@ -206,15 +231,47 @@ class Decoder(nn.Module):
         MLP and lm_head run once over all rows; attention runs per segment against its own cache.
         `logits_at` indexes the concatenated rows → float32 logits [len(logits_at), vocab]."""
         sizes = [x.shape[0] for x, _, _ in segments]
-        x = torch.cat([s[0] for s in segments])
+        x = torch.cat([s[0] for s in segments]) if len(segments) > 1 else segments[0][0]
+        if self.attn == "flash" or not all(c.keep_rotated for _, c, _ in segments):
+            for block in self.layers:
+                a = block.self_attn
+                h = block.input_layernorm(x)
+                q, k, v = a.q_proj(h), a.k_proj(h), a.v_proj(h)
+                outs = [a.attend(qs, ks, vs, cache, start, start + T, self.rope_cos, self.rope_sin, self.attn)
+                        for (_, cache, start), qs, ks, vs, T in zip(segments, q.split(sizes), k.split(sizes),
+                                                                     v.split(sizes), sizes)]
+                x = x + a.o_proj(torch.cat(outs))
+                x = x + block.mlp(block.post_attention_layernorm(x))
+            return self.lm_head(self.norm(x.index_select(0, logits_at))).float()
+        # Once per step, shared by every layer: each row's RoPE angles (its stream's positions) and each stream's
+        # causal mask. q and the new keys are rotated for all rows at once; RoPE is elementwise, so the bits are
+        # those of rotating each stream apart.
+        cfg, dtype, dev = self.cfg, x.dtype, x.device
+        cos = torch.cat([self.rope_cos[s:s + T] for (_, _, s), T in zip(segments, sizes)]).to(dtype)[:, None]
+        sin = torch.cat([self.rope_sin[s:s + T] for (_, _, s), T in zip(segments, sizes)]).to(dtype)[:, None]
+        masks = [None if T == 1 or s == 0 else
+                 torch.arange(s + T, device=dev)[None, :] <= torch.arange(s, s + T, device=dev)[:, None]
+                 for (_, _, s), T in zip(segments, sizes)]
+
+        def rotate(keys, a, b):
+            return apply_rope(keys, self.rope_cos[a:b].to(dtype), self.rope_sin[a:b].to(dtype))
+        N = x.shape[0]
         for block in self.layers:
             a = block.self_attn
             h = block.input_layernorm(x)
             q, k, v = a.q_proj(h), a.k_proj(h), a.v_proj(h)
-            outs = [a.attend(qs, ks, vs, cache, start, start + T, self.rope_cos, self.rope_sin, self.attn)
-                    for (_, cache, start), qs, ks, vs, T in zip(segments, q.split(sizes), k.split(sizes),
-                                                                 v.split(sizes), sizes)]
-            x = x + a.o_proj(torch.cat(outs))
+            k = k.view(N, cfg.num_kv_heads, cfg.head_dim)
+            qr = apply_rope(q.view(N, cfg.num_heads, cfg.head_dim), cos, sin)
+            kr = apply_rope(k, cos, sin)
+            v = v.view(N, cfg.num_kv_heads, cfg.head_dim)
+            if len(segments) == 1:
+                out = a.attend_rotated(qr, k, kr, v, segments[0][1], segments[0][2], masks[0], rotate)
+            else:
+                out = torch.cat([a.attend_rotated(qs, ks, krs, vs, cache, start, mask, rotate)
+                                 for (_, cache, start), qs, ks, krs, vs, mask in
+                                 zip(segments, qr.split(sizes), k.split(sizes), kr.split(sizes), v.split(sizes),
+                                     masks)])
+            x = x + a.o_proj(out)
             x = x + block.mlp(block.post_attention_layernorm(x))
         return self.lm_head(self.norm(x.index_select(0, logits_at))).float()
 

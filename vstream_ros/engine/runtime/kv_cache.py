@@ -11,6 +11,11 @@ API for the bounded-memory manager (call only between forwards):
   read(start, end), reset(); grow(capacity) is used by eager steps only.
 The model writes through `write(layer, start, k, v)` and the step functions call `advance(n)`.
 
+Rotated keys (eager steps, `keep_rotated` set by the runtime's Steps): `rotated(layer, n, rotate)` returns the
+keys of slots 0..n-1 rotated at their positions, rotating only the slots not rotated since they were last written
+or re-indexed (a copy per layer, allocated on first use). RoPE is elementwise, so a key rotated once equals the same key rotated again on every
+forward, bit for bit; every write, truncate, gather, append, grow and reset invalidates what it moves.
+
 Imports: torch only.
 """
 from __future__ import annotations
@@ -40,6 +45,9 @@ class KVCache:
             self.k = torch.zeros(shape, dtype=dtype, device=device)   # pre-RoPE keys
             self.v = torch.zeros(shape, dtype=dtype, device=device)
         self._length = 0
+        self.keep_rotated = False                 # set for eager steps (compiled/captured ones rotate each time)
+        self._rot: torch.Tensor | None = None     # keys rotated at their slot's position (eager steps)
+        self._rot_valid = [0] * layers            # per layer: slots 0..valid-1 of _rot are up to date
 
     # ---- sizes ----------------------------------------------------------------------------------
     @property
@@ -73,18 +81,42 @@ class KVCache:
                 "raise the capacity or enable the bounded-memory manager")
         return self._length
 
-    def write(self, layer: int, start, k: torch.Tensor, v: torch.Tensor) -> None:
-        """Write pre-RoPE k, v [kv_heads, T, head_dim] at slots start..start+T-1 of `layer`.
+    def write(self, layer: int, start, k: torch.Tensor, v: torch.Tensor, rotated: torch.Tensor | None = None) -> None:
+        """Write pre-RoPE k, v [kv_heads, T, head_dim] at slots start..start+T-1 of `layer` (and `rotated`, the
+        same keys rotated at their positions, into the rotated copy when every slot before them is up to date).
 
         `start` is an int (eager) or a 0-d/1-element LongTensor (static shapes, CUDA graphs).
         """
         if isinstance(start, int):
+            if rotated is not None and self._rot_valid[layer] >= start:
+                if self._rot is None:
+                    self._rot = torch.empty_like(self.k)
+                self._rot[layer, :, start:start + k.shape[1]] = rotated
+                self._rot_valid[layer] = start + k.shape[1]
+            else:
+                self._rot_valid[layer] = min(self._rot_valid[layer], start)
             self.k[layer, :, start:start + k.shape[1]] = k
             self.v[layer, :, start:start + v.shape[1]] = v
         else:
+            self._rot_valid[layer] = 0
             pos = start.reshape(-1)[:1] + torch.arange(k.shape[1], device=k.device)
             self.k[layer].index_copy_(1, pos, k)
             self.v[layer].index_copy_(1, pos, v)
+
+    def rotated(self, layer: int, n: int, rotate) -> torch.Tensor:
+        """Keys of slots 0..n-1 of `layer` rotated at positions 0..n-1 [kv_heads, n, head_dim]; `rotate(keys, start,
+        end)` rotates pre-RoPE keys of slots start..end-1 (called for the slots not rotated yet only)."""
+        if self._rot is None:
+            self._rot = torch.empty_like(self.k)
+        valid = self._rot_valid[layer]
+        if valid < n:
+            self._rot[layer, :, valid:n] = rotate(self.k[layer, :, valid:n], valid, n)
+            self._rot_valid[layer] = n
+        return self._rot[layer, :, :n]
+
+    def _invalidate(self, keep: int) -> None:
+        """Rotated keys of slots >= keep are stale."""
+        self._rot_valid = [min(v, keep) for v in self._rot_valid]
 
     def advance(self, n: int) -> None:
         """Count n freshly written positions as valid (after a successful forward)."""
@@ -96,6 +128,7 @@ class KVCache:
         """Keep the first n positions (0 <= n <= length)."""
         if not 0 <= n <= self._length:
             raise ValueError(f"truncate({n}) outside 0..{self._length}")
+        self._invalidate(n)
         self._length = n
 
     def gather(self, keep: Sequence[int] | torch.Tensor) -> None:
@@ -111,9 +144,12 @@ class KVCache:
                 raise ValueError(f"gather indices must lie in 0..{self._length - 1}")
             if m > 1 and not bool((idx[1:] > idx[:-1]).all()):
                 raise ValueError("gather indices must be strictly increasing (chronological order)")
+            same = torch.arange(m) == idx.cpu()
+            self._invalidate(m if bool(same.all()) else int(same.long().argmin()))   # slots that did not move keep
             idx = idx.to(self.k.device)
             self.k[:, :, :m] = self.k.index_select(2, idx)       # index_select copies before the write
             self.v[:, :, :m] = self.v.index_select(2, idx)
+        self._invalidate(m)
         self._length = m
 
     def append(self, k: torch.Tensor, v: torch.Tensor) -> None:
@@ -123,6 +159,7 @@ class KVCache:
                              f"got {tuple(k.shape)} / {tuple(v.shape)}")
         n = k.shape[2]
         start = self.reserve(n)
+        self._invalidate(start)
         self.k[:, :, start:start + n] = k.to(self.k)
         self.v[:, :, start:start + n] = v.to(self.v)
         self._length += n
@@ -144,8 +181,11 @@ class KVCache:
             new = torch.zeros((layers, heads, capacity, hd), dtype=old.dtype, device=old.device)
             new[:, :, :self._length] = old[:, :, :self._length]
             setattr(self, name, new)
+        self._rot = None
+        self._invalidate(0)
 
     def reset(self) -> None:
+        self._invalidate(0)
         self._length = 0
 
 
