@@ -1,6 +1,6 @@
 """Scenario driver for the real-ROS tier: a real rclpy node that plays a camera and records the assistant's outputs.
 
-Run by test/ros_real tests in a subprocess whose environment has ROS 2 Humble and the built workspace sourced
+Run by test/ros_real tests in a subprocess whose environment has a ROS 2 distribution and the built workspace sourced
 (the pytest process itself never imports rclpy). Writes one JSON file with what it saw.
 
     python driver.py stream --world 0 --duration 30 --hz 10 [--compressed] [--bad] [--loop-at S] [--clock] [--overlay]

@@ -1,4 +1,5 @@
-"""Real ROS 2 Humble: the assistant launched with `ros2 launch`, fed by a real camera node over DDS (loopback).
+"""Real ROS 2 (each distribution present, conftest.py): the assistant launched with `ros2 launch`, fed by a real
+camera node over DDS (loopback).
 
 Skipped with the reason where no ROS 2 is installed (see conftest.py). Each test launches the node with the shipped
 demo model (or the tiny model for long answers) and checks what a user would: narration on the topics equal to
