@@ -10,7 +10,8 @@ the model.
 Topics (relative, node namespace `vstream` in the launch file): sub `image` | `image/compressed` (sensor-data QoS),
 `query` (std_msgs/String); pub `narration` (vstream_msgs/Narration), `narration_text` (std_msgs/String),
 `guidance` (vstream_msgs/StepGuidance, transient-local, assist mode), `/diagnostics`, `overlay` (+ `overlay/compressed`)
-when overlay.enabled (ros/overlay_publisher.py); service `reset`
+when overlay.enabled (ros/overlay_publisher.py); under use_sim_time also sub `/clock` (deep queue, from the node's
+start: frames_missed_at_start, ros/start_gap.py); service `reset`
 (std_srvs/Trigger); action `ask` (vstream_msgs/action/Ask, cancellable; goals rejected while inactive) when
 vstream_msgs is installed.
 
@@ -35,6 +36,7 @@ from vstream_ros.guidance import StepTracker, goal_prompt
 from vstream_ros.engine.pipeline import PipelineConfig
 from vstream_ros.engine.scheduler import Scheduler
 from vstream_ros.host.runtime import HostOptions, HostRuntime
+from vstream_ros.interfaces.stamps import stamp_to_sec
 from vstream_ros.ros import params as P
 from vstream_ros.ros.camera import CameraPort, destroy_entity
 from vstream_ros.ros.overlay_publisher import make_overlay
@@ -93,6 +95,7 @@ class AssistantNode(LifecycleNode):
         self.active = False
         self._ents: list = []
         self._group = ReentrantCallbackGroup()
+        self._clock_sub = self._subscribe_clock()
 
     @property
     def host(self) -> HostRuntime | None:
@@ -102,6 +105,22 @@ class AssistantNode(LifecycleNode):
     @property
     def overlay(self):
         return self.cameras[0].overlay if self.cameras else None
+
+    def _subscribe_clock(self):
+        """Under use_sim_time, our own /clock subscription from the node's start, with a deep queue: the first
+        /clock after configure is the earliest stream time the node saw (frames_missed_at_start, ros/start_gap.py),
+        even when the model took seconds to load before the executor spun."""
+        if not self.get_parameter("use_sim_time").value:
+            return None
+        from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy  # noqa: PLC0415
+        from rosgraph_msgs.msg import Clock as ClockMsg  # noqa: PLC0415
+
+        def on_clock(msg):
+            t = stamp_to_sec(msg.clock.sec, msg.clock.nanosec)
+            for cam in self.cameras:
+                cam.saw_clock(t)
+        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=2000, reliability=ReliabilityPolicy.BEST_EFFORT)
+        return self.create_subscription(ClockMsg, "/clock", on_clock, qos)
 
     # ---------------------------------------------------------------- lifecycle
     def on_configure(self, state) -> TransitionCallbackReturn:
@@ -126,9 +145,9 @@ class AssistantNode(LifecycleNode):
                     tracker = StepTracker(values["task.name"] or values["task.goal"], values["task.steps"])
                     goal = goal_prompt(values["task.goal"], values["task.steps"])
                 port = CameraPort(self, name, None, make_overlay(self, engine, values))
-                port.host = HostRuntime(engine, port, options, tracker=tracker, goal=goal, now=self._now,
-                                        log=port.log_worker, observers=(port.overlay,), backend=backend,
-                                        scheduler=scheduler, name=name or "u")
+                port.attach_host(HostRuntime(engine, port, options, tracker=tracker, goal=goal, now=self._now,
+                                             log=port.log_worker, observers=(port.overlay,), backend=backend,
+                                             scheduler=scheduler, name=name or "u"))
                 if port.overlay is not None:
                     port.overlay.bind(port.host)
                 self.cameras.append(port)

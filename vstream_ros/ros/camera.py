@@ -21,6 +21,7 @@ from std_srvs.srv import Trigger
 
 from vstream_ros.ros.conversions import compressed_to_rgb, fill, image_to_rgb, stamp_of
 from vstream_ros.ros.qos import GUIDANCE_QOS, NARRATION_QOS, TEXT_QOS, image_qos
+from vstream_ros.ros.start_gap import StartGap
 
 ASK_TIMEOUT_S = 300.0
 
@@ -42,11 +43,22 @@ class CameraPort:
         self.node, self.name, self.host, self.overlay = node, name, host, overlay
         self.prefix = f"{name}/" if name else ""
         self.inactive_frames = 0
+        self.start_gap: StartGap | None = None    # frames_missed_at_start; made with the host (attach_host)
         self.pub_text = self.pub_narration = self.pub_guidance = None
         self.entities: list = []
         self.lifecycle_pubs: list = []
         self.action = None
         self._last_diag = (time.monotonic(), 0)
+
+    def attach_host(self, host) -> None:
+        """The camera's host runtime (made after the port: the host's sink is the port), and a fresh StartGap."""
+        self.host = host
+        self.start_gap = StartGap(host.cfg.fps)
+
+    def saw_clock(self, t: float) -> None:
+        """A /clock message (sim time t): evidence of the stream's time (StartGap)."""
+        if self.start_gap is not None:
+            self.start_gap.clock(t)
 
     # ---------------------------------------------------------------- entities
     def create(self, v: dict, msgs, actions, group) -> None:
@@ -94,12 +106,16 @@ class CameraPort:
 
     def _ingest(self, msg, decode) -> None:
         host = self.host
+        stamp, t = stamp_of(msg)
         if not self.node.active or host is None:
             self.inactive_frames += 1
+            if self.start_gap is not None:
+                self.start_gap.frame(t, kept=False)
             return
-        stamp, t = stamp_of(msg)
         host.set_frame_id(msg.header.frame_id)
         kind = host.submit(lambda: decode(msg), t, stamp)
+        if self.start_gap is not None:
+            self.start_gap.frame(t, kept=kind in ("ok", "jump", "loop"))
         if kind in ("duplicate", "out_of_order", "loop", "corrupt"):
             self.node.get_logger().warning(f"{self.prefix}frame at t={t:.3f}: {kind}", throttle_duration_sec=5.0)
 
@@ -186,6 +202,8 @@ class CameraPort:
         self._last_diag = (now, frames)
         kv["ingest_fps"] = f"{(frames - before) / max(now - then, 1e-6):.2f}"
         kv["dropped_inactive"] = str(self.inactive_frames)
+        if self.start_gap is not None:
+            kv["frames_missed_at_start"] = str(self.start_gap.missed())
         if self.overlay is not None:
             kv.update({k: str(v) for k, v in self.overlay.stats().items()})
         status = DiagnosticStatus()
