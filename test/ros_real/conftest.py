@@ -7,7 +7,8 @@ once per session: colcon runs under this Python, so the installed nodes start wi
 under the distribution's own small build venv (its empy). The pytest process never imports rclpy: the ROS
 environment (setup.bash + the workspace built here) is captured once and given to subprocesses — `ros2 launch`,
 `ros2 bag`, `ros2 param`, and driver.py (a real rclpy node playing the camera and recording outputs). DDS stays on
-loopback (ROS_LOCALHOST_ONLY=1 on Humble, ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST from Jazzy on) on a domain id of its own per distribution; the ros2 daemon is stopped at the end.
+loopback (ROS_LOCALHOST_ONLY=1 on Humble, ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST from Jazzy on) on a domain id of
+its own per distribution; the ros2 daemon is stopped at the end.
 """
 from __future__ import annotations
 
@@ -38,9 +39,9 @@ def ros_env(request, tmp_path_factory):
     env["ROS_DISTRO"] names it."""
     distro = request.param
     if distro is None:
+        only = os.environ.get("VSTREAM_ROS_DISTROS")
         pytest.skip(f"real-ROS tier: no ROS 2 under {ros_root()} (looked for humble, jazzy, lyrical"
-                    f"{'; $VSTREAM_ROS_DISTROS=' + os.environ['VSTREAM_ROS_DISTROS'] if os.environ.get('VSTREAM_ROS_DISTROS') else ''}"
-                    "; see docs/ros.md)")
+                    f"{'; $VSTREAM_ROS_DISTROS=' + only if only else ''}; see docs/ros.md)")
     setup = ros_root() / distro / "setup.bash"
     why = python_mismatch(distro)
     if why:

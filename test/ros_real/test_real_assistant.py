@@ -20,23 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from rosutil import DEMO, drive, launched, ros, world_frames
+from rosutil import BASE, DEMO, demo_args, demo_engine, drive, launched, ros, world_frames
 
-BASE = 1_700_000_000
 DRIVER_DIR = Path(__file__).resolve().parent
-
-
-def demo_args(params) -> list[str]:
-    """Launch arguments for the demo model (the `model` argument overrides model.checkpoint of the params file)."""
-    return [f"params_file:={params}", f"model:={DEMO / 'checkpoint'}"]
-
-
-def demo_engine():
-    from vstream_ros.engine.config import ModelSpec
-    from vstream_ros.engine.options import EngineConfig
-    from vstream_ros.host.build import load_engine
-    return load_engine(EngineConfig(ModelSpec(checkpoint=str(DEMO / "checkpoint"), llm=str(DEMO / "llm"),
-                                              vision=str(DEMO / "vision"), device="cpu", dtype="float32")))
 
 
 def replay_texts(tmp_path, world: int, duration: float, hz: float, compressed: bool = False):
