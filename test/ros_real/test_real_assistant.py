@@ -94,7 +94,12 @@ def test_compressed_jpeg_and_bad_frames_are_counted_and_narration_goes_on(ros_en
 
 
 def test_raw_bad_frames_over_dds_are_counted_by_reason(ros_env, demo_params, tmp_path):
-    with launched(ros_env, tmp_path, *demo_args(demo_params)):
+    # the driver sends the four bad frames and the good one within ~1 ms: with the default image.queue_depth (2) a
+    # burst of 5 keeps only the last 2 whenever the executor is a little late (always on Jazzy here); a camera
+    # never bursts, so the burst gets a queue that holds it
+    params = tmp_path / "deep.yaml"
+    params.write_text(demo_params.read_text() + "    image:\n      queue_depth: 10\n")
+    with launched(ros_env, tmp_path, f"params_file:={params}", f"model:={DEMO / 'checkpoint'}"):
         got = drive(ros_env, tmp_path, "stream", "--world", "2", "--duration", "12", "--hz", "10", "--bad")
     d = got["diagnostics"]
     kinds = {k: int(v) for k, v in d.items() if k.startswith("corrupt_") and k != "corrupt_frames"}
