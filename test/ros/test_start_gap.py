@@ -33,16 +33,25 @@ def test_clock_before_the_first_frame_counts_when_it_agrees_with_the_stamps():
     for k in range(40):                       # the bag's /clock from its start, while the model loads (4 s)
         gap.clock(T0 + 0.1 * k)
     gap.frame(T0 + 4.1, kept=True)
-    gap.clock(T0 + 4.1)
+    assert gap.missed() == 0 and not gap.settled()     # not judged yet: the frames' evidence only
+    gap.clock(T0 + 4.0)                       # the /clock backlog catches up with the first model frame
+    assert gap.settled() and gap.clock_ok
     assert gap.missed() == 8                  # slots 0..7 went by before the first model frame (slot 8)
 
 
 def test_clock_in_another_time_base_is_not_compared_with_the_stamps():
-    gap = StartGap(2.0)
-    gap.clock(5.0)                            # sim time near 0, camera stamps in epoch time
-    gap.frame(T0 + 4.1, kept=True)
-    gap.clock(9.0)
-    assert gap.missed() == 0
+    behind = StartGap(2.0)
+    behind.clock(5.0)                         # sim time near 0, camera stamps in epoch time
+    behind.frame(T0 + 4.1, kept=True)
+    behind.clock(9.0)
+    assert behind.missed() == 0 and not behind.settled()
+    behind.start_wall -= 11.0                 # no agreeing /clock 10 s after the first model frame: given up
+    assert behind.settled() and behind.clock_ok is False and behind.missed() == 0
+    ahead = StartGap(2.0)
+    ahead.clock(T0 - 100.0)
+    ahead.frame(5.0, kept=True)               # stamps near 0, /clock in epoch time
+    ahead.clock(T0)
+    assert ahead.settled() and ahead.clock_ok is False and ahead.missed() == 0
 
 
 def test_nothing_seen_is_zero():

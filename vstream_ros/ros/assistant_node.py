@@ -10,8 +10,8 @@ the model.
 Topics (relative, node namespace `vstream` in the launch file): sub `image` | `image/compressed` (sensor-data QoS),
 `query` (std_msgs/String); pub `narration` (vstream_msgs/Narration), `narration_text` (std_msgs/String),
 `guidance` (vstream_msgs/StepGuidance, transient-local, assist mode), `/diagnostics`, `overlay` (+ `overlay/compressed`)
-when overlay.enabled (ros/overlay_publisher.py); under use_sim_time also sub `/clock` (deep queue, from the node's
-start: frames_missed_at_start, ros/start_gap.py); service `reset`
+when overlay.enabled (ros/overlay_publisher.py); under use_sim_time also sub `/clock` (deep queue, from configure until
+the first model frame: frames_missed_at_start, ros/start_gap.py); service `reset`
 (std_srvs/Trigger); action `ask` (vstream_msgs/action/Ask, cancellable; goals rejected while inactive) when
 vstream_msgs is installed.
 
@@ -23,7 +23,6 @@ from __future__ import annotations
 import importlib
 import signal
 import sys
-import time
 
 import rclpy
 from rclpy.callback_groups import ReentrantCallbackGroup
@@ -95,7 +94,8 @@ class AssistantNode(LifecycleNode):
         self.active = False
         self._ents: list = []
         self._group = ReentrantCallbackGroup()
-        self._clock_sub = self._subscribe_clock()
+        self._clock_sub = None                           # /clock for frames_missed_at_start (configure → settled)
+        self._early_clock: float | None = None           # the first /clock before the cameras exist
 
     @property
     def host(self) -> HostRuntime | None:
@@ -106,21 +106,29 @@ class AssistantNode(LifecycleNode):
     def overlay(self):
         return self.cameras[0].overlay if self.cameras else None
 
-    def _subscribe_clock(self):
-        """Under use_sim_time, our own /clock subscription from the node's start, with a deep queue: the first
-        /clock after configure is the earliest stream time the node saw (frames_missed_at_start, ros/start_gap.py),
-        even when the model took seconds to load before the executor spun."""
-        if not self.get_parameter("use_sim_time").value:
-            return None
+    def _subscribe_clock(self) -> None:
+        """Under use_sim_time, from the start of configure until every camera's StartGap is settled: our own /clock
+        subscription with a deep queue, so the first /clock is the earliest stream time the node saw
+        (frames_missed_at_start, ros/start_gap.py) even when the model took seconds to load."""
+        self._early_clock = None
+        if self._clock_sub is not None or not self.get_parameter("use_sim_time").value:
+            return
         from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy  # noqa: PLC0415
         from rosgraph_msgs.msg import Clock as ClockMsg  # noqa: PLC0415
 
         def on_clock(msg):
             t = stamp_to_sec(msg.clock.sec, msg.clock.nanosec)
+            if not self.cameras and self._early_clock is None:
+                self._early_clock = t
             for cam in self.cameras:
                 cam.saw_clock(t)
         qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=2000, reliability=ReliabilityPolicy.BEST_EFFORT)
-        return self.create_subscription(ClockMsg, "/clock", on_clock, qos)
+        self._clock_sub = self.create_subscription(ClockMsg, "/clock", on_clock, qos)
+
+    def _drop_clock(self) -> None:
+        if self._clock_sub is not None:
+            self.destroy_subscription(self._clock_sub)
+            self._clock_sub = None
 
     # ---------------------------------------------------------------- lifecycle
     def on_configure(self, state) -> TransitionCallbackReturn:
@@ -131,6 +139,7 @@ class AssistantNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self.values = values
         names = P.camera_names(values)
+        self._subscribe_clock()
         try:
             engine = self._engine_factory(values)
             if len(engine.backends) < len(names):
@@ -155,6 +164,9 @@ class AssistantNode(LifecycleNode):
             self.get_logger().error(f"model load failed ({type(e).__name__}): {' '.join(str(e).split())[:400]}")
             self._release()
             return TransitionCallbackReturn.FAILURE
+        if self._early_clock is not None:
+            for cam in self.cameras:
+                cam.saw_clock(self._early_clock)
         self._create_entities(values)
         self.device = str(getattr(engine.model, "device", values["model.device"]))
         self.get_logger().info("configured: " + loaded_summary(engine, values, names))
@@ -199,6 +211,7 @@ class AssistantNode(LifecycleNode):
             if cam.overlay is not None:
                 cam.overlay.close()
         self._destroy_entities()
+        self._drop_clock()
         self.cameras = []
         import gc  # noqa: PLC0415
         gc.collect()
@@ -259,6 +272,8 @@ class AssistantNode(LifecycleNode):
         return ns // 1_000_000_000, ns % 1_000_000_000
 
     def _publish_diagnostics(self) -> None:
+        if self._clock_sub is not None and all(c.start_gap is not None and c.start_gap.settled() for c in self.cameras):
+            self._drop_clock()                           # frames_missed_at_start no longer needs /clock
         statuses = [st for st in (cam.status(self.device) for cam in self.cameras) if st is not None]
         if not statuses:
             return

@@ -63,12 +63,11 @@ class CameraPort:
     # ---------------------------------------------------------------- entities
     def create(self, v: dict, msgs, actions, group) -> None:
         node, pre = self.node, self.prefix
-        depth = v["image.queue_depth"]
+        qos = image_qos(v["image.queue_depth"], v["image.reliability"] == "reliable")
         if v["image.transport"] == "compressed":
-            sub = node.create_subscription(CompressedImage, pre + "image/compressed", self._on_compressed,
-                                           image_qos(depth))
+            sub = node.create_subscription(CompressedImage, pre + "image/compressed", self._on_compressed, qos)
         else:
-            sub = node.create_subscription(Image, pre + "image", self._on_image, image_qos(depth))
+            sub = node.create_subscription(Image, pre + "image", self._on_image, qos)
         self.pub_text = node.create_lifecycle_publisher(String, pre + "narration_text", TEXT_QOS)
         self.pub_narration = (node.create_lifecycle_publisher(msgs.Narration, pre + "narration", NARRATION_QOS)
                               if msgs is not None else None)
