@@ -69,8 +69,8 @@ def test_bag_play_at_30hz_narrates_like_replay_from_the_first_frame_the_node_saw
                 assert listener.wait(120) == 0
         else:                                          # the bag plays while the node starts and loads its model
             # at half speed, so a node that takes 25 s to start (a loaded 2-core machine) still sees half the bag
-            play = subprocess.Popen([*play_cmd, "--rate", "0.5"], env=ros_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                    start_new_session=True)
+            play = subprocess.Popen([*play_cmd, "--rate", "0.5"], env=ros_env, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL, start_new_session=True)
             time.sleep(0.5)
             with launched(ros_env, tmp_path, *args, wait_for="activated"):
                 assert play.wait(180) == 0
