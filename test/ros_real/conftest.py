@@ -36,7 +36,7 @@ def _capture_env(script: str) -> dict:
 @pytest.fixture(scope="session", params=DISTROS or [None], ids=DISTROS or ["none"])
 def ros_env(request, tmp_path_factory):
     """Environment with one ROS 2 distribution + this repo's workspace (vstream_msgs, vstream_ros) built by colcon;
-    env["ROS_DISTRO"] names it."""
+    env["ROS_DISTRO"] names it, env["VSTREAM_ROS_BUILD_PYTHON"] is its generator venv's Python (PYTHON_EXECUTABLE)."""
     distro = request.param
     if distro is None:
         only = os.environ.get("VSTREAM_ROS_DISTROS")
@@ -73,6 +73,7 @@ def ros_env(request, tmp_path_factory):
     env.update(RMW_IMPLEMENTATION="rmw_cyclonedds_cpp", HF_HUB_OFFLINE="1",
                ROS_DOMAIN_ID=str(20 + (os.getpid() % 25) * 3 + DISTROS.index(distro)), PYTHONUNBUFFERED="1",
                ROS_LOG_DIR=str(tmp_path_factory.mktemp(f"ros_log_{distro}")))
+    env["VSTREAM_ROS_BUILD_PYTHON"] = str(gen_python)        # for tests that run colcon themselves
     assert env.get("ROS_DISTRO") == distro, env.get("ROS_DISTRO")
     yield env
     subprocess.run(["ros2", "daemon", "stop"], env=env, capture_output=True, timeout=60)
