@@ -329,7 +329,8 @@ def main() -> int:
     else:
         ex = MultiThreadedExecutor()
         ex.add_node(node)
-        threading.Thread(target=ex.spin, daemon=True).start()
+        spinner = threading.Thread(target=ex.spin, daemon=True)
+        spinner.start()
     try:
         if args.cmd == "ask":
             result = ask(node, ex, args)
@@ -337,6 +338,8 @@ def main() -> int:
             result = {"stream": stream, "multi": multi, "listen": listen}[args.cmd](node, args)
     finally:
         ex.shutdown(timeout_sec=1.0)
+        if args.cmd != "ask":            # a spin thread still in rcl's wait at exit aborts the process (terminate)
+            spinner.join(10.0)
         node.destroy_node()
         rclpy.try_shutdown()
     with open(args.out, "w", encoding="utf-8") as f:

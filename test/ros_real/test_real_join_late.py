@@ -62,7 +62,7 @@ def test_bag_play_at_30hz_narrates_like_replay_from_the_first_frame_the_node_saw
     play_cmd = ["ros2", "bag", "play", str(bag), "--clock", "100"]
     try:
         if order == "bag_after_node":
-            with launched(ros_env, tmp_path, *args, wait_for="activated"):
+            with launched(ros_env, tmp_path, *args, wait_for="activated") as run:
                 wait_file(ready, listener, 120)
                 ros(ros_env, *play_cmd[1:], timeout=180)
                 done.touch()
@@ -72,7 +72,7 @@ def test_bag_play_at_30hz_narrates_like_replay_from_the_first_frame_the_node_saw
             play = subprocess.Popen([*play_cmd, "--rate", "0.5"], env=ros_env, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL, start_new_session=True)
             time.sleep(0.5)
-            with launched(ros_env, tmp_path, *args, wait_for="activated"):
+            with launched(ros_env, tmp_path, *args, wait_for="activated") as run:
                 assert play.wait(180) == 0
                 done.touch()
                 assert listener.wait(120) == 0
@@ -82,7 +82,9 @@ def test_bag_play_at_30hz_narrates_like_replay_from_the_first_frame_the_node_saw
     got = json.loads(out.read_text())
     d = got["diagnostics"]
     live = [ms(m["sec"], m["nanosec"]) for m in got["overlay"]]        # every model frame, with its capture stamp
-    assert d["overlay_dropped"] == "0" and len(live) == int(d["frames_decided"]) > 10 and d["frames_lost"] == "0", d
+    log = run.output()[-3000:]
+    assert d["overlay_dropped"] == "0" and len(live) == int(d["frames_decided"]) > 10 and d["frames_lost"] == "0", \
+        (json.dumps(d), live[:3], log)
     first = live[0]
     if order == "bag_before_node":
         assert first > 3000, first                                     # it did join late
