@@ -243,7 +243,9 @@ def ask(node, ex, args) -> dict:
     from action_msgs.msg import GoalStatus
     from rclpy.action import ActionClient
     from vstream_msgs.action import Ask
-    client = ActionClient(node, Ask, "/vstream/ask")
+    # deep feedback queue (as the server's, ros/qos.py ASK_FEEDBACK_QOS): a busy client must not lose chunks
+    client = ActionClient(node, Ask, "/vstream/ask",
+                          feedback_sub_qos_profile=QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE))
     end = time.monotonic() + 60
     while not client.server_is_ready() and time.monotonic() < end:
         ex.spin_once(timeout_sec=0.1)

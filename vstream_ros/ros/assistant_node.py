@@ -298,6 +298,9 @@ def main(args=None) -> int:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:  # noqa: BLE001 - Ctrl-C may shut the context down while spin builds its wait set (RCLError)
+        if rclpy.ok():
+            raise
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)          # launch forwards a second SIGINT: ignore it
         try:

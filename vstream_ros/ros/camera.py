@@ -20,7 +20,7 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from vstream_ros.ros.conversions import compressed_to_rgb, fill, image_to_rgb, stamp_of
-from vstream_ros.ros.qos import GUIDANCE_QOS, NARRATION_QOS, TEXT_QOS, image_qos
+from vstream_ros.ros.qos import ASK_FEEDBACK_QOS, GUIDANCE_QOS, NARRATION_QOS, TEXT_QOS, image_qos
 from vstream_ros.ros.start_gap import StartGap
 
 ASK_TIMEOUT_S = 300.0
@@ -83,7 +83,7 @@ class CameraPort:
             self.msgs_ask = actions.Ask
             self.action = ActionServer(node, actions.Ask, pre + "ask", execute_callback=self._execute_ask,
                                        goal_callback=self._on_ask_goal, cancel_callback=self._on_ask_cancel,
-                                       callback_group=group)
+                                       callback_group=group, feedback_pub_qos_profile=ASK_FEEDBACK_QOS)
 
     def destroy(self) -> None:
         node = self.node

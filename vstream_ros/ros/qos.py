@@ -22,6 +22,10 @@ NARRATION_QOS = reliable_qos("narration")
 GUIDANCE_QOS = reliable_qos("guidance")
 SPEECH_QOS = reliable_qos("speech")
 OVERLAY_QOS = reliable_qos("overlay")          # images: a short queue, a slow viewer must not hold many
+# the ask action's feedback (one message per chunk of the answer): rclpy's default depth 10 lets a busy client lose
+# chunks (the writer replaces unacknowledged ones), and the chunks joined must be the answer
+ASK_FEEDBACK_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=200, reliability=ReliabilityPolicy.RELIABLE,
+                              durability=DurabilityPolicy.VOLATILE)
 
 
 def image_qos(depth: int, reliable: bool = False) -> QoSProfile:
