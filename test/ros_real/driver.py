@@ -244,8 +244,14 @@ def ask(node, ex, args) -> dict:
     from rclpy.action import ActionClient
     from vstream_msgs.action import Ask
     # deep feedback queue (as the server's, ros/qos.py ASK_FEEDBACK_QOS): a busy client must not lose chunks
-    client = ActionClient(node, Ask, "/vstream/ask",
-                          feedback_sub_qos_profile=QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE))
+    deep = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
+    client = ActionClient(node, Ask, "/vstream/ask", feedback_sub_qos_profile=deep)
+    # rclpy's ActionClient drops the feedback it takes after the result (it forgets the goal's feedback callback
+    # when the result arrives, Humble and Jazzy alike), and the last chunks often come in the same wait as the
+    # result: the chunks are also read straight off the action's feedback topic
+    raw = []
+    node.create_subscription(Ask.Impl.FeedbackMessage, "/vstream/ask/_action/feedback",
+                             lambda m: raw.append((bytes(m.goal_id.uuid), m.feedback.partial_text)), deep)
     end = time.monotonic() + 60
     while not client.server_is_ready() and time.monotonic() < end:
         ex.spin_once(timeout_sec=0.1)
@@ -275,16 +281,16 @@ def ask(node, ex, args) -> dict:
         ex.spin_until_future_complete(res, timeout_sec=120)
         if not res.done():
             raise SystemExit("driver: timed out waiting for the ask result")
-        # feedback still in flight when the result lands (Jazzy's executor may take the result first): spin on
-        # until no feedback came for 0.5 s
-        quiet, seen = time.monotonic() + 0.5, len(feedback)
+        quiet, seen = time.monotonic() + 1.0, len(raw)           # the topic's chunks still in flight
         while time.monotonic() < quiet:
             ex.spin_once(timeout_sec=0.05)
-            if len(feedback) != seen:
-                quiet, seen = time.monotonic() + 0.5, len(feedback)
+            if len(raw) != seen:
+                quiet, seen = time.monotonic() + 1.0, len(raw)
+        uuid = bytes(handle.goal_id.uuid)
         r = res.result()
         out[name] = {"accepted": True, "status": int(r.status), "answer": r.result.answer,
-                     "utterance_id": r.result.utterance_id, "feedback": feedback,
+                     "utterance_id": r.result.utterance_id, "feedback": [t for u, t in raw if u == uuid],
+                     "feedback_via_client": feedback,
                      "canceled": int(r.status) == GoalStatus.STATUS_CANCELED,
                      "succeeded": int(r.status) == GoalStatus.STATUS_SUCCEEDED}
     return out
