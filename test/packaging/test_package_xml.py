@@ -52,7 +52,7 @@ def test_cmake_generates_every_definition_from_the_repo_root(root):
 
 
 # ROS packages the two package.xml files name (resolved by rosdep from the ROS distribution itself)
-ROS_PACKAGES = {"rclpy", "std_msgs", "std_srvs", "sensor_msgs", "builtin_interfaces", "diagnostic_msgs",
+ROS_PACKAGES = {"rclpy", "std_msgs", "std_srvs", "sensor_msgs", "builtin_interfaces", "diagnostic_msgs", "rosgraph_msgs",
                 "lifecycle_msgs", "vstream_msgs", "launch", "launch_ros", "ament_index_python", "launch_testing",
                 "launch_testing_ros", "ros2bag", "ament_cmake", "rosidl_default_generators", "rosidl_default_runtime",
                 "action_msgs", "ament_lint_auto", "ament_cmake_lint_cmake"}

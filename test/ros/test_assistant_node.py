@@ -68,6 +68,13 @@ def test_autostart_lifecycle_topics_and_qos(ros, scripted):
     assert node.host is None and not node._pubs and node.lifecycle_state == "unconfigured"
 
 
+def test_image_reliability_and_depth_for_a_bag_that_must_match_replay(ros, scripted):
+    from rclpy.qos import ReliabilityPolicy
+    node = started(ros, scripted, **{"image.reliability": "reliable", "image.queue_depth": 30})
+    sub = node.subscription("/vstream/image")
+    assert sub.qos_profile.reliability == ReliabilityPolicy.RELIABLE and sub.qos_profile.depth == 30
+
+
 def test_images_in_narration_out_with_capture_stamps_seq_final(ros, scripted):
     node = started(ros, scripted)
     sub = node.subscription("/vstream/image")

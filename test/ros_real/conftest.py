@@ -1,10 +1,14 @@
-"""The real-ROS tier: fixtures that build this repo with colcon against a real ROS 2 Humble and run real nodes.
+"""The real-ROS tier: fixtures that build this repo with colcon against each real ROS 2 present and run real nodes.
 
-Runs wherever /opt/ros/humble/setup.bash exists (or $VSTREAM_ROS_SETUP names another setup.bash); skips with the
-reason elsewhere. The pytest process never imports rclpy: the ROS environment (setup.bash + the workspace built
-here) is captured once and given to subprocesses — `ros2 launch`, `ros2 bag`, `ros2 param`, and driver.py (a real
-rclpy node playing the camera and recording outputs). DDS stays on loopback (ROS_LOCALHOST_ONLY=1) on a domain id
-of its own.
+`ros_env` is parametrized by the distributions installed under /opt/ros (ids `humble`, `jazzy`, `lyrical`; see
+distros.py): each test runs once per distribution (`-k jazzy` selects one), and with none installed a single
+`none` instance skips with the reason. For each distribution the workspace (vstream_msgs, vstream_ros) is built
+once per session: colcon runs under this Python, so the installed nodes start with it, and rosidl's generators run
+under the distribution's own small build venv (its empy). The pytest process never imports rclpy: the ROS
+environment (setup.bash + the workspace built here) is captured once and given to subprocesses — `ros2 launch`,
+`ros2 bag`, `ros2 param`, and driver.py (a real rclpy node playing the camera and recording outputs). DDS stays on
+loopback (ROS_LOCALHOST_ONLY=1 on Humble, ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST from Jazzy on) on a domain id of
+its own per distribution; the ros2 daemon is stopped at the end.
 """
 from __future__ import annotations
 
@@ -17,9 +21,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from distros import build_venv, present, python_mismatch, ros_root  # noqa: E402
 from rosutil import DEMO, REPO  # noqa: E402
 
-SETUP = Path(os.environ.get("VSTREAM_ROS_SETUP", "/opt/ros/humble/setup.bash"))
+DISTROS = present()
 
 
 def _capture_env(script: str) -> dict:
@@ -28,32 +33,50 @@ def _capture_env(script: str) -> dict:
     return dict(kv.split("=", 1) for kv in out.decode().split("\0") if "=" in kv)
 
 
-@pytest.fixture(scope="session")
-def ros_env(tmp_path_factory):
-    """Environment with ROS 2 Humble + this repo's workspace (vstream_msgs, vstream_ros) built by colcon."""
-    if not SETUP.is_file():
-        pytest.skip(f"real-ROS tier: no ROS 2 at {SETUP} (build Humble into /opt/ros/humble; see docs/ros.md)")
-    venv_bin = str(Path(sys.executable).parent)
-    base = _capture_env(f"export PATH={venv_bin}:$PATH; source {SETUP}")
+@pytest.fixture(scope="session", params=DISTROS or [None], ids=DISTROS or ["none"])
+def ros_env(request, tmp_path_factory):
+    """Environment with one ROS 2 distribution + this repo's workspace (vstream_msgs, vstream_ros) built by colcon;
+    env["ROS_DISTRO"] names it, env["VSTREAM_ROS_BUILD_PYTHON"] is its generator venv's Python (PYTHON_EXECUTABLE)."""
+    distro = request.param
+    if distro is None:
+        only = os.environ.get("VSTREAM_ROS_DISTROS")
+        pytest.skip(f"real-ROS tier: no ROS 2 under {ros_root()} (looked for humble, jazzy, lyrical"
+                    f"{'; $VSTREAM_ROS_DISTROS=' + only if only else ''}; see docs/ros.md)")
+    setup = ros_root() / distro / "setup.bash"
+    why = python_mismatch(distro)
+    if why:
+        pytest.skip(f"real-ROS tier ({distro}): {why}")
     try:
-        subprocess.run([sys.executable, "-c", "import colcon_cmake, em, lark, netifaces"], check=True,
-                       capture_output=True)
+        subprocess.run([sys.executable, "-c", "import colcon_cmake, colcon_ros"], check=True, capture_output=True)
     except subprocess.CalledProcessError:
-        pytest.skip("real-ROS tier: colcon-cmake, empy==3.3.4, lark and netifaces must be installed in this venv "
-                    "(pip install colcon-common-extensions empy==3.3.4 lark netifaces)")
-    ws = tmp_path_factory.mktemp("ros_ws")
+        pytest.skip("real-ROS tier: colcon must be installed in this venv (pip install colcon-common-extensions)")
+    try:
+        gen_python = build_venv(distro)
+    except RuntimeError as e:
+        pytest.skip(f"real-ROS tier ({distro}): {e}")
+    venv_bin = str(Path(sys.executable).parent)
+    base = _capture_env(f"export PATH={venv_bin}:$PATH; source {setup}")
+    ws = tmp_path_factory.mktemp(f"ros_ws_{distro}")
     (ws / "src").mkdir()
     (ws / "src" / "vstream_ros").symlink_to(REPO)
     build = subprocess.run(
         ["colcon", "build", "--base-paths", "src", "src/vstream_ros/vstream_msgs", "--cmake-args",
-         f"-DPYTHON_EXECUTABLE={sys.executable}", "-DBUILD_TESTING=OFF"],
+         f"-DPYTHON_EXECUTABLE={gen_python}", f"-DPython3_EXECUTABLE={gen_python}", "-DBUILD_TESTING=OFF"],
         cwd=ws, env=base, capture_output=True, text=True, timeout=900)
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
-    env = _capture_env(f"export PATH={venv_bin}:$PATH; source {SETUP} && source {ws}/install/setup.bash")
-    env.update(ROS_LOCALHOST_ONLY="1", RMW_IMPLEMENTATION="rmw_cyclonedds_cpp", HF_HUB_OFFLINE="1",
-               ROS_DOMAIN_ID=str(40 + os.getpid() % 50), PYTHONUNBUFFERED="1",
-               ROS_LOG_DIR=str(tmp_path_factory.mktemp("ros_log")))
-    return env
+    env = _capture_env(f"export PATH={venv_bin}:$PATH; source {setup} && source {ws}/install/setup.bash")
+    if distro == "humble":                    # Jazzy deprecates ROS_LOCALHOST_ONLY (a warning from every node)
+        env["ROS_LOCALHOST_ONLY"] = "1"
+    else:
+        env.pop("ROS_LOCALHOST_ONLY", None)
+        env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    env.update(RMW_IMPLEMENTATION="rmw_cyclonedds_cpp", HF_HUB_OFFLINE="1",
+               ROS_DOMAIN_ID=str(20 + (os.getpid() % 25) * 3 + DISTROS.index(distro)), PYTHONUNBUFFERED="1",
+               ROS_LOG_DIR=str(tmp_path_factory.mktemp(f"ros_log_{distro}")))
+    env["VSTREAM_ROS_BUILD_PYTHON"] = str(gen_python)        # for tests that run colcon themselves
+    assert env.get("ROS_DISTRO") == distro, env.get("ROS_DISTRO")
+    yield env
+    subprocess.run(["ros2", "daemon", "stop"], env=env, capture_output=True, timeout=60)
 
 
 @pytest.fixture(scope="session")

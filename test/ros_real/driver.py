@@ -1,12 +1,13 @@
 """Scenario driver for the real-ROS tier: a real rclpy node that plays a camera and records the assistant's outputs.
 
-Run by test/ros_real tests in a subprocess whose environment has ROS 2 Humble and the built workspace sourced
+Run by test/ros_real tests in a subprocess whose environment has a ROS 2 distribution and the built workspace sourced
 (the pytest process itself never imports rclpy). Writes one JSON file with what it saw.
 
     python driver.py stream --world 0 --duration 30 --hz 10 [--compressed] [--bad] [--loop-at S] [--clock] [--overlay]
         --out f
     python driver.py multi --cameras front:0,wrist:1 --duration 20 --hz 10 --out f   (camera NAME plays world W
         on /cam_NAME/image_raw; outputs recorded from /vstream/NAME/…)
+    python driver.py listen --ready f1 --done f2 [--overlay] --out f   (record while `ros2 bag play` feeds it)
     python driver.py ask --question "what is this?" [--cancel-after 3] --out f
 
 Imports rclpy, vstream_msgs and ROS message packages (test code of the ROS tier), plus vstream_lab.synth.
@@ -171,19 +172,38 @@ def stream(node, args) -> dict:
             pub.publish(jpeg(rgb, t) if args.compressed else image(rgb, t))
             published.append([k, t])
         offset += seq[-1][0] + 1.0 / args.hz
-    end = time.monotonic() + args.tail
+    settle(rec, args.tail)
+    time.sleep(4.0)                                      # > stall_s (2 s): "camera stalled" (live stamps) or "idle"
+    out = rec.dump()
+    out.update(published=published, bad_sent=bad_sent, base_sec=BASE_SEC)
+    return out
+
+
+def settle(rec: Recorder, tail: float) -> None:
+    """Wait (at most `tail` s) until the assistant has decided everything it got: its queues empty, nothing new."""
+    end = time.monotonic() + tail
     last = None
-    while time.monotonic() < end:                        # until the assistant has decided everything it got
+    while time.monotonic() < end:
         time.sleep(0.5)
         d = rec.dump()["diagnostics"]
         cur = (d.get("frames_decided"), d.get("queue_capture"), d.get("queue_ready"), len(rec.dump()["texts"]))
         if cur == last and d.get("queue_capture") == "0" and d.get("queue_ready") == "0":
             break
         last = cur
-    time.sleep(4.0)                                      # > stall_s (2 s): "camera stalled" (live stamps) or "idle"
-    out = rec.dump()
-    out.update(published=published, bad_sent=bad_sent, base_sec=BASE_SEC)
-    return out
+
+
+def listen(node, args) -> dict:
+    """Record the assistant's outputs while something else (`ros2 bag play`) feeds it: touch --ready once the
+    assistant's publishers are matched, record until --done exists, then until it has decided everything."""
+    from pathlib import Path
+    rec = Recorder(node, overlay=args.overlay)
+    wait_for(lambda: node.count_publishers("/vstream/narration") > 0, 120, "the assistant's publishers")
+    wait_for(lambda: bool(rec.dump()["diagnostics"]), 30, "the assistant's /diagnostics")
+    Path(args.ready).touch()
+    wait_for(lambda: Path(args.done).exists(), 300, f"{args.done}")
+    settle(rec, args.tail)
+    time.sleep(2.5)                                      # one more /diagnostics period: the last frames counted
+    return rec.dump()
 
 
 def multi(node, args) -> dict:
@@ -223,7 +243,15 @@ def ask(node, ex, args) -> dict:
     from action_msgs.msg import GoalStatus
     from rclpy.action import ActionClient
     from vstream_msgs.action import Ask
-    client = ActionClient(node, Ask, "/vstream/ask")
+    # deep feedback queue (as the server's, ros/qos.py ASK_FEEDBACK_QOS): a busy client must not lose chunks
+    deep = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
+    client = ActionClient(node, Ask, "/vstream/ask", feedback_sub_qos_profile=deep)
+    # rclpy's ActionClient drops the feedback it takes after the result (it forgets the goal's feedback callback
+    # when the result arrives, Humble and Jazzy alike), and the last chunks often come in the same wait as the
+    # result: the chunks are also read straight off the action's feedback topic
+    raw = []
+    node.create_subscription(Ask.Impl.FeedbackMessage, "/vstream/ask/_action/feedback",
+                             lambda m: raw.append((bytes(m.goal_id.uuid), m.feedback.partial_text)), deep)
     end = time.monotonic() + 60
     while not client.server_is_ready() and time.monotonic() < end:
         ex.spin_once(timeout_sec=0.1)
@@ -253,9 +281,16 @@ def ask(node, ex, args) -> dict:
         ex.spin_until_future_complete(res, timeout_sec=120)
         if not res.done():
             raise SystemExit("driver: timed out waiting for the ask result")
+        quiet, seen = time.monotonic() + 1.0, len(raw)           # the topic's chunks still in flight
+        while time.monotonic() < quiet:
+            ex.spin_once(timeout_sec=0.05)
+            if len(raw) != seen:
+                quiet, seen = time.monotonic() + 1.0, len(raw)
+        uuid = bytes(handle.goal_id.uuid)
         r = res.result()
         out[name] = {"accepted": True, "status": int(r.status), "answer": r.result.answer,
-                     "utterance_id": r.result.utterance_id, "feedback": feedback,
+                     "utterance_id": r.result.utterance_id, "feedback": [t for u, t in raw if u == uuid],
+                     "feedback_via_client": feedback,
                      "canceled": int(r.status) == GoalStatus.STATUS_CANCELED,
                      "succeeded": int(r.status) == GoalStatus.STATUS_SUCCEEDED}
     return out
@@ -281,10 +316,15 @@ def main() -> int:
     m.add_argument("--duration", type=float, default=20.0)
     m.add_argument("--hz", type=float, default=10.0)
     m.add_argument("--tail", type=float, default=30.0)
+    li = sub.add_parser("listen")
+    li.add_argument("--ready", required=True, help="touched once the assistant's publishers are matched")
+    li.add_argument("--done", required=True, help="the caller creates it when the input has ended")
+    li.add_argument("--overlay", action="store_true")
+    li.add_argument("--tail", type=float, default=30.0)
     a = sub.add_parser("ask")
     a.add_argument("--question", default="What is on the table?")
     a.add_argument("--cancel-after", type=int, default=3)
-    for p in (s, m, a):
+    for p in (s, m, li, a):
         p.add_argument("--out", required=True)
     args = ap.parse_args()
     if args.cmd == "stream":
@@ -297,11 +337,17 @@ def main() -> int:
     else:
         ex = MultiThreadedExecutor()
         ex.add_node(node)
-        threading.Thread(target=ex.spin, daemon=True).start()
+        spinner = threading.Thread(target=ex.spin, daemon=True)
+        spinner.start()
     try:
-        result = {"stream": stream, "multi": multi}[args.cmd](node, args) if args.cmd != "ask" else ask(node, ex, args)
+        if args.cmd == "ask":
+            result = ask(node, ex, args)
+        else:
+            result = {"stream": stream, "multi": multi, "listen": listen}[args.cmd](node, args)
     finally:
         ex.shutdown(timeout_sec=1.0)
+        if args.cmd != "ask":            # a spin thread still in rcl's wait at exit aborts the process (terminate)
+            spinner.join(10.0)
         node.destroy_node()
         rclpy.try_shutdown()
     with open(args.out, "w", encoding="utf-8") as f:

@@ -1,6 +1,7 @@
 """Helpers of the real-ROS tier: run `ros2 …`, `ros2 launch` in its own process group, and the scenario driver.
 
-Imports stdlib only (ROS runs in the subprocesses).
+Imports stdlib only at module level (ROS runs in the subprocesses; the engine and the lab's renderer are imported
+by the functions that use them).
 """
 from __future__ import annotations
 
@@ -16,6 +17,21 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).resolve().parent / "driver.py"
 DEMO = REPO / "models" / "demo"
+BASE = 1_700_000_000              # the capture stamp of t = 0 in the tier's synthetic streams and bags
+
+
+def demo_args(params) -> list[str]:
+    """Launch arguments for the demo model (the `model` argument overrides model.checkpoint of the params file)."""
+    return [f"params_file:={params}", f"model:={DEMO / 'checkpoint'}"]
+
+
+def demo_engine():
+    """The demo model loaded as `vstream replay --model models/demo/checkpoint … --device cpu` loads it."""
+    from vstream_ros.engine.config import ModelSpec
+    from vstream_ros.engine.options import EngineConfig
+    from vstream_ros.host.build import load_engine
+    return load_engine(EngineConfig(ModelSpec(checkpoint=str(DEMO / "checkpoint"), llm=str(DEMO / "llm"),
+                                              vision=str(DEMO / "vision"), device="cpu", dtype="float32")))
 
 
 def ros(env, *args, timeout=60, check=True) -> subprocess.CompletedProcess:

@@ -1,4 +1,5 @@
-"""Real ROS 2 Humble: the assistant launched with `ros2 launch`, fed by a real camera node over DDS (loopback).
+"""Real ROS 2 (each distribution present, conftest.py): the assistant launched with `ros2 launch`, fed by a real
+camera node over DDS (loopback).
 
 Skipped with the reason where no ROS 2 is installed (see conftest.py). Each test launches the node with the shipped
 demo model (or the tiny model for long answers) and checks what a user would: narration on the topics equal to
@@ -19,23 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from rosutil import DEMO, drive, launched, ros, world_frames
+from rosutil import BASE, DEMO, demo_args, demo_engine, drive, launched, ros, world_frames
 
-BASE = 1_700_000_000
 DRIVER_DIR = Path(__file__).resolve().parent
-
-
-def demo_args(params) -> list[str]:
-    """Launch arguments for the demo model (the `model` argument overrides model.checkpoint of the params file)."""
-    return [f"params_file:={params}", f"model:={DEMO / 'checkpoint'}"]
-
-
-def demo_engine():
-    from vstream_ros.engine.config import ModelSpec
-    from vstream_ros.engine.options import EngineConfig
-    from vstream_ros.host.build import load_engine
-    return load_engine(EngineConfig(ModelSpec(checkpoint=str(DEMO / "checkpoint"), llm=str(DEMO / "llm"),
-                                              vision=str(DEMO / "vision"), device="cpu", dtype="float32")))
 
 
 def replay_texts(tmp_path, world: int, duration: float, hz: float, compressed: bool = False):
@@ -109,7 +96,12 @@ def test_compressed_jpeg_and_bad_frames_are_counted_and_narration_goes_on(ros_en
 
 
 def test_raw_bad_frames_over_dds_are_counted_by_reason(ros_env, demo_params, tmp_path):
-    with launched(ros_env, tmp_path, *demo_args(demo_params)):
+    # the driver sends the four bad frames and the good one within ~1 ms: with the default image.queue_depth (2) a
+    # burst of 5 keeps only the last 2 whenever the executor is a little late (always on Jazzy here); a camera
+    # never bursts, so the burst gets a queue that holds it
+    params = tmp_path / "deep.yaml"
+    params.write_text(demo_params.read_text() + "    image:\n      queue_depth: 10\n")
+    with launched(ros_env, tmp_path, *demo_args(params)):
         got = drive(ros_env, tmp_path, "stream", "--world", "2", "--duration", "12", "--hz", "10", "--bad",
                     "--base-sec", "now")                               # live stamps (this machine's clock)
     d = got["diagnostics"]
@@ -271,7 +263,13 @@ def test_several_cameras_one_model_each_narrates_like_its_replay(ros_env, demo_p
     worlds = list(range(len(names)))
     expected = [replay_texts(tmp_path, w, duration, 10.0)[0] for w in worlds]
     spec = ",".join(f"{n}:/cam_{n}/image_raw" for n in names)
-    with launched(ros_env, tmp_path, *demo_args(demo_params), f"cameras:={spec}") as run:
+    # replay-identical narration needs every camera frame: on a loaded 2-core machine best effort (the live default)
+    # lost one first-of-slot frame of three 10 Hz cameras, so the model took another frame and said another thing;
+    # the driver's cameras are reliable, and the subscriptions are made so (image.reliability, docs/ros.md)
+    params = tmp_path / "reliable.yaml"
+    params.write_text(demo_params.read_text() + "    image:\n      reliability: reliable\n      queue_depth: 10\n")
+    with launched(ros_env, tmp_path, f"params_file:={params}", f"model:={DEMO / 'checkpoint'}",
+                  f"cameras:={spec}") as run:
         got = drive(ros_env, tmp_path, "multi", "--cameras", ",".join(f"{n}:{w}" for n, w in zip(names, worlds)),
                     "--duration", f"{duration:g}", "--hz", "10")
         code = run.interrupt()
@@ -281,9 +279,7 @@ def test_several_cameras_one_model_each_narrates_like_its_replay(ros_env, demo_p
     for name, exp in zip(names, expected):
         d = got[name]["diagnostics"]
         assert int(d["frames_decided"]) == due and d["frames_lost"] == "0", (name, d)
-        # best-effort camera QoS (depth 2) may drop a camera frame between DDS and the node under 3 × 10 Hz; what
-        # counts is that every model-clock frame was decided (above)
-        assert got[name]["published"] - 5 <= int(d["frames_in"]) <= got[name]["published"], (name, d)
+        assert int(d["frames_in"]) == got[name]["published"], (name, d)        # reliable: none lost
         assert got[name]["texts"] == exp and exp, name
         check_chunks(got[name]["narration"])
     assert code == 0 and "Traceback" not in out and "process has finished cleanly" in out, out[-3000:]

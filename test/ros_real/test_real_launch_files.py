@@ -1,4 +1,5 @@
-"""Real ROS 2 Humble: the shipped launch files run as a user runs them (skipped with the reason without ROS).
+"""Real ROS 2 (each distribution present): the shipped launch files run as a user runs them (skipped with the
+reason without ROS).
 
 - `launch/replay_eval.launch.py`: plays a bag on /clock into the assistant (sim time) once the assistant is active
   (not after a fixed delay), records its outputs, and shuts itself down when playback ends; `vstream eval` of the
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -50,8 +52,10 @@ def test_replay_eval_launch_stops_with_the_reason_when_the_node_never_activates(
 
 
 def test_launch_test_of_a_bag_sees_narration_with_the_bags_stamps(ros_env, tmp_path):
-    r = subprocess.run(["launch_test", str(HERE / "launch_bag_narration.py")], env=ros_env, capture_output=True,
-                       text=True, timeout=300, cwd=tmp_path)
+    # launch_test under this Python (the launch file imports torch via the tiny model); the distribution's own
+    # `launch_test` script starts the Python the distribution was built with
+    r = subprocess.run([sys.executable, "-m", "launch_testing.launch_test", str(HERE / "launch_bag_narration.py")],
+                       env=ros_env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-3000:]
     assert "Ran 1 test" in r.stdout + r.stderr or "OK" in r.stdout + r.stderr
 

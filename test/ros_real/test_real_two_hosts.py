@@ -66,7 +66,7 @@ def host_env(ros_env, ns: str, tmp_path) -> dict:
   </Domain>
 </CycloneDDS>
 """)
-    env = {k: v for k, v in ros_env.items() if k != "ROS_LOCALHOST_ONLY"}
+    env = {k: v for k, v in ros_env.items() if k not in ("ROS_LOCALHOST_ONLY", "ROS_AUTOMATIC_DISCOVERY_RANGE")}
     env.update(CYCLONEDDS_URI=f"file://{cfg}", RMW_IMPLEMENTATION="rmw_cyclonedds_cpp")
     return env
 

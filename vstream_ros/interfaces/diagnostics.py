@@ -34,8 +34,11 @@ KEYS: tuple[Key, ...] = (
     Key("frames_in", "frames", "frames received on the camera topic while active"),
     Key("ingest_fps", "Hz", "frames received per second over the last diagnostics period"),
     Key("dropped_inactive", "frames", "frames received while the node was not active (not used)"),
-    Key("frames_missed_at_start", "frames", "model-clock frames missed before the first frame this node received "
-                                            "(it joined late)"),
+    Key("frames_missed_at_start", "frames", "model-clock slots between the earliest stream time the node saw since "
+                                            "configure (any frame's capture stamp, frames received while inactive "
+                                            "included; under `use_sim_time` also the first `/clock`, when it agrees "
+                                            "with the stamps) and the first frame the model took: a lower bound of "
+                                            "what a late join missed"),
     Key("off_grid", "frames", "frames between two model-clock slots (the camera is faster than `stream.fps`; "
                               "not used, by design)"),
     Key("dropped_duplicate", "frames", "frames whose capture stamp repeats the previous one (not used)"),

@@ -10,7 +10,8 @@ the model.
 Topics (relative, node namespace `vstream` in the launch file): sub `image` | `image/compressed` (sensor-data QoS),
 `query` (std_msgs/String); pub `narration` (vstream_msgs/Narration), `narration_text` (std_msgs/String),
 `guidance` (vstream_msgs/StepGuidance, transient-local, assist mode), `/diagnostics`, `overlay` (+ `overlay/compressed`)
-when overlay.enabled (ros/overlay_publisher.py); service `reset` (std_srvs/Trigger); action `ask`
+when overlay.enabled (ros/overlay_publisher.py); under use_sim_time also sub `/clock` (deep queue, from configure until
+the first model frame: frames_missed_at_start, ros/start_gap.py); service `reset` (std_srvs/Trigger); action `ask`
 (vstream_msgs/action/Ask, cancellable) when vstream_msgs is installed. `query`, `reset` and `ask` exist from
 construction (ros/endpoints.py): while not active they answer at once with the reason.
 
@@ -22,7 +23,6 @@ from __future__ import annotations
 import importlib
 import signal
 import sys
-import time
 
 import rclpy
 from rclpy.callback_groups import ReentrantCallbackGroup
@@ -35,6 +35,7 @@ from vstream_ros.guidance import StepTracker, goal_prompt
 from vstream_ros.engine.pipeline import PipelineConfig
 from vstream_ros.engine.scheduler import Scheduler
 from vstream_ros.host.stream_host import HostOptions, StreamHost
+from vstream_ros.interfaces.stamps import stamp_to_sec
 from vstream_ros.ros import params as P
 from vstream_ros.ros.camera import CameraPort, destroy_entity
 from vstream_ros.ros.endpoints import Endpoints
@@ -94,6 +95,8 @@ class AssistantNode(LifecycleNode):
         self.active = False
         self._ents: list = []
         self._group = ReentrantCallbackGroup()
+        self._clock_sub = None                           # /clock for frames_missed_at_start (configure → settled)
+        self._early_clock: float | None = None           # the first /clock before the cameras exist
         self.endpoints: list[Endpoints] = []
         self._sync_endpoints(P.camera_names(P.read_all(self)))
 
@@ -106,6 +109,30 @@ class AssistantNode(LifecycleNode):
     def overlay(self):
         return self.cameras[0].overlay if self.cameras else None
 
+    def _subscribe_clock(self) -> None:
+        """Under use_sim_time, from the start of configure until every camera's StartGap is settled: our own /clock
+        subscription with a deep queue, so the first /clock is the earliest stream time the node saw
+        (frames_missed_at_start, ros/start_gap.py) even when the model took seconds to load."""
+        self._early_clock = None
+        if self._clock_sub is not None or not self.get_parameter("use_sim_time").value:
+            return
+        from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy  # noqa: PLC0415
+        from rosgraph_msgs.msg import Clock as ClockMsg  # noqa: PLC0415
+
+        def on_clock(msg):
+            t = stamp_to_sec(msg.clock.sec, msg.clock.nanosec)
+            if not self.cameras and self._early_clock is None:
+                self._early_clock = t
+            for cam in self.cameras:
+                cam.saw_clock(t)
+        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=2000, reliability=ReliabilityPolicy.BEST_EFFORT)
+        self._clock_sub = self.create_subscription(ClockMsg, "/clock", on_clock, qos)
+
+    def _drop_clock(self) -> None:
+        if self._clock_sub is not None:
+            self.destroy_subscription(self._clock_sub)
+            self._clock_sub = None
+
     # ---------------------------------------------------------------- lifecycle
     def on_configure(self, state) -> TransitionCallbackReturn:
         values = P.read_all(self)
@@ -116,6 +143,7 @@ class AssistantNode(LifecycleNode):
         self.values = values
         names = P.camera_names(values)
         self._sync_endpoints(names)
+        self._subscribe_clock()
         try:
             engine = self._engine_factory(values)
             if len(engine.backends) < len(names):
@@ -130,9 +158,9 @@ class AssistantNode(LifecycleNode):
                     tracker = StepTracker(values["task.name"] or values["task.goal"], values["task.steps"])
                     goal = goal_prompt(values["task.goal"], values["task.steps"])
                 port = CameraPort(self, name, None, make_overlay(self, engine, values))
-                port.host = StreamHost(engine, port, options, tracker=tracker, goal=goal, now=self._now,
-                                        log=port.log_worker, observers=(port.overlay,), backend=backend,
-                                        scheduler=scheduler, name=name or "u")
+                port.attach_host(StreamHost(engine, port, options, tracker=tracker, goal=goal, now=self._now,
+                                            log=port.log_worker, observers=(port.overlay,), backend=backend,
+                                            scheduler=scheduler, name=name or "u"))
                 if port.overlay is not None:
                     port.overlay.bind(port.host)
                 self.cameras.append(port)
@@ -140,6 +168,9 @@ class AssistantNode(LifecycleNode):
             self.get_logger().error(f"model load failed ({type(e).__name__}): {' '.join(str(e).split())[:400]}")
             self._release()
             return TransitionCallbackReturn.FAILURE
+        if self._early_clock is not None:
+            for cam in self.cameras:
+                cam.saw_clock(self._early_clock)
         self._create_entities(values)
         self.device = str(getattr(engine.model, "device", values["model.device"]))
         self.get_logger().info("configured: " + loaded_summary(engine, values, names))
@@ -184,6 +215,7 @@ class AssistantNode(LifecycleNode):
             if cam.overlay is not None:
                 cam.overlay.close()
         self._destroy_entities()
+        self._drop_clock()
         self.cameras = []
         import gc  # noqa: PLC0415
         gc.collect()
@@ -257,6 +289,8 @@ class AssistantNode(LifecycleNode):
         return ns // 1_000_000_000, ns % 1_000_000_000
 
     def _publish_diagnostics(self) -> None:
+        if self._clock_sub is not None and all(c.start_gap is not None and c.start_gap.settled() for c in self.cameras):
+            self._drop_clock()                           # frames_missed_at_start no longer needs /clock
         statuses = [st for st in (cam.status(self.device) for cam in self.cameras) if st is not None]
         if not statuses:
             return
@@ -281,6 +315,9 @@ def main(args=None) -> int:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:  # noqa: BLE001 - Ctrl-C may shut the context down while spin builds its wait set (RCLError)
+        if rclpy.ok():
+            raise
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)          # launch forwards a second SIGINT: ignore it
         try:

@@ -22,6 +22,7 @@ from std_msgs.msg import String
 from vstream_ros.interfaces.diagnostics import diagnostic_values, input_status
 from vstream_ros.ros.conversions import compressed_to_rgb, fill, image_to_rgb, stamp_of
 from vstream_ros.ros.qos import GUIDANCE_QOS, NARRATION_QOS, TEXT_QOS, image_qos
+from vstream_ros.ros.start_gap import StartGap
 
 
 def destroy_entity(node, entity) -> None:
@@ -41,21 +42,31 @@ class CameraPort:
         self.node, self.name, self.host, self.overlay = node, name, host, overlay
         self.prefix = f"{name}/" if name else ""
         self.inactive_frames = 0
+        self.start_gap: StartGap | None = None    # frames_missed_at_start; made with the host (attach_host)
         self.pub_text = self.pub_narration = self.pub_guidance = None
         self.entities: list = []
         self.lifecycle_pubs: list = []
         self._last_diag = (time.monotonic(), 0)
         self.last_rx: tuple[float, float, float] | None = None   # last frame: (monotonic, node clock, capture t)
 
+    def attach_host(self, host) -> None:
+        """The camera's stream host (made after the port: the host's sink is the port), and a fresh StartGap."""
+        self.host = host
+        self.start_gap = StartGap(host.cfg.fps)
+
+    def saw_clock(self, t: float) -> None:
+        """A /clock message (sim time t): evidence of the stream's time (StartGap)."""
+        if self.start_gap is not None:
+            self.start_gap.clock(t)
+
     # ---------------------------------------------------------------- entities
     def create(self, v: dict, msgs) -> None:
         node, pre = self.node, self.prefix
-        depth = v["image.queue_depth"]
+        qos = image_qos(v["image.queue_depth"], v["image.reliability"] == "reliable")
         if v["image.transport"] == "compressed":
-            sub = node.create_subscription(CompressedImage, pre + "image/compressed", self._on_compressed,
-                                           image_qos(depth))
+            sub = node.create_subscription(CompressedImage, pre + "image/compressed", self._on_compressed, qos)
         else:
-            sub = node.create_subscription(Image, pre + "image", self._on_image, image_qos(depth))
+            sub = node.create_subscription(Image, pre + "image", self._on_image, qos)
         self.pub_text = node.create_lifecycle_publisher(String, pre + "narration_text", TEXT_QOS)
         self.pub_narration = (node.create_lifecycle_publisher(msgs.Narration, pre + "narration", NARRATION_QOS)
                               if msgs is not None else None)
@@ -83,13 +94,17 @@ class CameraPort:
 
     def _ingest(self, msg, decode) -> None:
         host = self.host
+        stamp, t = stamp_of(msg)
         if not self.node.active or host is None:
             self.inactive_frames += 1
+            if self.start_gap is not None:
+                self.start_gap.frame(t, kept=False)
             return
-        stamp, t = stamp_of(msg)
         self.last_rx = (time.monotonic(), self.node.get_clock().now().nanoseconds * 1e-9, t)
         host.set_frame_id(msg.header.frame_id)
         kind = host.submit(lambda: decode(msg), t, stamp)
+        if self.start_gap is not None:
+            self.start_gap.frame(t, kept=kind in ("ok", "jump", "loop"))
         if kind in ("duplicate", "out_of_order", "loop", "corrupt"):
             self.node.get_logger().warning(f"{self.prefix}frame at t={t:.3f}: {kind}", throttle_duration_sec=5.0)
 
@@ -121,7 +136,10 @@ class CameraPort:
         now, frames = time.monotonic(), host.counters["frames_in"]
         then, before = self._last_diag
         self._last_diag = (now, frames)
-        kv = diagnostic_values(host.stats(), ingest_fps=(frames - before) / max(now - then, 1e-6),
+        stats = host.stats()
+        if self.start_gap is not None:
+            stats["frames_missed_at_start"] = self.start_gap.missed()
+        kv = diagnostic_values(stats, ingest_fps=(frames - before) / max(now - then, 1e-6),
                                dropped_inactive=self.inactive_frames,
                                overlay=self.overlay.stats() if self.overlay is not None else None,
                                last_error=host.pipeline.stats.last_error)

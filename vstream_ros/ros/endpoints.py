@@ -16,6 +16,7 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from vstream_ros.interfaces.stamps import sec_to_stamp
+from vstream_ros.ros.qos import ASK_FEEDBACK_QOS
 
 ASK_TIMEOUT_S = 300.0
 
@@ -35,7 +36,7 @@ class Endpoints:
             self.ask_type = actions.Ask
             self.action = ActionServer(node, actions.Ask, self.prefix + "ask", execute_callback=self._execute_ask,
                                        goal_callback=self._on_ask_goal, cancel_callback=self._on_ask_cancel,
-                                       callback_group=group)
+                                       callback_group=group, feedback_pub_qos_profile=ASK_FEEDBACK_QOS)
 
     def destroy(self) -> None:
         self.node.destroy_subscription(self.query)

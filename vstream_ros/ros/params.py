@@ -47,8 +47,12 @@ PARAMS: tuple[ParamSpec, ...] = (
               type_name="string_array"),
     ParamSpec("image.transport", "raw", "raw = sensor_msgs/Image on `image`; compressed = CompressedImage on "
               "`image/compressed`", choices=("raw", "compressed")),
-    ParamSpec("image.queue_depth", 2, "image subscription depth (frames are resampled to the model fps on arrival)",
-              lo=1, hi=10),
+    ParamSpec("image.queue_depth", 2, "image subscription depth (frames are resampled to the model fps on arrival); "
+              "a live camera: 2, never stale frames; a bag that must narrate like `vstream replay`: about a second "
+              "of frames (30 at 30 Hz), so a late executor drops none", lo=1, hi=60),
+    ParamSpec("image.reliability", "best_effort", "image subscription QoS: best_effort matches every camera and "
+              "never slows one down; reliable (for `ros2 bag play` that must narrate like `vstream replay`: no frame "
+              "lost to DDS) matches reliable publishers only", choices=("best_effort", "reliable")),
     ParamSpec("image.frame_id", "", "frame_id for outputs; empty = the camera's"),
     ParamSpec("language", "en", "BCP-47 language tag written into Narration"),
     ParamSpec("diagnostics_period_s", 1.0, "period of /diagnostics", lo=0.1, hi=60.0),

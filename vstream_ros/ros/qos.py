@@ -22,9 +22,16 @@ NARRATION_QOS = reliable_qos("narration")
 GUIDANCE_QOS = reliable_qos("guidance")
 SPEECH_QOS = reliable_qos("speech")
 OVERLAY_QOS = reliable_qos("overlay")          # images: a short queue, a slow viewer must not hold many
+# the ask action's feedback (one message per chunk of the answer): rclpy's default depth 10 lets a busy client lose
+# chunks (the writer replaces unacknowledged ones), and the chunks joined must be the answer
+ASK_FEEDBACK_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=200, reliability=ReliabilityPolicy.RELIABLE,
+                              durability=DurabilityPolicy.VOLATILE)
 
 
-def image_qos(depth: int) -> QoSProfile:
-    """Camera subscriptions: BEST_EFFORT matches both reliable and best-effort cameras (and `ros2 bag play`)."""
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=ReliabilityPolicy.BEST_EFFORT,
+def image_qos(depth: int, reliable: bool = False) -> QoSProfile:
+    """Camera subscriptions: BEST_EFFORT (the default) matches both reliable and best-effort cameras (and
+    `ros2 bag play`) and never slows a camera down; RELIABLE (`image.reliability: reliable`) loses no frame of a
+    reliable publisher such as `ros2 bag play` — what a bag that must narrate like `vstream replay` needs."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
+                      reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
                       durability=DurabilityPolicy.VOLATILE)
