@@ -15,7 +15,7 @@ BUILT_BY_COLCON = any(p.rstrip(os.sep).endswith("colcon_distutils_commands")
                       for p in os.environ.get("PYTHONPATH", "").split(os.pathsep))
 PACKAGES = ["vstream_ros", "vstream_ros.*"] + ([] if BUILT_BY_COLCON else ["vstream_lab", "vstream_lab.*"])
 SCRIPTS = ["vstream = vstream_ros.cli:main", "assistant = vstream_ros.ros.assistant_node:main",
-           "speech = vstream_ros.ros.speech_node:main"] + ([] if BUILT_BY_COLCON else ["vstream-lab = vstream_lab.cli:main"])
+           "speech = vstream_ros.ros.speech_node:main", "speech_listener = vstream_ros.ros.speech_listener:main"] + ([] if BUILT_BY_COLCON else ["vstream-lab = vstream_lab.cli:main"])
 
 setup(
     name=PACKAGE,
