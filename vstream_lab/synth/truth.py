@@ -37,6 +37,14 @@ def video_uid(cfg: SynthConfig) -> str:
     return str(uuid.uuid5(NAMESPACE, key))
 
 
+def config_dict(cfg: SynthConfig) -> dict:
+    """The config as JSON; `rest` only when set, so the files of every world made without it stay byte-identical."""
+    d = asdict(cfg)
+    if not cfg.rest:
+        d.pop("rest")
+    return d
+
+
 def clean_text(text: str) -> str:
     """Ego4D `#C C picks up …` → `C picks up ….` (the documented VO cleaning, for our simple texts)."""
     words = text.replace("#C", " ").replace("#", " ").strip(" .,\n").split()
@@ -55,7 +63,7 @@ def ground_truth(world: World) -> dict:
     sc, cfg = world.script, world.cfg
     out = {
         "video_uid": video_uid(cfg),
-        "config": asdict(cfg),
+        "config": config_dict(cfg),
         "num_frames": cfg.num_frames,
         "objects": [{"name": o.name, "colour": o.colour, "shape": o.shape, "rgb": list(o.rgb),
                      "initial": [sc.tracks[o.name][0].x, sc.tracks[o.name][0].y]}
