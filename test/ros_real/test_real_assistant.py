@@ -70,7 +70,10 @@ def test_camera_in_real_time_loses_no_model_frame_and_narrates_like_replay(ros_e
                "same_as_replay": got["texts"] == expected}
         Path(os.environ["VSTREAM_RECORD_DIR"], f"ros_real_camera_{hz:g}hz.json").write_text(json.dumps(row))
     assert int(d["frames_sampled"]) == due and int(d["frames_decided"]) == due and d["frames_lost"] == "0", d
-    assert int(d["frames_in"]) == len(got["published"]) and int(d["off_grid"]) == len(got["published"]) - due
+    # best-effort camera QoS may lose a camera frame at 30 Hz (seen once in 900 on Jazzy): at most 1 %, and every
+    # frame that arrived is accounted for (a lost slot frame is filled by the next one: the model frames above)
+    lost = len(got["published"]) - int(d["frames_in"])
+    assert 0 <= lost <= len(got["published"]) // 100 and int(d["off_grid"]) == int(d["frames_in"]) - due, d
     assert got["texts"] == expected and expected                          # same texts, same order as replay
     finals = [m for m in got["narration"] if m["final"]]
     assert [round((m["sec"] - BASE) * 1e3 + m["nanosec"] / 1e6) for m in finals] == expected_ms   # capture stamps
