@@ -15,10 +15,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import rclpy
 from rclpy.node import Node
 from rcl_interfaces.msg import ParameterDescriptor
 
+from vstream_ros.ros.spin import spin_main
 from vstream_ros.ros.qos import SPEECH_QOS
 from vstream_ros.speech.wav import UtteranceAudio, write_wav
 
@@ -67,23 +67,8 @@ class SpeechListener(Node):
 
 
 def main(args=None) -> int:
-    from rclpy.executors import ExternalShutdownException  # noqa: PLC0415
-
-    rclpy.init(args=args)
-    try:
-        node = SpeechListener()
-    except ImportError as e:
-        print(f"speech_listener: cannot start: {e} (build vstream_msgs and source its install/setup.bash)")
-        rclpy.try_shutdown()
-        return 1
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_main(SpeechListener, "speech_listener", (ImportError,),
+                     " (build vstream_msgs and source its install/setup.bash)", args=args)
 
 
 if __name__ == "__main__":

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import threading
 
-import rclpy
 from rclpy.node import Node
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 
 from vstream_ros.interfaces.narration import speech_audio
 from vstream_ros.interfaces.stamps import stamp_to_sec
 from vstream_ros.ros.conversions import fill
+from vstream_ros.ros.spin import spin_main
 from vstream_ros.ros.qos import GUIDANCE_QOS, SPEECH_QOS
 from vstream_ros.speech.chunker import SentenceChunker, StalePolicy
 from vstream_ros.speech.queue import SpeechQueue
@@ -118,23 +118,7 @@ class SpeechNode(Node):
 
 
 def main(args=None) -> int:
-    from rclpy.executors import ExternalShutdownException  # noqa: PLC0415
-
-    rclpy.init(args=args)
-    try:
-        node = SpeechNode()
-    except (ImportError, TTSError) as e:
-        print(f"speech: cannot start: {e}")
-        rclpy.try_shutdown()
-        return 1
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_main(SpeechNode, "speech", (ImportError, TTSError), args=args)
 
 
 if __name__ == "__main__":
