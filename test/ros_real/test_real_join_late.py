@@ -20,6 +20,7 @@ import pytest
 from rosutil import BASE, DEMO, DRIVER, demo_engine, launched, ros, world_frames
 
 HZ, DURATION, FPS = 30.0, 30.0, 2.0
+NODE = "/vstream/assistant"
 
 
 def ms(sec: int, nanosec: int) -> int:
@@ -34,6 +35,13 @@ def replayed(bag):
     frames = [round((e.time - BASE) * 1e3) for e in res.events if isinstance(e, FrameDecision)]
     resp = [e for e in res.events if isinstance(e, Response) and e.trigger == "proactive"]
     return frames, [r.text for r in resp], [round((r.time - BASE) * 1e3) for r in resp]
+
+
+def wait_until(ok, timeout: float, what: str) -> None:
+    end = time.monotonic() + timeout
+    while not ok():
+        assert time.monotonic() < end, f"timed out waiting for {what}"
+        time.sleep(0.5)
 
 
 def wait_file(path, proc, timeout: float) -> None:
@@ -67,12 +75,19 @@ def test_bag_play_at_30hz_narrates_like_replay_from_the_first_frame_the_node_saw
                 ros(ros_env, *play_cmd[1:], timeout=180)
                 done.touch()
                 assert listener.wait(120) == 0
-        else:                                          # the bag plays while the node starts and loads its model
-            # at half speed, so a node that takes 25 s to start (a loaded 2-core machine) still sees half the bag
-            play = subprocess.Popen([*play_cmd, "--rate", "0.5"], env=ros_env, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL, start_new_session=True)
-            time.sleep(0.5)
-            with launched(ros_env, tmp_path, *args, wait_for="activated") as run:
+        else:                                          # the bag plays while the node loads its model
+            # the node starts unconfigured (process start-up on a loaded 2-core machine takes anything from 5 to 60 s,
+            # so the bag is started only once the node is up); the bag plays at half speed for 8 s (4 s of bag) before
+            # configure loads the model, and goes on playing while it loads: the node joins late, by the bag's clock
+            with launched(ros_env, tmp_path, *args, "autostart:=false", wait_for="") as run:
+                wait_until(lambda: "unconfigured [1]" in ros(ros_env, "lifecycle", "get", NODE, timeout=60,
+                                                              check=False).stdout, 120, "the node (unconfigured)")
+                play = subprocess.Popen([*play_cmd, "--rate", "0.5"], env=ros_env, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL, start_new_session=True)
+                time.sleep(8.0)
+                for transition in ("configure", "activate"):
+                    said = ros(ros_env, "lifecycle", "set", NODE, transition, timeout=120)
+                    assert "Transitioning successful" in said.stdout, (said.stdout, run.output()[-3000:])
                 assert play.wait(180) == 0
                 done.touch()
                 assert listener.wait(120) == 0
