@@ -229,11 +229,14 @@ def test_speech_node_speaks_each_utterance(ros_env, demo_params, tmp_path):
     script = tmp_path / "speech_listen.py"
     script.write_text(SPEECH_LISTENER)
     with launched(ros_env, tmp_path, *demo_args(demo_params), "speech:=true"):
-        listener = subprocess.Popen([sys.executable, str(script), str(tmp_path / "speech.json")], env=ros_env)
+        done = tmp_path / "stream_done"
+        listener = subprocess.Popen([sys.executable, str(script), str(tmp_path / "speech.json"), str(done)],
+                                    env=ros_env)
         # stamps from the wall clock: the speech node drops text captured more than max_age_s ago
         got = drive(ros_env, tmp_path, "stream", "--world", "0", "--duration", "20", "--hz", "10",
                     "--base-sec", "now")
-        listener.wait(60)
+        done.touch()
+        assert listener.wait(90) == 0
     speech = json.loads((tmp_path / "speech.json").read_text())
     spoken = {s["utterance_id"] for s in speech if s["bytes"] > 0}
     uids = {m["utterance_id"] for m in got["narration"]}
@@ -242,7 +245,7 @@ def test_speech_node_speaks_each_utterance(ros_env, demo_params, tmp_path):
 
 
 SPEECH_LISTENER = '''
-import json, sys, threading, time
+import json, os, sys, threading, time
 import rclpy
 from vstream_msgs.msg import SpeechAudio
 rclpy.init()
@@ -251,9 +254,16 @@ got = []
 node.create_subscription(SpeechAudio, "/vstream/speech",
                          lambda m: got.append({"utterance_id": m.utterance_id, "bytes": len(m.data),
                                                "sample_rate": m.sample_rate}), 50)
-end = time.monotonic() + 50
+# until the stream has ended (argv[2] exists) and then 5 s have passed without new audio (60 s at most)
+end, quiet_since, heard = time.monotonic() + 60, None, 0
 while time.monotonic() < end:
     rclpy.spin_once(node, timeout_sec=0.2)
+    if len(got) != heard:
+        heard, quiet_since = len(got), None
+    if os.path.exists(sys.argv[2]):
+        quiet_since = quiet_since or time.monotonic()
+        if time.monotonic() - quiet_since > 5.0:
+            break
 json.dump(got, open(sys.argv[1], "w"))
 '''
 
