@@ -2,7 +2,11 @@
 
 `ros_env` is parametrized by the distributions installed under /opt/ros (ids `humble`, `jazzy`, `lyrical`; see
 distros.py): each test runs once per distribution (`-k jazzy` selects one), and with none installed a single
-`none` instance skips with the reason. For each distribution the workspace (vstream_msgs, vstream_ros) is built
+`none` instance skips with the reason. With several distributions, $VSTREAM_ROS_TIER picks how the tests share them:
+`spread` (the default, and what CI runs) runs each long test on one distribution, taking turns in collection order
+so that every distribution runs about half of them and the cases of one parametrized test land on different ones,
+while tests marked `every_distro` (start-up, endpoints, launch files, packaging: seconds each) run on all; `each`
+runs every test on every distribution (run it before resolving ROS work; about twice as long). For each distribution the workspace (vstream_msgs, vstream_ros) is built
 once per session: colcon runs under this Python, so the installed nodes start with it, and rosidl's generators run
 under the distribution's own small build venv (its empy). The pytest process never imports rclpy: the ROS
 environment (setup.bash + the workspace built here) is captured once and given to subprocesses — `ros2 launch`,
@@ -25,6 +29,32 @@ from distros import build_venv, present, python_mismatch, ros_root  # noqa: E402
 from rosutil import DEMO, REPO  # noqa: E402
 
 DISTROS = present()
+TIER = os.environ.get("VSTREAM_ROS_TIER", "spread")
+if TIER not in ("spread", "each"):
+    raise pytest.UsageError(f"VSTREAM_ROS_TIER={TIER!r}: use 'spread' (each long test on one distribution, the "
+                            f"default) or 'each' (every test on every distribution)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """VSTREAM_ROS_TIER=spread: keep one distribution per long test (turns in collection order)."""
+    if TIER == "each" or len(DISTROS) < 2:
+        return
+    here = Path(__file__).resolve().parent
+    turns: dict[tuple, int] = {}
+    keep, drop = [], []
+    for item in items:
+        distro = getattr(getattr(item, "callspec", None), "params", {}).get("ros_env")
+        if distro is None or Path(str(item.fspath)).resolve().parent != here \
+                or item.get_closest_marker("every_distro") is not None:
+            keep.append(item)
+            continue
+        others = tuple(sorted((k, repr(v)) for k, v in item.callspec.params.items() if k != "ros_env"))
+        key = (str(item.fspath), item.originalname, others)
+        turn = turns.setdefault(key, len(turns))
+        (keep if DISTROS[turn % len(DISTROS)] == distro else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 def _capture_env(script: str) -> dict:

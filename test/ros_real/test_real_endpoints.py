@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from rosutil import launched, ros
 
 
+@pytest.mark.every_distro
 def test_ask_and_reset_answer_not_active_before_configure(ros_env, demo_params, tmp_path):
     with launched(ros_env, tmp_path, f"params_file:={demo_params}", "model:=demo", "autostart:=false",
                   wait_for="") as run:

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -41,6 +43,7 @@ def test_replay_eval_launch_plays_records_and_stops_by_itself(ros_env, demo_para
     assert got["f1"] >= 0.5, got
 
 
+@pytest.mark.every_distro
 def test_replay_eval_launch_stops_with_the_reason_when_the_node_never_activates(ros_env, demo_params, tmp_path):
     r = subprocess.run(["ros2", "launch", "vstream_ros", "replay_eval.launch.py", f"bag:={tmp_path / 'no_bag'}",
                         f"out:={tmp_path / 'live'}", "model:=/nonexistent/checkpoint", f"params_file:={demo_params}"],
@@ -60,6 +63,7 @@ def test_launch_test_of_a_bag_sees_narration_with_the_bags_stamps(ros_env, tmp_p
     assert "Ran 1 test" in r.stdout + r.stderr or "OK" in r.stdout + r.stderr
 
 
+@pytest.mark.every_distro
 def test_colcon_install_tree_holds_the_product_only(ros_env):
     """The workspace the tier built (conftest.py): vstream_ros is installed, vstream_lab and its command are not."""
     prefix = Path(ros_env["AMENT_PREFIX_PATH"].split(":")[0])
