@@ -1,14 +1,14 @@
 """The real-ROS tier: fixtures that build this repo with colcon against each real ROS 2 present and run real nodes.
 
 `ros_env` is parametrized by the distributions installed under /opt/ros (ids `humble`, `jazzy`, `lyrical`; see
-distros.py): each test runs once per distribution (`-k jazzy` selects one), and with none installed a single
-`none` instance skips with the reason. With several distributions, $VSTREAM_ROS_TIER picks how the tests share them:
-`spread` (the default, and what CI runs) runs each long test on one distribution, taking turns in collection order
-so that every distribution runs about half of them and the cases of one parametrized test land on different ones,
-while tests marked `every_distro` (start-up, endpoints, launch files, packaging: seconds each) run on all; `each`
-runs every test on every distribution (run it before resolving ROS work; about twice as long). For each distribution the workspace (vstream_msgs, vstream_ros) is built
-once per session: colcon runs under this Python, so the installed nodes start with it, and rosidl's generators run
-under the distribution's own small build venv (its empy). The pytest process never imports rclpy: the ROS
+distros.py; $VSTREAM_ROS_DISTROS=jazzy keeps one), and with none installed a single `none` instance skips with the
+reason. With several distributions, $VSTREAM_ROS_TIER picks how the tests share them: `spread` (the default, and
+what CI runs) runs each long test on one distribution, taking turns in collection order so that every distribution
+runs about half of them and the cases of one parametrized test land on different ones, while tests marked
+`every_distro` (endpoints, launch-file failure, install tree, `colcon test`) run on all; `each` runs every test on
+every distribution (run it before resolving ROS work; about twice as long). For each distribution the workspace
+(vstream_msgs, vstream_ros) is built once per session: colcon runs under this Python, so the installed nodes start
+with it, and rosidl's generators run under the distribution's own small build venv (its empy). The pytest process never imports rclpy: the ROS
 environment (setup.bash + the workspace built here) is captured once and given to subprocesses — `ros2 launch`,
 `ros2 bag`, `ros2 param`, and driver.py (a real rclpy node playing the camera and recording outputs). DDS stays on
 loopback (ROS_LOCALHOST_ONLY=1 on Humble, ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST from Jazzy on) on a domain id of
