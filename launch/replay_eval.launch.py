@@ -4,7 +4,10 @@
         image_topic:=/camera/image_raw model:=chenjoya/videollm-online-8b-v1plus
     vstream eval --pred /tmp/run_live --ref session.mcap --ref-topic /ref/narration --report /tmp/run_live_report
 
-Starts: the assistant (assistant.launch.py with use_sim_time:=true), `ros2 bag record -o <out>` of
+First it looks for a node already named <namespace>/assistant (`ros2 node list --no-daemon`): one left running by
+an earlier launch would answer the activity check for the new one and narrate into the recording, so the launch
+stops with that reason instead (stop the old node, or use another namespace:=). Then it starts: the assistant
+(assistant.launch.py with use_sim_time:=true), `ros2 bag record -o <out>` of
 <namespace>/{narration,narration_text,guidance}, and a wait for the assistant to be ACTIVE (`ros2 lifecycle get`
 every half second, up to `active_timeout` seconds): then, after `play_delay` more seconds (default 0),
 `ros2 bag play <bag> --clock -r <rate>`. With autostart:=false the bag plays once you configure and activate the
@@ -52,6 +55,26 @@ def wait_until_active(node: str, timeout: str, autostart: bool) -> list:
     return ["timeout", timeout, "bash", "-c",
             f"while :; do case $(ros2 lifecycle get {node} 2>/dev/null) in active*) exit 0;; "
             f"unconfigured*) {unconfigured};; esac; sleep 0.5; done"]
+
+
+def name_is_free(node: str) -> list:
+    """A shell command: exit 4 if a running node is already named NODE (a fresh graph, not the daemon's cache, so a
+    node that has exited does not count), else 0."""
+    return ["bash", "-c", f"ros2 node list --no-daemon --spin-time 2 2>/dev/null | grep -qx '{node}' && exit 4; exit 0"]
+
+
+def _start_if_name_free(context, namespace, started):
+    """Run the name check, then the launch's processes (`started`) once it passes, or shut down with the reason."""
+    node = node_path(namespace.perform(context))
+    check = ExecuteProcess(cmd=name_is_free(node), name="check_node_name", output="log")
+
+    def after_check(event, _context):
+        if event.returncode == 0:
+            return started
+        reason = (f"a node named {node} is already running (an earlier launch that did not stop?): it would answer "
+                  f"for the new one and narrate into the recording; stop it, or pass another namespace:=")
+        return [LogInfo(msg=reason), EmitEvent(event=Shutdown(reason=reason))]
+    return [check, RegisterEventHandler(OnProcessExit(target_action=check, on_exit=after_check))]
 
 
 def _play_when_active(context, bag, rate, namespace, autostart, active_timeout, play_delay, tail):
@@ -122,7 +145,5 @@ def generate_launch_description():
         DeclareLaunchArgument("params_file", description="assistant parameters (YAML)",
                               default_value=PathJoinSubstitution([FindPackageShare("vstream_ros"), "config",
                                                                   "assistant.yaml"])),
-        assistant,
-        record,
-        play_when_active,
+        OpaqueFunction(function=_start_if_name_free, args=[namespace, [assistant, record, play_when_active]]),
     ])

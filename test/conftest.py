@@ -1,6 +1,9 @@
 """Shared pytest fixtures: the tiny VideoLLM-online checkpoint (built once per run) and its loaded model.
 
-Tests never touch the network: the hub is switched off here.
+Tests never touch the network: the hub is switched off here. Under pytest-xdist (the test command's `-n 2`) each
+worker's torch, and every process it starts, gets the cores divided by the workers as its threads: two workers of two
+intra-op threads each on two cores spin against each other (the demo training fixture took 492 s so, 282 s alone on
+one thread).
 """
 from __future__ import annotations
 
@@ -10,6 +13,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    _threads = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, _threads)
 
 import math  # noqa: E402
 

@@ -99,7 +99,6 @@ def test_pretrain_vision_patch_loss_learns_and_checks_its_inputs():
     from vstream_lab.demo_model.train_demo import _frames_and_targets
     from vstream_lab.demo_model.vision_pretrain import VisionSettings, pretrain_vision
 
-    torch.set_num_threads(2)
     s = VisionSettings(hidden=32, layers=1, heads=2, intermediate=64, patch=32, image_size=96, steps=60, batch=8,
                        lr=3e-3, patch_weight=1.0, shape_weight=1.0)
     w = render_world(make_config(10_001, 20.0, 2.0), 2.0, size=96)
@@ -137,7 +136,6 @@ def test_pretrain_vision_sets_loads_one_set_at_a_time_and_splits_the_steps():
     from vstream_lab.demo_model.train_demo import DataSettings, _frames_and_targets
     from vstream_lab.demo_model.vision_pretrain import VisionSettings, pretrain_vision_sets
 
-    torch.set_num_threads(2)
     s = VisionSettings(hidden=32, layers=1, heads=2, intermediate=64, patch=32, image_size=96, steps=7, batch=4,
                        lr=3e-3, patch_weight=1.0)
     events, alive = [], []

@@ -1,7 +1,9 @@
 """The launch file, checked statically (ast) without ROS: parses, defines generate_launch_description, declares the
 documented arguments, and names executables that setup.py really installs."""
 import ast
+import os
 import re
+import subprocess
 
 import pytest
 
@@ -92,3 +94,21 @@ def test_replay_eval_plays_once_the_assistant_is_active(root):
     assert cmd[:2] == ["timeout", "30"] and "ros2 lifecycle get /vstream/assistant" in cmd[-1]
     assert "unconfigured*) exit 3" in cmd[-1]                            # autostart failed: stop at once
     assert "unconfigured*) exit" not in scope["wait_until_active"]("/a", "9", False)[-1]   # autostart:=false: wait
+
+
+@pytest.mark.parametrize("listed, code", [("/other/assistant\n/vstream/assistant_x\n", 0),
+                                          ("/camera\n/vstream/assistant\n", 4), ("", 0)])
+def test_replay_eval_name_check_finds_an_assistant_already_running(root, tmp_path, listed, code):
+    """The check before anything starts: exit 4 only for a running node of exactly the assistant's name (here a stub
+    `ros2` prints the node list; the real one runs on the real-ROS tier)."""
+    tree = ast.parse((root / "launch" / "replay_eval.launch.py").read_text())
+    keep = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "name_is_free"]
+    scope: dict = {}
+    exec(compile(ast.Module(body=keep, type_ignores=[]), "replay_eval.launch.py", "exec"), scope)  # noqa: S102
+    cmd = scope["name_is_free"]("/vstream/assistant")
+    assert "--no-daemon" in cmd[-1]                     # a fresh graph: the daemon may still list exited nodes
+    stub = tmp_path / "ros2"
+    stub.write_text(f"#!/bin/sh\nprintf '{listed}'\n")
+    stub.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    assert subprocess.run(cmd, env=env).returncode == code

@@ -3,7 +3,8 @@ reason without ROS).
 
 - `launch/replay_eval.launch.py`: plays a bag on /clock into the assistant (sim time) once the assistant is active
   (not after a fixed delay), records its outputs, and shuts itself down when playback ends; `vstream eval` of the
-  recording finds the narrations of the bag. A node that never becomes active: the launch stops with the reason.
+  recording finds the narrations of the bag. A node that never becomes active, or one of the same name still
+  running from an earlier launch: the launch stops with the reason.
 - `launch_test` of a launch_testing description (launch_bag_narration.py): narration arrives with the bag's stamps.
 """
 from __future__ import annotations
@@ -52,6 +53,36 @@ def test_replay_eval_launch_stops_with_the_reason_when_the_node_never_activates(
     assert "model load failed" in log, log
     assert "/vstream/assistant stayed unconfigured (its autostart failed" in log, log     # at once, not after 600 s
     assert "is active: playing the bag" not in log, log
+
+
+ORPHAN = """
+import rclpy, sys
+rclpy.init()
+node = rclpy.create_node("assistant", namespace="vstream")
+print("up", flush=True)
+try:
+    rclpy.spin(node)
+except BaseException:
+    pass
+"""
+
+
+@pytest.mark.every_distro
+def test_replay_eval_launch_refuses_while_an_earlier_assistant_still_runs(ros_env, demo_params, tmp_path):
+    # a node left by an earlier launch (ended by SIGTERM, its child kept running) must not be taken for the new one
+    orphan = subprocess.Popen([sys.executable, "-c", ORPHAN], env=ros_env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert orphan.stdout.readline().strip() == "up"
+        r = subprocess.run(["ros2", "launch", "vstream_ros", "replay_eval.launch.py", f"bag:={tmp_path / 'no_bag'}",
+                            f"out:={tmp_path / 'live'}", "model:=demo", f"params_file:={demo_params}"],
+                           env=ros_env, capture_output=True, text=True, timeout=120)
+    finally:
+        orphan.terminate()
+        orphan.wait(timeout=20)
+    log = r.stdout[-3000:] + r.stderr[-3000:]
+    assert "a node named /vstream/assistant is already running" in log, log
+    assert "[assistant-1]" not in log and "is active: playing the bag" not in log, log   # nothing else started
+    assert not (tmp_path / "live").exists(), log
 
 
 def test_launch_test_of_a_bag_sees_narration_with_the_bags_stamps(ros_env, tmp_path):
