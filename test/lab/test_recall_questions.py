@@ -13,7 +13,7 @@ from vstream_ros.engine.recall.retrieve import parse_clock
 from vstream_ros.engine.teacher_forced import IGNORE
 from vstream_ros.engine.template import EOT_ID, V_TOKEN_ID, load_tokenizer
 from vstream_lab import recall_bench as rb
-from vstream_lab.demo_model.qa import qa_item, questions_at, truth_store
+from vstream_lab.demo_model.qa import first_frame_only, qa_item, questions_at, truth_store
 from vstream_lab.synth import truth
 from vstream_lab.synth.script import SynthConfig, make_script
 from vstream_lab.synth.world import World
@@ -80,3 +80,46 @@ def test_qa_sample_is_the_engines_recall_prompt_with_only_the_answer_learned():
     assert parse_clock(q.answer) >= 600 and q.answer.startswith("You put the")          # stamps shifted 10 min
     assert x["frames"].shape[0] == 1 + rec.vision.shape[0]
     assert np.isclose(x["moment"], rec.moment)
+
+
+def test_first_frame_context_keeps_the_memory_block_question_and_answer_whole():
+    tok = load_tokenizer()
+    cfg = SynthConfig(seed=32, duration=120)
+    events = _events(cfg)
+    feats = torch.randn(240, 10, 8)
+    store = truth_store(events, feats, 2.0, RecallConfig())
+    q = next(q for q in questions_at(events, 110.0, 2.0) if q.form == "last_pick")
+    prefix = [1, 2] + [V_TOKEN_ID] * 10 + [7, 8] + [V_TOKEN_ID] * 10 + [9] + [V_TOKEN_ID] * 10
+    x = qa_item(prefix, feats[:3], store, 110.0, q, tok)
+    short = first_frame_only(x)
+    n = len(prefix) - 12                                         # two of the three cached frames and their text go
+    assert short["input_ids"].tolist() == prefix[:12] + x["input_ids"].tolist()[len(prefix):]
+    assert short["labels"].tolist()[12:] == x["labels"].tolist()[len(prefix):]
+    assert len(short["input_ids"]) == len(x["input_ids"]) - n
+    assert torch.equal(short["frames"], torch.cat([x["frames"][:1], x["frames"][3:]]))
+    assert sum(t == V_TOKEN_ID for t in short["input_ids"].tolist()) == short["frames"].shape[0] * 10
+
+
+def test_many_fine_clock_offsets_per_world_give_many_distinct_answer_clocks():
+    from vstream_lab.demo_model.qa import qa_samples
+    from vstream_ros.train.cli_train import memory_settings
+    from vstream_ros.train.dialogue import StreamDialogue
+    tok = load_tokenizer()
+    cfg = SynthConfig(seed=33, duration=90)
+    d = truth.stream_dialogue(World(cfg), 2.0)
+    assert isinstance(d, StreamDialogue)
+    feats = {d.video_uid: torch.randn(180, 10, 8)}
+    evs = {d.video_uid: _events(cfg)}
+    mem = memory_settings({"fps": 2.0, "memory": {"policy": "keyframes", "budget_tokens": 1604}})
+
+    def clocks(**kw):
+        xs = qa_samples([d], feats, evs, tok, mem, per_sample=1, seed=3, **kw)
+        answers = [tok.decode([t for t in x["labels"].tolist() if t not in (IGNORE, EOT_ID)]) for x in xs]
+        return xs, {parse_clock(a) for a in answers}
+    one, c1 = clocks(offsets_per_world=1)
+    many, c8 = clocks(offsets_per_world=8, items_per_offset=3, context="first_frame")
+    assert one and many and len(c8) > 2 * len(c1)                # the clock is not the same few numbers
+    assert all(c % 0.5 == 0 and 0 <= c <= 56 * 60 for c in c8)   # on the 2 fps grid, within the hour
+    assert all(sum(t == V_TOKEN_ID for t in x["input_ids"].tolist()) == x["frames"].shape[0] * 10 for x in many)
+    with pytest.raises(ValueError, match="context"):
+        qa_samples([d], feats, evs, tok, mem, context="all")

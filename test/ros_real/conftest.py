@@ -6,7 +6,9 @@ reason. With several distributions, $VSTREAM_ROS_TIER picks how the tests share 
 what CI runs) runs each long test on one distribution, taking turns in collection order so that every distribution
 runs about half of them and the cases of one parametrized test land on different ones, while tests marked
 `every_distro` (endpoints, launch-file failure, install tree, `colcon test`) run on all; `each` runs every test on
-every distribution (run it before resolving ROS work; about twice as long). For each distribution the workspace
+every distribution (run it before resolving ROS work; about twice as long). Under pytest-xdist (`-n 2`, the test
+command) all tests of one distribution go to one worker (`pytest_xdist_make_scheduler`), so distributions run side
+by side. For each distribution the workspace
 (vstream_msgs, vstream_ros) is built once per session: colcon runs under this Python, so the installed nodes start
 with it, and rosidl's generators run under the distribution's own small build venv (its empy). The pytest process never imports rclpy: the ROS
 environment (setup.bash + the workspace built here) is captured once and given to subprocesses — `ros2 launch`,
@@ -17,6 +19,7 @@ its own per distribution; the ros2 daemon is stopped at the end.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +36,19 @@ TIER = os.environ.get("VSTREAM_ROS_TIER", "spread")
 if TIER not in ("spread", "each"):
     raise pytest.UsageError(f"VSTREAM_ROS_TIER={TIER!r}: use 'spread' (each long test on one distribution, the "
                             f"default) or 'each' (every test on every distribution)")
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Under pytest-xdist (`-n 2`) every test of one distribution runs in the same worker, so that the
+    distributions run side by side, each with its one colcon build and its own ROS domain (a scope per distribution:
+    the id in the test's brackets)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OneWorkerPerDistribution(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            m = re.search(r"\[(humble|jazzy|lyrical|none)[-\]]", nodeid)
+            return m.group(1) if m else super()._split_scope(nodeid)
+    return OneWorkerPerDistribution(config, log)
 
 
 def pytest_collection_modifyitems(config, items):

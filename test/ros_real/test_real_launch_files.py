@@ -10,6 +10,7 @@ reason without ROS).
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -32,7 +33,7 @@ def test_replay_eval_launch_plays_records_and_stops_by_itself(ros_env, demo_para
                        env=ros_env, capture_output=True, text=True, timeout=240)
     log = r.stdout[-3000:] + r.stderr[-3000:]
     assert r.returncode == 0, log
-    assert "[assistant-1]: process has finished cleanly" in r.stdout, log        # ended by itself, nothing killed
+    assert re.search(r"\[assistant-\d+\]: process has finished cleanly", r.stdout), log   # ended by itself
     active = r.stdout.find("/vstream/assistant is active: playing the bag")
     assert active > r.stdout.find("activated:") >= 0, log                      # played once active, no fixed wait
     assert (out / "metadata.yaml").is_file(), log
@@ -81,7 +82,7 @@ def test_replay_eval_launch_refuses_while_an_earlier_assistant_still_runs(ros_en
         orphan.wait(timeout=20)
     log = r.stdout[-3000:] + r.stderr[-3000:]
     assert "a node named /vstream/assistant is already running" in log, log
-    assert "[assistant-1]" not in log and "is active: playing the bag" not in log, log   # nothing else started
+    assert "[assistant-" not in log and "is active: playing the bag" not in log, log     # nothing else started
     assert not (tmp_path / "live").exists(), log
 
 

@@ -13,7 +13,11 @@ Question forms (each answered in one sentence that names the time):
     where       "Where did I put the <obj>?"               → "You put the <obj> <on the …|in the …|to the left…> at M:SS."
     last_pick   "When did I last pick up the <obj>?"       → "You last picked up the <obj> at M:SS."
 `offset_s` shifts every stamp of a sample (frames, log, question, answer) so that 10-minute training worlds teach
-the clock of hour-long streams.
+the clock of hour-long streams. The offsets must be many and fine (`offsets_per_world` of them per world, on the frame
+grid, not whole minutes): with one whole-minute offset per world the demo LLM memorised the training clocks (held-out
+clock tokens ≤ 0.15 after 8,000 steps), with 60 per world it learned to copy them (0.93–0.98 for pick_at and
+last_pick, bench/RESULTS.md). `context="first_frame"` cuts the cache before the Memory block to its first frame
+(~185 tokens instead of ~1,800, six times cheaper a step): the curriculum that taught the model to read the block.
 
 Imports: numpy, torch, vstream_ros (engine.recall, engine.protocol, train.aligned/dialogue), lab synth. Never ROS.
 """
@@ -96,8 +100,8 @@ def truth_store(events: list[dict], features: torch.Tensor, fps: float, cfg: Rec
 
 def qa_item(prefix_ids: list[int], prefix_frames: torch.Tensor, store: RecallStore, now: float, q: Question,
             tokenizer, state: StreamState = StreamState.IN_RUN) -> dict | None:
-    """{input_ids, labels, frames} of one question asked at `now` after the cache `prefix_ids` (its frames
-    `prefix_frames`), or None when retrieval does not land on the truth (the sample would teach a guess)."""
+    """{input_ids, labels, frames, form, moment, prompt_at (where the recall prompt starts)} of one question asked
+    at `now` after the cache `prefix_ids` (its frames `prefix_frames`), or None when retrieval does not land on the truth (the sample would teach a guess)."""
     rec = retrieve(q.text, store, now)
     if rec.moment is None or rec.vision is None:
         return None
@@ -110,7 +114,7 @@ def qa_item(prefix_ids: list[int], prefix_frames: torch.Tensor, store: RecallSto
         raise ValueError("recall prompt and recalled frames disagree")
     frames = torch.cat([prefix_frames, rec.vision.to(prefix_frames.dtype)], 0)
     return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "frames": frames,
-            "form": q.form, "moment": rec.moment}
+            "form": q.form, "moment": rec.moment, "prompt_at": len(prefix_ids)}
 
 
 def cut_after_frame(item: dict) -> tuple[list[int], torch.Tensor, int] | None:
@@ -157,14 +161,34 @@ def _lands(x: dict, q: Question, fps: float, offset_s: float) -> bool:
     return abs(x["moment"] - (grid_time(q.truth_t, fps) + offset_s)) <= 1.0 + 1.0 / fps
 
 
+def first_frame_only(x: dict) -> dict:
+    """A QA sample with the cache before its Memory block cut to the cache's first frame (what follows is kept)."""
+    ids, labels = x["input_ids"].tolist(), x["labels"].tolist()
+    mem = x["prompt_at"]
+    v = [i for i, t in enumerate(ids[:mem]) if t == V_TOKEN_ID]
+    if len(v) < FRAME_NUM_TOKENS:
+        return x
+    keep = v[FRAME_NUM_TOKENS - 1] + 1
+    cached = len(v) // FRAME_NUM_TOKENS
+    return dict(x, input_ids=torch.tensor(ids[:keep] + ids[mem:]),
+                labels=torch.tensor([IGNORE] * keep + labels[mem:]),
+                frames=torch.cat([x["frames"][:1], x["frames"][cached:]], 0))
+
+
 def qa_samples(dialogues, features: dict, events: dict, tokenizer, memory, per_sample: int = 1,
-               offset_minutes: float = 55.0, seed: int = 0) -> list[dict]:
+               offset_minutes: float = 55.0, offsets_per_world: int = 1, items_per_offset: int | None = None,
+               context: str = "cache", seed: int = 0) -> list[dict]:
     """QA samples of every dialogue's world: its memory-aligned narration samples (`memory` = (MemoryConfig,
-    sample_every), as llm_train.make_samples) cut after their last frame, `per_sample` questions each; each world's
-    stamps shifted by a whole number of minutes drawn in [0, offset_minutes] (seeded)."""
+    sample_every), as llm_train.make_samples) cut after their last frame, `per_sample` questions each. Each world is
+    asked about under `offsets_per_world` clock offsets (seconds on the frame grid drawn in [0, offset_minutes]
+    minutes, seeded), `items_per_offset` narration samples each (drawn; None = all); `context` "cache" keeps the
+    whole cache before the Memory block, "first_frame" only its first frame (first_frame_only)."""
     from vstream_ros.train.aligned import build_item, plan_dialogue  # noqa: PLC0415
     from vstream_ros.train.dialogue import encode_dialogue  # noqa: PLC0415
     from .llm_train import proactive_only  # noqa: PLC0415
+    if context not in ("cache", "first_frame") or offsets_per_world < 1:
+        raise ValueError(f"qa: context must be 'cache' or 'first_frame' and offsets_per_world >= 1 "
+                         f"(got {context!r}, {offsets_per_world})")
     rng = np.random.default_rng([int(seed), 27])
     cfg, every = memory
     out = []
@@ -175,6 +199,11 @@ def qa_samples(dialogues, features: dict, events: dict, tokenizer, memory, per_s
         v_before = np.cumsum([t == V_TOKEN_ID for t in enc.input_ids])
         aligned = [(build_item(enc.input_ids, enc.labels, feats, p), int(v_before[p.b - 1]) // FRAME_NUM_TOKENS - 1)
                    for p in plans]
-        offset = 60.0 * int(rng.integers(0, int(offset_minutes) + 1))
-        out += world_qa_samples(events[d.video_uid], feats, d.fps, aligned, tokenizer, rng, per_sample, offset)
+        for _ in range(offsets_per_world):
+            offset = int(rng.integers(0, int(offset_minutes * 60 * d.fps) + 1)) / d.fps
+            pick = aligned
+            if items_per_offset is not None and items_per_offset < len(aligned):
+                pick = [aligned[i] for i in sorted(rng.choice(len(aligned), items_per_offset, replace=False))]
+            items = world_qa_samples(events[d.video_uid], feats, d.fps, pick, tokenizer, rng, per_sample, offset)
+            out += [first_frame_only(x) for x in items] if context == "first_frame" else items
     return out

@@ -50,7 +50,8 @@ class DataSettings:
     memory: dict | None = None  # memory-aligned LLM samples (`vstream train`'s data.memory: policy, budget_tokens,
     #                             recent_frames, sample_every, MemoryConfig tiers); None = whole dialogues
     qa: dict | None = None      # question–answer samples over recalled memory (demo_model/qa.py; needs memory):
-    #                             per_sample, offset_minutes, seed; None = narration only
+    #                             per_sample, offset_minutes, offsets_per_world, items_per_offset, context, seed;
+    #                             None = narration only
 
     def memory_settings(self):
         """(MemoryConfig, sample_every) or None (product train.cli_train.memory_settings)."""
@@ -61,9 +62,11 @@ class DataSettings:
         if self.worlds < 1 or self.vision_worlds < 1 or self.vision_sets < 1:
             raise ValueError(f"data: need worlds, vision_worlds and vision_sets >= 1, got {self}")
         if self.qa is not None:
-            bad = set(self.qa) - {"per_sample", "offset_minutes", "seed"}
+            bad = set(self.qa) - {"per_sample", "offset_minutes", "offsets_per_world", "items_per_offset", "context",
+                                  "seed"}
             if bad or self.memory is None:
-                raise ValueError(f"data.qa: allowed keys per_sample, offset_minutes, seed (got {sorted(bad)}) and it "
+                raise ValueError(f"data.qa: allowed keys per_sample, offset_minutes, offsets_per_world, "
+                                 f"items_per_offset, context, seed (got {sorted(bad)}) and it "
                                  "needs data.memory (the questions follow the bounded cache)")
         if self.vision_idle_frames is not None and self.vision_idle_frames < 0:
             raise ValueError(f"data: vision_idle_frames must be >= 0 or null, got {self.vision_idle_frames}")
