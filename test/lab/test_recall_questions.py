@@ -123,3 +123,50 @@ def test_many_fine_clock_offsets_per_world_give_many_distinct_answer_clocks():
     assert all(sum(t == V_TOKEN_ID for t in x["input_ids"].tolist()) == x["frames"].shape[0] * 10 for x in many)
     with pytest.raises(ValueError, match="context"):
         qa_samples([d], feats, evs, tok, mem, context="all")
+
+
+def test_answer_accuracy_scores_clock_numbers_words_and_whole_answers_per_form(tiny_model):
+    llm = tiny_model.llm
+    from vstream_lab.demo_model.qa import answer_accuracy
+    from vstream_ros.testing.tiny import VISION_HIDDEN
+    tok = load_tokenizer()
+    cfg = SynthConfig(seed=32, duration=120)
+    events = _events(cfg)
+    feats = torch.randn(240, 10, VISION_HIDDEN)
+    store = truth_store(events, feats, 2.0, RecallConfig(), offset_s=600.0)
+    qs = questions_at(events, 110.0, 2.0, offset_s=600.0)
+    picked = [next(q for q in qs if q.form == f) for f in ("pick_at", "last_pick", "last_pick")]
+    samples = [qa_item([1, 2] + [V_TOKEN_ID] * 10, feats[:1], store, 710.0, q, tok) for q in picked]
+    assert all(x is not None for x in samples)
+    real_head = llm.lm_head
+
+    class Oracle(torch.nn.Module):
+        """Logits that pick each answer token, sample after sample; `wrong`: every clock number of that sample's
+        answer comes out one token off."""
+        def __init__(self, wrong=None):
+            super().__init__()
+            self.targets = [x["labels"][x["labels"] != IGNORE] for x in samples]
+            self.wrong, self.calls = wrong, 0
+
+        def forward(self, h):
+            i, y = self.calls, self.targets[self.calls]
+            self.calls += 1
+            logits = torch.zeros(len(y), real_head.out_features)
+            logits[torch.arange(len(y)), y] = 1.0
+            if i == self.wrong:
+                for j, t in enumerate(y.tolist()):
+                    if tok.decode([t]).strip().isdigit():
+                        logits[j] = 0.0
+                        logits[j, t + 1] = 1.0
+            return logits
+    try:
+        llm.lm_head = Oracle()
+        perfect = answer_accuracy(llm, samples, tok)
+        llm.lm_head = Oracle(wrong=2)
+        off = answer_accuracy(llm, samples, tok)
+    finally:
+        llm.lm_head = real_head
+    assert perfect == {"pick_at": {"clock": 1.0, "words": 1.0, "exact": 1.0, "n": 1},
+                       "last_pick": {"clock": 1.0, "words": 1.0, "exact": 1.0, "n": 2}}
+    assert off["pick_at"] == perfect["pick_at"]
+    assert off["last_pick"] == {"clock": 0.5, "words": 1.0, "exact": 0.5, "n": 2}

@@ -161,11 +161,18 @@ def test_bag_play_node_record_then_eval_scores_like_replay(ros_env, demo_params,
                     "--seed", "900001"]) == 0
     bag = next((synth / "bags").iterdir())
     rec = tmp_path / f"rec_{storage}"
-    with launched(ros_env, tmp_path, *demo_args(demo_params), "use_sim_time:=true"):
-        recorder = subprocess.Popen(["ros2", "bag", "record", "-s", storage, "-o", str(rec), "/vstream/narration",
-                                     "/vstream/narration_text", "/diagnostics"], env=ros_env,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        time.sleep(3.0)
+    with launched(ros_env, tmp_path, *demo_args(demo_params), "use_sim_time:=true", wait_for="activated:"):
+        rec_log = tmp_path / "recorder.log"
+        with open(rec_log, "w") as f:
+            recorder = subprocess.Popen(["ros2", "bag", "record", "-s", storage, "-o", str(rec), "/vstream/narration",
+                                         "/vstream/narration_text", "/diagnostics"], env=ros_env,
+                                        stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+        # play once the recorder has subscribed to the narration (a fixed 3 s was too short on a loaded machine:
+        # one Humble run recorded no narration at all)
+        end = time.monotonic() + 60
+        while "Subscribed to topic '/vstream/narration'" not in rec_log.read_text(errors="replace"):
+            assert recorder.poll() is None and time.monotonic() < end, rec_log.read_text(errors="replace")[-2000:]
+            time.sleep(0.2)
         ros(ros_env, "bag", "play", str(bag), "--clock", "50", timeout=120)
         time.sleep(8.0)
         os.killpg(recorder.pid, signal.SIGINT)

@@ -207,3 +207,29 @@ def qa_samples(dialogues, features: dict, events: dict, tokenizer, memory, per_s
             items = world_qa_samples(events[d.video_uid], feats, d.fps, pick, tokenizer, rng, per_sample, offset)
             out += [first_frame_only(x) for x in items] if context == "first_frame" else items
     return out
+
+
+def answer_accuracy(model, samples: list[dict], tokenizer) -> dict:
+    """Teacher-forced, per question form: the share of answer tokens that are the model's most likely token, split
+    into clock numbers (the `M`, `SS` of a time) and words, and the share of answers right in every token.
+    {form: {"clock": …, "words": …, "exact": …, "n": questions}}: how the clock-copying result was measured."""
+    from vstream_ros.engine.live_model import embed_stream  # noqa: PLC0415
+    tally: dict = {}
+    with torch.no_grad():
+        for x in samples:
+            at = (x["labels"] != IGNORE).nonzero()[:, 0]
+            h = model.model(inputs_embeds=embed_stream(model, x["input_ids"][None], x["frames"]),
+                            use_cache=False).last_hidden_state[0]
+            target = x["labels"][at]
+            ok = (model.lm_head(h[at]).argmax(-1) == target).tolist()      # labels are the next tokens
+            t = tally.setdefault(x["form"], {"clock": [0, 0], "words": [0, 0], "exact": [0, 0]})
+            for good, tid in zip(ok, target.tolist()):
+                text = tokenizer.decode([tid]).strip()
+                kind = "clock" if text.isdigit() else "words" if text.isalpha() else None
+                if kind:
+                    t[kind][0] += int(good)
+                    t[kind][1] += 1
+            t["exact"][0] += int(all(ok))
+            t["exact"][1] += 1
+    return {f: {k: round(a / n, 4) if n else float("nan") for k, (a, n) in t.items()} | {"n": t["exact"][1]}
+            for f, t in tally.items()}

@@ -236,8 +236,9 @@ def train_demo(settings: DemoSettings, out: str | Path | None, log=print, comman
     stats = train_llm(llm, samples, settings.llm, log=log, time_budget_s=llm_budget_s,
                       token_weights=object_token_weights(tok, settings.llm.object_word_weight), clips=clips)
     if ds.valid_worlds:           # does the LLM read the object off the frames? (teacher-forced, held-out)
+        vevents: dict = {}
         vfeat, vdial = _encode_worlds([make_config(VALID_SEED0 + i, ds.duration, ds.fps)
-                                       for i in range(ds.valid_worlds)], tower, ds.fps)
+                                       for i in range(ds.valid_worlds)], tower, ds.fps, vevents)
         # laid out as the training samples were (memory-aligned: the runtime cache's layout, not 10-minute
         # contiguous dialogues the model never saw)
         stats["valid_object_words"] = object_word_accuracy(llm, make_samples(vdial, vfeat, tok, aligned),
@@ -245,6 +246,13 @@ def train_demo(settings: DemoSettings, out: str | Path | None, log=print, comman
         if log:
             log(f"  llm on {ds.valid_worlds} validation worlds, object words (teacher-forced): "
                 f"{stats['valid_object_words']}")
+        if ds.qa is not None:     # answers to questions about those worlds (teacher-forced: clocks, words, exact)
+            from .qa import answer_accuracy, qa_samples  # noqa: PLC0415
+            vqa = qa_samples(vdial, vfeat, vevents, tok, aligned, per_sample=1, offsets_per_world=2,
+                             items_per_offset=40, context=ds.qa.get("context", "cache"), seed=5)
+            stats["valid_qa"] = answer_accuracy(llm, vqa, tok)
+            if log:
+                log(f"  llm on {ds.valid_worlds} validation worlds, answers (teacher-forced): {stats['valid_qa']}")
     info = {"settings": settings.to_dict(), "vision_train_accuracy": vacc, "llm": stats,
             "train_seeds": [ds.seed0, ds.seed0 + ds.worlds - 1], "seconds": round(time.time() - t_start, 1),
             "torch": torch.__version__, "command": command}
