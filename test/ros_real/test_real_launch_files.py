@@ -78,7 +78,7 @@ def test_replay_eval_launch_refuses_while_an_earlier_assistant_still_runs(ros_en
                             f"out:={tmp_path / 'live'}", "model:=demo", f"params_file:={demo_params}"],
                            env=ros_env, capture_output=True, text=True, timeout=120)
     finally:
-        orphan.terminate()
+        orphan.kill()                                   # a stand-in: Humble's rclpy may sit out a SIGTERM in spin()
         orphan.wait(timeout=20)
     log = r.stdout[-3000:] + r.stderr[-3000:]
     assert "a node named /vstream/assistant is already running" in log, log
