@@ -6,11 +6,12 @@ reason. With several distributions, $VSTREAM_ROS_TIER picks how the tests share 
 what CI runs) runs each long test on one distribution, taking turns in collection order so that every distribution
 runs about half of them and the cases of one parametrized test land on different ones, while tests marked
 `every_distro` (endpoints, launch-file failure, install tree, `colcon test`) run on all; `each` runs every test on
-every distribution (run it before resolving ROS work; about twice as long). Under pytest-xdist (`-n 2`, the test
-command) all tests of one distribution go to one worker (`pytest_xdist_make_scheduler`), so distributions run side
-by side. For each distribution the workspace
+every distribution (run it before resolving ROS work; about twice as long). Under pytest-xdist (`-n 2`: for
+machines with 4 cores or more; the test command runs the tier in one process) all tests of one distribution go to
+one worker (`pytest_xdist_make_scheduler`), so distributions run side by side. For each distribution the workspace
 (vstream_msgs, vstream_ros) is built once per session: colcon runs under this Python, so the installed nodes start
-with it, and rosidl's generators run under the distribution's own small build venv (its empy). The pytest process never imports rclpy: the ROS
+with it, and rosidl's generators run under the distribution's own small build venv (its empy). The pytest process
+never imports rclpy: the ROS
 environment (setup.bash + the workspace built here) is captured once and given to subprocesses — `ros2 launch`,
 `ros2 bag`, `ros2 param`, and driver.py (a real rclpy node playing the camera and recording outputs). DDS stays on
 loopback (ROS_LOCALHOST_ONLY=1 on Humble, ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST from Jazzy on) on a domain id of

@@ -101,7 +101,8 @@ def truth_store(events: list[dict], features: torch.Tensor, fps: float, cfg: Rec
 def qa_item(prefix_ids: list[int], prefix_frames: torch.Tensor, store: RecallStore, now: float, q: Question,
             tokenizer, state: StreamState = StreamState.IN_RUN) -> dict | None:
     """{input_ids, labels, frames, form, moment, prompt_at (where the recall prompt starts)} of one question asked
-    at `now` after the cache `prefix_ids` (its frames `prefix_frames`), or None when retrieval does not land on the truth (the sample would teach a guess)."""
+    at `now` after the cache `prefix_ids` (its frames `prefix_frames`), or None when retrieval does not land on the
+    truth (the sample would teach a guess)."""
     rec = retrieve(q.text, store, now)
     if rec.moment is None or rec.vision is None:
         return None
