@@ -10,13 +10,15 @@ In the last four minutes, at six moments, every question form is asked at every 
 (demo_model/qa.py forms: pick_at, where, last_pick), once per memory policy:
 
     recall         engine/recall: the narration log chooses the moment; its lines and frames are spliced (default)
+    recall-first-frame   … answered over the cache cut after its first frame (recall context first_frame)
     recall-text    … its lines only (a caption memory)           recall-frames  … its frames only
     keyframes      the frames the bounded keyframes cache holds  window         the last 65 frames (32.5 s)
     last4          the last 4 frames (the SimpleStream baseline)
     log-rule       no model: the answer read off the model's narration log by rule (a baseline to report)
 
 All policies run in ONE pass over the stream: every answer is given on a fork of the cache and rolled back, so the
-narration, and what each policy can see, are those of the same run. Per policy: accuracy per form × depth, spliced
+narration, and what each policy can see, are those of the same run. Per policy: accuracy per form × depth, how often
+the recalled memory held the moment asked about (`landed`: a frame or line within 3 s of it), spliced
 tokens, device KV bytes (the cache capacity, the same for all), host bytes (the recall store: frames + log) and
 answer latency. Writes recall.json, recall.md and recall.png (atomic).
 
@@ -48,6 +50,7 @@ DEPTHS = {1: (0.3, 2.5), 5: (3.5, 7.5), 15: (12.0, 18.5), 30: (27.0, 33.5), 55: 
 SEEDS = (HELDOUT_SEED0 + 27000, HELDOUT_SEED0 + 27001)
 POLICIES = {
     "recall": RecallConfig(method="log"),
+    "recall-first-frame": RecallConfig(method="log", context="first_frame"),
     "recall-text": RecallConfig(method="log-text"),
     "recall-frames": RecallConfig(method="log-frames"),
     "keyframes": RecallConfig(method="cache"),
@@ -165,8 +168,15 @@ def world_tokens(cfg: SynthConfig, vision, cache_dir: Path | None, log=print) ->
     return tokens, events
 
 
-def run_world(model, memory, cfg: SynthConfig, cache_dir: Path | None, log=print) -> dict:
-    """One pass over the world with every question of every policy; returns its rows and the store's bytes."""
+def landed(q: dict, evidence) -> bool:
+    """The recalled memory holds the moment asked about: a frame or line within TIME_TOLERANCE_S + 1 s of it."""
+    return any(abs(float(e) - q["truth_t"]) <= TIME_TOLERANCE_S + 1.0 for e in evidence)
+
+
+def run_world(model, memory, cfg: SynthConfig, cache_dir: Path | None, log=print, policies=None) -> dict:
+    """One pass over the world with every question of every policy (`policies`: names of POLICIES, None = all);
+    returns its rows and the store's bytes."""
+    policies = {n: POLICIES[n] for n in (policies or POLICIES)}
     from vstream_ros.engine.config import StreamConfig  # noqa: PLC0415
     from vstream_ros.engine.factory import build_backends  # noqa: PLC0415
     from vstream_ros.engine.session import StreamSession  # noqa: PLC0415
@@ -184,7 +194,7 @@ def run_world(model, memory, cfg: SynthConfig, cache_dir: Path | None, log=print
                             on_event=on_event)
     asked = []
     for q in qs:
-        for name, rc in POLICIES.items():
+        for name, rc in policies.items():
             ticket = QueryTicket(q["text"], q["now"], recall=rc)
             session.stream.add_query(ticket)
             asked.append((q, name, ticket))
@@ -196,13 +206,13 @@ def run_world(model, memory, cfg: SynthConfig, cache_dir: Path | None, log=print
     rows = []
     for (q, name, ticket), lat in zip(asked, latency):
         rows.append({**q, "policy": name, "answer": ticket.answer, "ok": correct(q, ticket.answer),
-                     "evidence": len(ticket.evidence), "latency_s": lat})
+                     "evidence": len(ticket.evidence), "landed": landed(q, ticket.evidence), "latency_s": lat})
     for q in qs:
         ans = rule_answer(q, [ln for ln in store.log if ln.t <= q["now"]])
         rows.append({**q, "policy": "log-rule", "answer": ans, "ok": correct(q, ans), "evidence": 0,
                      "latency_s": 0.0})
     if log:
-        log(f"seed {cfg.seed}: {tokens.shape[0]} frames, {len(qs)} questions × {len(POLICIES)} policies in "
+        log(f"seed {cfg.seed}: {tokens.shape[0]} frames, {len(qs)} questions × {len(policies)} policies in "
             f"{time.time() - t0:.0f} s")
     kv = backend.cache.bytes if hasattr(backend, "cache") else None
     return {"seed": cfg.seed, "duration": cfg.duration, "rows": rows, "host_frame_bytes": store.bytes,
@@ -217,6 +227,8 @@ def summarise(worlds: list[dict]) -> dict:
     out = {}
     for pol in [*POLICIES, "log-rule"]:
         pr = [r for r in rows if r["policy"] == pol]
+        if not pr:
+            continue
         acc = {}
         for form in FORMS:
             for d in DEPTHS:
@@ -232,7 +244,9 @@ def summarise(worlds: list[dict]) -> dict:
                     "latency_p50_s": float(np.median(lat)) if lat else 0.0,
                     "latency_p99_s": float(np.percentile(lat, 99)) if lat else 0.0,
                     "host_bytes": int(host), "device_kv_bytes": worlds[0]["device_kv_bytes"],
-                    "evidence_mean": float(np.mean([r["evidence"] for r in pr])) if pr else 0.0}
+                    "evidence_mean": float(np.mean([r["evidence"] for r in pr])) if pr else 0.0,
+                    "landed": float(np.mean([r["landed"] for r in pr if "landed" in r])) if pol != "log-rule"
+                    and any("landed" in r for r in pr) else math.nan}
     return out
 
 
@@ -240,12 +254,14 @@ def markdown(summary: dict, worlds: list[dict], command: str) -> str:
     cols = [f"{f}@{d}" for f in FORMS for d in DEPTHS]
     lines = [f"Recall benchmark ({command}); worlds " + ", ".join(f"seed {w['seed']} ({w['duration'] / 60:.0f} min, "
                                                                  f"{w['narrations']} narrations)" for w in worlds), "",
-             "| policy | " + " | ".join(cols) + " | all | p50 s | host MB | device KV MB |",
-             "|---|" + "---|" * (len(cols) + 4)]
+             "| policy | " + " | ".join(cols) + " | all | landed | p50 s | host MB | device KV MB |",
+             "|---|" + "---|" * (len(cols) + 5)]
     for pol, s in summary.items():
         cells = [f"{s['accuracy'][c]['acc']:.2f}" if c in s["accuracy"] else "–" for c in cols]
         kv = s["device_kv_bytes"]
-        lines.append(f"| {pol} | " + " | ".join(cells) + f" | {s['overall']:.2f} | {s['latency_p50_s']:.3f} | "
+        hit = s.get("landed", math.nan)
+        lines.append(f"| {pol} | " + " | ".join(cells) + f" | {s['overall']:.2f} | "
+                     f"{'–' if hit != hit else f'{hit:.2f}'} | {s['latency_p50_s']:.3f} | "
                      f"{s['host_bytes'] / 1e6:.1f} | {kv / 1e6 if kv else 0:.1f} |")
     ns = {c: next((s["accuracy"][c]["n"] for s in summary.values() if c in s["accuracy"]), 0) for c in cols}
     lines += ["", "questions per cell: " + ", ".join(f"{c} {n}" for c, n in ns.items())]
@@ -281,6 +297,8 @@ def main(argv=None) -> int:
     p.add_argument("--duration", type=float, default=3600.0, help="stream length in seconds (≥ 300)")
     p.add_argument("--cache", default=None, help="folder caching the worlds' vision tokens (default OUT/cache)")
     p.add_argument("--threads", type=int, default=None, help="torch threads")
+    p.add_argument("--policies", nargs="+", choices=list(POLICIES), default=None,
+                   help="memory policies to ask (default: all; log-rule is always reported)")
     p.add_argument("--combine", nargs="+", metavar="JSON", default=None,
                    help="no run: summarise the worlds of earlier recall.json files together (e.g. one run per seed, "
                         "in parallel) into --out")
@@ -315,7 +333,8 @@ def main(argv=None) -> int:
     ctx = read_context(root / "checkpoint")
     memory = ctx.default_memory(2.0) if ctx is not None else None
     cache = Path(args.cache) if args.cache else out / "cache"
-    worlds = [run_world(model, memory, world_config(s, args.duration), cache) for s in args.seeds]
+    worlds = [run_world(model, memory, world_config(s, args.duration), cache, policies=args.policies)
+              for s in args.seeds]
     _write(out, worlds, command)
     return 0
 

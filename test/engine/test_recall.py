@@ -16,7 +16,7 @@ from vstream_ros.engine.recall import RecallConfig, RecallStore, retrieve
 from vstream_ros.engine.recall.retrieve import best_line, parse_clock
 from vstream_ros.engine.runtime.runtime_backend import RuntimeBackend
 from vstream_ros.engine.session import StreamSession
-from vstream_ros.engine.template import V_TOKEN_ID
+from vstream_ros.engine.template import STOP_IDS, V_TOKEN_ID
 from vstream_ros.testing.tiny import random_vision_tokens
 
 
@@ -242,3 +242,120 @@ def test_times_count_from_the_streams_first_frame_for_camera_stamps():
     fixed = RecallStore(RecallConfig(), 2.0, origin=0.0)
     fixed.add_frame(600.0, toks[0])
     assert fixed.origin == 0.0
+
+
+def test_fork_keep_sets_the_rest_aside_and_rollback_puts_it_back_exactly(tiny_model):
+    """fork(keep): the branch sees the first `keep` positions only; rollback restores every key, value, ledger id
+    and the next frame's logits (bounded keyframes cache, the stream's first frames evicted)."""
+    b = _bounded(tiny_model)
+    frames = random_vision_tokens(41, seed=14)
+    p = tiny_model.protocol
+    state = StreamState.START
+    for k in range(40):
+        ids, ends = p.frames_ids(state, 1)
+        b.stamp(k / 2.0)
+        b.prefill(ids, frames[k:k + 1], ends)
+        state = StreamState.IN_RUN
+    keep = b.first_frame_end()
+    ledger = b.manager.ledger.ids()
+    assert keep is not None and ledger[keep - 1] == V_TOKEN_ID and ledger[keep] != V_TOKEN_ID
+    assert sum(t == V_TOKEN_ID for t in ledger[:keep]) == 10
+    k0, v0 = b.cache.read()
+    before = (b.length, ledger, b.occupancy(), b.frame_times())
+    mark = b.fork(keep)
+    assert b.length == keep and b.manager.ledger.ids() == ledger[:keep]
+    ids, ends = p.frames_ids(StreamState.IN_RUN, 3)
+    b.prefill(ids, frames[:3], ends)
+    b.rollback(mark)
+    k1, v1 = b.cache.read()
+    assert (b.length, b.manager.ledger.ids(), b.occupancy(), b.frame_times()) == before
+    assert torch.equal(k0, k1) and torch.equal(v0, v1)
+    fresh = _bounded(tiny_model)                   # the same stream never forked: the same next-frame logits
+    state = StreamState.START
+    for k in range(40):
+        ids, ends = p.frames_ids(state, 1)
+        fresh.stamp(k / 2.0)
+        fresh.prefill(ids, frames[k:k + 1], ends)
+        state = StreamState.IN_RUN
+    ids, ends = p.frames_ids(StreamState.IN_RUN, 1)
+    assert torch.allclose(b.prefill(ids, frames[40:41], ends), fresh.prefill(ids, frames[40:41], ends), atol=1e-5)
+    with pytest.raises(ValueError, match="outside"):
+        b.fork(b.length + 1)
+
+
+def test_first_frame_context_answers_over_the_first_cached_frame_and_the_memory_alone(tiny_model):
+    """Recall context first_frame: the answer is the greedy reply of a fresh cache holding the stream's cache cut
+    after its first frame, then the Memory block and question (exactly the layout of the demo model's question
+    stage); the live stream's decisions, replies and caches stay those of the run without questions."""
+    frames = random_vision_tokens(90, seed=11)
+    cfg = RecallConfig(context="first_frame")
+    asks = [(30.2, "What did I pick up at 0:03?")]
+
+    def run(n, questions):
+        events = []
+        s = StreamSession(_bounded(tiny_model), tiny_model.protocol, StreamConfig(recall=cfg),
+                          on_event=events.append)
+        for t, text in questions:
+            s.ask(text, t)
+        states = []
+        for k in range(n):
+            s.push_frame(frames[k], k / 2.0)
+            states.append((s.backend.length, s.backend.manager.ledger.ids()))
+        return events, states, s
+
+    plain, plain_states, _ = run(90, [])
+    with_q, q_states, _ = run(90, asks)
+    key = lambda evs: [(e.index, e.decision, e.p_silent) if isinstance(e, FrameDecision) else  # noqa: E731
+                       (e.time, e.text, e.token_ids) for e in evs
+                       if isinstance(e, FrameDecision) or isinstance(e, Response) and e.trigger == "proactive"]
+    assert key(with_q) == key(plain) and q_states == plain_states
+    answer = next(e for e in with_q if isinstance(e, Response) and e.trigger == "query")
+    # the stream as it stood when the question was answered (frames before 30.2 s), and what retrieval gives then
+    _, _, at = run(61, [])
+    b, store = at.backend, at.stream.recall
+    keep = b.first_frame_end()
+    first = next(seg for seg in b.manager.ledger.segs if seg.kind.name == "FRAME")
+    rec = retrieve(asks[0][1], store, answer.time, cfg, tiny_model.protocol.silent_frame_len)
+    assert tuple(answer.evidence) == tuple(rec.evidence) and keep < b.length
+    ref = RuntimeBackend(tiny_model, capacity=1024)
+    ref.prefill(b.manager.ledger.ids()[:keep], frames[first.index:first.index + 1], [-1])
+    prompt = list(tiny_model.protocol.recall_query_ids(StreamState.IN_RUN, rec.items, asks[0][1]))
+    logits = ref.prefill(prompt, rec.vision, [-1])[0]
+    want = []
+    for _ in range(StreamConfig().max_new_tokens):
+        tok = int(logits.argmax())
+        if tok in STOP_IDS:
+            break
+        want.append(tok)
+        logits = ref.decode(tok)
+    assert list(answer.token_ids) == want and want
+
+
+def test_recall_context_comes_from_the_record_and_first_frame_needs_the_runtime(tmp_path):
+    """`memory.recall_context auto` answers the way the model was trained (trained_context.json), `cache` without
+    a record; first_frame on the reference backend is refused at check time with the way out; a record names it."""
+    from vstream_ros.engine.config import ModelSpec
+    from vstream_ros.engine.memory.context import TrainedContext, read_context, write_context
+    from vstream_ros.engine.options import CLI_NAMES, NODE_NAMES, EngineConfig
+    trained = TrainedContext(frames=120, tokens=1604, recall=True, recall_context="first_frame")
+    write_context(tmp_path, trained)
+    assert read_context(tmp_path) == trained
+    runtime = EngineConfig(ModelSpec(checkpoint=str(tmp_path)), recall="auto")
+    assert runtime.recall_config(read_context(tmp_path)).context == "first_frame"
+    assert runtime.recall_config(TrainedContext(frames=120, tokens=1604, recall=True)).context == "cache"
+    assert EngineConfig(recall="on").recall_config(None).context == "cache"
+    assert EngineConfig(recall="on", recall_context="first_frame").recall_config(None).context == "first_frame"
+    ref = EngineConfig(ModelSpec(checkpoint=str(tmp_path)), backend="reference", recall="on")
+    assert ref.recall_config(read_context(tmp_path)).context == "cache"
+    bad = EngineConfig(ModelSpec(checkpoint=str(tmp_path)), backend="reference", recall="on",
+                       recall_context="first_frame")
+    with pytest.raises(ValueError, match="--recall-context first_frame .*--backend runtime"):
+        bad.check(CLI_NAMES)
+    with pytest.raises(ValueError, match="memory.recall_context first_frame .*model.backend runtime"):
+        bad.check(NODE_NAMES)
+    with pytest.raises(ValueError, match="recall context must be one of cache, first_frame"):
+        RecallConfig(context="sink")
+    (tmp_path / "trained_context.json").write_text((tmp_path / "trained_context.json").read_text()
+                                                   .replace("first_frame", "sink"))
+    with pytest.raises(ValueError, match="recall_context must be one of"):
+        read_context(tmp_path)

@@ -262,7 +262,8 @@ def train_demo(settings: DemoSettings, out: str | Path | None, log=print, comman
         context = context_of_samples([(int(x["frames"].shape[0]), int(x["input_ids"].numel())) for x in samples],
                                      ds.fps, aligned[0] if aligned else None,
                                      written_by="vstream_lab.demo_model.train_demo " + (command or ""),
-                                     recall=ds.qa is not None)
+                                     recall=ds.qa is not None,
+                                     recall_context=(ds.qa or {}).get("context", "cache"))
         root = export_model(out, llm, tower, info, context)
         if log:
             log(f"saved the demo model to {root} ({model_size_bytes(root) / 1e6:.1f} MB) "

@@ -48,14 +48,17 @@ class _Wrapper(BackendBase):
     def truncate(self, length: int) -> None:
         self.inner.truncate(length)
 
-    def fork(self) -> object:
-        return self.inner.fork()
+    def fork(self, keep: int | None = None) -> object:
+        return self.inner.fork(keep)
 
     def rollback(self, mark: object) -> None:
         self.inner.rollback(mark)
 
     def frame_times(self) -> list[float] | None:
         return self.inner.frame_times()
+
+    def first_frame_end(self) -> int | None:
+        return self.inner.first_frame_end()
 
     def prefill(self, ids: Sequence[int], vision_tokens, logits_at: Sequence[int]) -> torch.Tensor:
         return self.inner.prefill(ids, vision_tokens, logits_at)

@@ -14,6 +14,7 @@ DEFAULT_VISION = "google/siglip-large-patch16-384"
 DEFAULT_CHECKPOINT = "chenjoya/videollm-online-8b-v1plus"
 BACKENDS = ("runtime", "reference")
 RECALL_METHODS = ("log", "log-text", "log-frames", "cache", "recent")   # engine/recall/retrieve.py
+RECALL_CONTEXTS = ("cache", "first_frame")   # what an answer over recalled memory sees before it (decision.py)
 RECALL_CHOICES = ("auto", "on", "off")
 POLICIES = ("keyframes", "window", "recent", "full")     # memory policies (engine/memory); bounds: options.py
 MEMORY_CHOICES = ("auto", *POLICIES)                     # auto: the model's trained memory (engine/memory/context.py),

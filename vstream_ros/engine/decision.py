@@ -166,13 +166,20 @@ def answer(s: Stream, ticket: QueryTicket, t: float | None = None) -> Routine:
 
 
 def recall_answer(s: Stream, ticket: QueryTicket, t: float) -> Routine:
-    """Answer over recalled memory on a fork of the cache, then roll back (cache, state, owed tokens)."""
+    """Answer over recalled memory on a fork of the cache, then roll back (cache, state, owed tokens). With recall
+    context first_frame the fork sees only the cache up to the end of its first frame (a cache without a frame yet
+    answers over what it has)."""
     cfg = ticket.recall or s.recall.cfg
     cached = s.backend.frame_times() if cfg.method == "cache" else None
     rec = retrieve(ticket.text, s.recall, t, cfg, s.protocol.silent_frame_len, cached)
-    prompt = list(s.protocol.recall_query_ids(s.state, rec.items, ticket.text))
     state, pending = s.state, list(s.pending)
-    mark = s.backend.fork()
+    keep = None
+    if cfg.context == "first_frame":          # the answer sees the cache up to its first frame, then the memory
+        keep = s.backend.first_frame_end()
+    mark = s.backend.fork(keep)
+    if keep is not None:                      # right after a frame, inside its run; what is owed belongs to the rest
+        s.state, s.pending = StreamState.IN_RUN, []
+    prompt = list(s.protocol.recall_query_ids(s.state, rec.items, ticket.text))
     try:
         events = yield from reply(s, prompt, "query", t, math.nan, ticket, rec.vision, rec.evidence)
     finally:

@@ -81,14 +81,18 @@ class LLMBackend(Protocol):
     def occupancy(self) -> dict | None:
         """Cache occupancy per memory tier, or None."""
 
-    def fork(self) -> object:
-        """Start a side branch; returns the mark `rollback` takes."""
+    def fork(self, keep: int | None = None) -> object:
+        """Start a side branch; returns the mark `rollback` takes. `keep`: the branch sees only the first `keep`
+        positions of the cache (rollback restores the rest); ValueError where the backend cannot set them aside."""
 
     def rollback(self, mark: object) -> None:
-        """Drop everything fed since `fork` returned `mark`."""
+        """Drop everything fed since `fork` returned `mark` (and restore what it set aside)."""
 
     def frame_times(self) -> list[float] | None:
         """Capture stamps of the cached frames, or None."""
+
+    def first_frame_end(self) -> int | None:
+        """Cache position right after the vision tokens of the first cached frame, or None (no frame, or unknown)."""
 
 
 class BackendBase:
@@ -103,13 +107,19 @@ class BackendBase:
     def occupancy(self) -> dict | None:
         return None
 
-    def fork(self) -> object:
+    def fork(self, keep: int | None = None) -> object:
+        if keep is not None:
+            raise ValueError("this backend cannot answer over the start of its cache alone (recall context "
+                             "first_frame needs a bounded memory on the runtime backend): use recall context cache")
         return self.length
 
     def rollback(self, mark: object) -> None:
         self.truncate(int(mark))
 
     def frame_times(self) -> list[float] | None:
+        return None
+
+    def first_frame_end(self) -> int | None:
         return None
 
 

@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass, field
 
 from .config import (AUTO, BACKENDS, DEFAULT_BACKEND, DEFAULT_BUDGET_TOKENS, DEFAULT_CHECKPOINT,
-                     DEFAULT_MEMORY_POLICY, MEMORY_CHOICES, QUANTIZE_CHOICES, RECALL_CHOICES, RECALL_METHODS,
+                     DEFAULT_MEMORY_POLICY, MEMORY_CHOICES, QUANTIZE_CHOICES, RECALL_CHOICES, RECALL_CONTEXTS, RECALL_METHODS,
                      ModelSpec, StreamConfig, resolve_memory_policy)
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -37,9 +37,9 @@ MAX_RECENT_FRAMES = 100000
 # imports nothing.
 MIN_BUDGET_HELP = "76 (the sink + 4 frames) for window and keyframes, the sink + its frames for recent"
 CLI_NAMES = {"backend": "--backend", "policy": "--memory-policy", "budget": "--memory-budget-tokens",
-             "recent": "--memory-recent-frames", "recall": "--recall"}
+             "recent": "--memory-recent-frames", "recall": "--recall", "recall_context": "--recall-context"}
 NODE_NAMES = {"backend": "model.backend", "policy": "memory.policy", "budget": "memory.budget_tokens",
-              "recent": "memory.recent_frames", "recall": "memory.recall"}
+              "recent": "memory.recent_frames", "recall": "memory.recall", "recall_context": "memory.recall_context"}
 
 
 @dataclass(frozen=True)
@@ -131,6 +131,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("memory.recall_method", "log", "{recall} on: how the past is found and what is spliced: log (the "
            "narration line and frames around it), log-text, log-frames, cache (the frames the bounded cache holds), "
            "recent (the last frames)", "--recall-method", "memory", choices=RECALL_METHODS),
+    Option("memory.recall_context", "auto", "{recall} on: what an answer sees before the recalled memory: cache "
+           "(the whole bounded cache), first_frame (the cache cut after its first frame: shorter, and what the demo "
+           "model's question stage was trained on); auto (default) = what the model was trained with (its "
+           "trained_context.json), else cache", "--recall-context", "memory", choices=("auto", *RECALL_CONTEXTS)),
     Option("stream.fps", 2.0, "model fps: frames fed to the model per second of capture time", "--fps", "stream",
            lo=0.1, hi=60.0),
     Option("stream.threshold", 0.725, "silence threshold on P(',') (higher = talks more)", "--threshold", "stream",
@@ -194,6 +198,7 @@ class EngineConfig:
     recall: str = "auto"
     recall_hours: float = 4.0
     recall_method: str = "log"
+    recall_context: str = "auto"
 
     @property
     def policy(self) -> str:
@@ -247,7 +252,8 @@ class EngineConfig:
                            ("memory.budget_tokens", self.memory_budget_tokens),
                            ("memory.recent_frames", self.memory_recent_frames), ("memory.recall", self.recall),
                            ("memory.recall_hours", self.recall_hours),
-                           ("memory.recall_method", self.recall_method)):
+                           ("memory.recall_method", self.recall_method),
+                           ("memory.recall_context", self.recall_context)):
             problem = BY_KEY[key].problem(value, _spelled(key, names))
             if problem:
                 raise ValueError(problem)
@@ -255,6 +261,10 @@ class EngineConfig:
                                  self.memory_recent_frames)
         if problem:
             raise ValueError(problem)
+        if self.recall_context == "first_frame" and self.backend != "runtime":
+            raise ValueError(f"{_spelled('memory.recall_context', names)} first_frame sets the rest of the cache "
+                             f"aside, which only the runtime backend can: use {names['backend']} runtime or "
+                             "recall context cache")
         ctx = self.trained_context()                     # ValueError of its own for a broken record
         try:
             self.memory_plan(ctx, names)
@@ -272,7 +282,7 @@ class EngineConfig:
                               max_new_tokens=int(v["stream.max_new_tokens"]))
         return cls(spec, stream, v["model.backend"], v["memory.policy"], int(v["memory.budget_tokens"]),
                    int(v["memory.recent_frames"]), v["memory.recall"], float(v["memory.recall_hours"]),
-                   v["memory.recall_method"])
+                   v["memory.recall_method"], v["memory.recall_context"])
 
     def recall_config(self, ctx=None):
         """The engine.recall.RecallConfig streams run with (None = off): `on`, or `auto` for a model whose trained
@@ -281,7 +291,10 @@ class EngineConfig:
         if not on:
             return None
         from .recall.store import RecallConfig  # noqa: PLC0415
-        return RecallConfig(hours=float(self.recall_hours), method=self.recall_method)
+        context = self.recall_context
+        if context == "auto":                            # the reference backend answers over its whole cache
+            context = ctx.recall_context if ctx is not None and self.backend == "runtime" else "cache"
+        return RecallConfig(hours=float(self.recall_hours), method=self.recall_method, context=context)
 
     @classmethod
     def from_params(cls, values: dict) -> EngineConfig:
@@ -301,7 +314,8 @@ class EngineConfig:
 
 def _spelled(key: str, names: dict[str, str]) -> str:
     return names.get({"model.backend": "backend", "memory.policy": "policy", "memory.budget_tokens": "budget",
-                      "memory.recent_frames": "recent", "memory.recall": "recall"}.get(key, ""), key)
+                      "memory.recent_frames": "recent", "memory.recall": "recall",
+                      "memory.recall_context": "recall_context"}.get(key, ""), key)
 
 
 __all__ = ["Option", "OPTIONS", "BY_KEY", "DEFAULTS", "EngineConfig", "MemoryPlan", "budget_minimum",

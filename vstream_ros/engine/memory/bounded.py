@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 import torch
 
 from ..llm_backend import BackendBase
+from ..template import FRAME_NUM_TOKENS, V_TOKEN_ID
 from .budgets import MemoryConfig
 from .ledger import Kind
 from .tiers import Eviction, MemoryManager
@@ -74,20 +75,49 @@ class BoundedBackend(BackendBase):
     def frame_times(self) -> list[float]:
         return [seg.time for seg in self.manager.ledger.segs if seg.kind is Kind.FRAME and seg.time is not None]
 
-    def fork(self) -> object:
+    def fork(self, keep: int | None = None) -> object:
         """Side branch: the ledger keeps mirroring the cache but nothing is evicted until `rollback`, which restores
-        the cache's length and the manager's whole state (the cache may use its answer headroom meanwhile)."""
+        the cache's length and the manager's whole state (the cache may use its answer headroom meanwhile).
+        `keep`: the branch starts from the first `keep` positions only; the others' pre-RoPE keys and values are
+        copied aside (one bounded cache's worth at most) and put back by `rollback`."""
         if self._forked:
             raise RuntimeError("a side branch is already open on this stream")
+        length = self.inner.length
+        if keep is not None and not 0 <= keep <= length:
+            raise ValueError(f"fork(keep={keep}) outside 0..{length}")
+        aside = None
+        if keep is not None and keep < length:
+            if not hasattr(self.inner.cache, "read"):
+                raise ValueError("this backend's cache cannot set positions aside: use recall context cache")
+            aside = (keep, self.inner.cache.read(keep, length))
+        mark = length, copy.deepcopy(self.manager), aside
+        if aside is not None:
+            self.inner.truncate(keep)
+            self.manager.truncate(keep)
         self._forked = True
-        return self.inner.length, copy.deepcopy(self.manager)
+        return mark
 
     def rollback(self, mark: object) -> None:
-        length, manager = mark
-        self.inner.truncate(length)
+        length, manager, aside = mark
+        if aside is None:
+            self.inner.truncate(length)
+        else:
+            keep, (k, v) = aside
+            self.inner.truncate(keep)
+            self.inner.cache.append(k, v)
         self.manager = manager
         self.events = []
         self._forked = False
+
+    def first_frame_end(self) -> int | None:
+        """Position right after the first cached frame's vision tokens (the ledger's ids), or None."""
+        seen = 0
+        for i, t in enumerate(self.manager.ledger.ids()):
+            if t == V_TOKEN_ID:
+                seen += 1
+                if seen == FRAME_NUM_TOKENS:
+                    return i + 1
+        return None
 
     def truncate(self, length: int) -> None:
         self.inner.truncate(length)

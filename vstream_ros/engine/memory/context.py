@@ -12,14 +12,16 @@ engine's default memory for that model derives from it (engine/options.py, Engin
      "memory": null,         # null: contiguous streams from their first frame (no eviction), or the MemoryConfig
                              # fields the samples were laid out with (memory-aligned training, train/aligned.py)
      "written_by": "…",      # the command / trainer that wrote it
-     "recall": false}        # trained to answer over recalled memory (engine/recall): `recall auto` turns it on
+     "recall": false,        # trained to answer over recalled memory (engine/recall): `recall auto` turns it on
+     "recall_context": "cache"}   # what its answers saw before the recalled memory: the whole cache, or the cache
+                             # cut after its first frame ("first_frame"); `recall context auto` answers the same way
 
 `TrainedContext.default_memory` is what `--memory-policy auto` / budget 0 give: contiguous training → `recent` with
 frames − 1 frames (with the frame being decided the cache holds at most `frames`) capped at `tokens`; aligned
 training → exactly the recorded memory. `TrainedContext.beyond` says, in one line, how a memory exceeds the
 record (longer, larger, or a layout never trained on): the engine warns once with it (host/build.py).
 
-Imports: stdlib, vstream_ros.atomic, engine.sources (the file name), budgets (torch-free). Never torch, never ROS.
+Imports: stdlib, vstream_ros.atomic, engine.sources (the file name), engine.config (names), budgets (torch-free). Never torch, never ROS.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...atomic import write_json_atomic
+from ..config import RECALL_CONTEXTS
 from ..sources import CONTEXT_FILE
 
 from .budgets import FRAME_TOKENS, MIN_FRAMES, MemoryConfig
@@ -47,8 +50,12 @@ class TrainedContext:
     memory: dict | None = None
     written_by: str = ""
     recall: bool = False             # trained to answer over recalled memory (engine/recall): recall auto = on
+    recall_context: str = "cache"    # what its answers saw before the memory (engine.config.RECALL_CONTEXTS)
 
     def __post_init__(self):
+        if self.recall_context not in RECALL_CONTEXTS:
+            raise ValueError(f"trained context recall_context must be one of {', '.join(RECALL_CONTEXTS)}, got "
+                             f"{self.recall_context!r}")
         if self.frames < 1 or self.tokens < 1 or not self.fps > 0:
             raise ValueError(f"trained context needs frames >= 1, tokens >= 1 and fps > 0, got frames {self.frames}, "
                              f"tokens {self.tokens}, fps {self.fps}")
@@ -100,7 +107,8 @@ class TrainedContext:
 
     def to_json(self) -> dict:
         return {"format": FORMAT, "frames": int(self.frames), "tokens": int(self.tokens), "fps": float(self.fps),
-                "memory": self.memory, "written_by": self.written_by, "recall": bool(self.recall)}
+                "memory": self.memory, "written_by": self.written_by, "recall": bool(self.recall),
+                "recall_context": self.recall_context}
 
 
 def read_context(folder: str | Path | None) -> TrainedContext | None:
@@ -116,7 +124,8 @@ def read_context(folder: str | Path | None) -> TrainedContext | None:
             raise ValueError(f"format must be {FORMAT}")
         return TrainedContext(frames=int(d["frames"]), tokens=int(d["tokens"]), fps=float(d.get("fps", 2.0)),
                               memory=d.get("memory"), written_by=str(d.get("written_by", "")),
-                              recall=bool(d.get("recall", False)))
+                              recall=bool(d.get("recall", False)),
+                              recall_context=str(d.get("recall_context", "cache")))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{path} is not a trained-context record ({' '.join(str(e).split())}); fix or delete "
                          "it (without it the model gets the memory sized for VideoLLM-online)") from None
@@ -130,16 +139,16 @@ def write_context(folder: str | Path, ctx: TrainedContext) -> Path:
 
 
 def context_of_samples(lengths: list[tuple[int, int]], fps: float, memory: MemoryConfig | None = None,
-                       written_by: str = "", recall: bool = False) -> TrainedContext:
+                       written_by: str = "", recall: bool = False, recall_context: str = "cache") -> TrainedContext:
     """The record of a training set: `lengths` = (frames, tokens) of each sample; `memory` = the aligned layout;
-    `recall`: it held question–answer samples over recalled memory."""
+    `recall`: it held question–answer samples over recalled memory, laid out with `recall_context`."""
     if not lengths:
         raise ValueError("no training samples to record a context from")
     mem = None
     if memory is not None:
         mem = {k: v for k, v in dataclasses.asdict(memory).items() if k in _FIELDS}
     return TrainedContext(frames=max(f for f, _ in lengths), tokens=max(t for _, t in lengths), fps=float(fps),
-                          memory=mem, written_by=written_by, recall=bool(recall))
+                          memory=mem, written_by=written_by, recall=bool(recall), recall_context=recall_context)
 
 
 __all__ = ["CONTEXT_FILE", "TrainedContext", "read_context", "write_context", "context_of_samples", "FRAME_TOKENS"]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..config import RECALL_METHODS
+from ..config import RECALL_CONTEXTS, RECALL_METHODS
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,9 @@ class RecallConfig:
     method: how the past is chosen (engine.recall.retrieve.METHODS); window_s: seconds of frames kept around a
     recalled moment (before, after); frames_per_s: frames per second of recalled video; max_tokens: the most
     cache positions a recall may add before the question (it must fit the cache's answer headroom);
-    recent_frames: how many of the last frames method `recent` gives."""
+    recent_frames: how many of the last frames method `recent` gives; context: what the answer sees before the
+    recalled memory, "cache" (the whole bounded cache) or "first_frame" (the cache cut after its first frame, as
+    the demo model's question stage was trained: config/train/demo_qa_clock.yaml)."""
 
     hours: float = 4.0
     method: str = "log"
@@ -33,6 +35,7 @@ class RecallConfig:
     frames_per_s: float = 1.0
     max_tokens: int = 1024
     recent_frames: int = 4
+    context: str = "cache"
 
     def __post_init__(self):
         if not (0 < self.hours <= 48):
@@ -43,6 +46,8 @@ class RecallConfig:
             raise ValueError(f"recall window_s must be two seconds ≥ 0 (before, after), got {self.window_s}")
         if not (0 < self.frames_per_s <= 30):
             raise ValueError(f"recall frames_per_s must be in (0, 30], got {self.frames_per_s}")
+        if self.context not in RECALL_CONTEXTS:
+            raise ValueError(f"recall context must be one of {', '.join(RECALL_CONTEXTS)}, got {self.context!r}")
         if self.recent_frames < 1:
             raise ValueError(f"recall recent_frames must be ≥ 1, got {self.recent_frames}")
         if self.max_tokens < 64:
