@@ -287,9 +287,9 @@ def test_first_frame_context_answers_over_the_first_cached_frame_and_the_memory_
     """Recall context first_frame: the answer is the greedy reply of a fresh cache holding the stream's cache cut
     after its first frame, then the Memory block and question (exactly the layout of the demo model's question
     stage); the live stream's decisions, replies and caches stay those of the run without questions."""
-    frames = random_vision_tokens(90, seed=11)
+    frames = random_vision_tokens(64, seed=11)
     cfg = RecallConfig(context="first_frame")
-    asks = [(30.2, "What did I pick up at 0:03?")]
+    asks = [(24.2, "What did I pick up at 0:03?")]
 
     def run(n, questions):
         events = []
@@ -303,15 +303,15 @@ def test_first_frame_context_answers_over_the_first_cached_frame_and_the_memory_
             states.append((s.backend.length, s.backend.manager.ledger.ids()))
         return events, states, s
 
-    plain, plain_states, _ = run(90, [])
-    with_q, q_states, _ = run(90, asks)
+    plain, plain_states, _ = run(64, [])
+    with_q, q_states, _ = run(64, asks)
     key = lambda evs: [(e.index, e.decision, e.p_silent) if isinstance(e, FrameDecision) else  # noqa: E731
                        (e.time, e.text, e.token_ids) for e in evs
                        if isinstance(e, FrameDecision) or isinstance(e, Response) and e.trigger == "proactive"]
     assert key(with_q) == key(plain) and q_states == plain_states
     answer = next(e for e in with_q if isinstance(e, Response) and e.trigger == "query")
-    # the stream as it stood when the question was answered (frames before 30.2 s), and what retrieval gives then
-    _, _, at = run(61, [])
+    # the stream as it stood when the question was answered (frames before 24.2 s), and what retrieval gives then
+    _, _, at = run(49, [])
     b, store = at.backend, at.stream.recall
     keep = b.first_frame_end()
     first = next(seg for seg in b.manager.ledger.segs if seg.kind.name == "FRAME")
