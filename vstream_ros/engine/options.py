@@ -27,8 +27,8 @@ import re
 from dataclasses import dataclass, field
 
 from .config import (AUTO, BACKENDS, DEFAULT_BACKEND, DEFAULT_BUDGET_TOKENS, DEFAULT_CHECKPOINT,
-                     DEFAULT_MEMORY_POLICY, MEMORY_CHOICES, QUANTIZE_CHOICES, RECALL_CHOICES, RECALL_CONTEXTS, RECALL_METHODS,
-                     ModelSpec, StreamConfig, resolve_memory_policy)
+                     DEFAULT_MEMORY_POLICY, MEMORY_CHOICES, QUANTIZE_CHOICES, RECALL_CHOICES, RECALL_CONTEXTS,
+                     RECALL_METHODS, ModelSpec, StreamConfig, resolve_memory_policy)
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 MIN_BUDGET_TOKENS, MAX_BUDGET_TOKENS = AUTO, 131072        # 0 = auto; a set budget has the minimum of budget_minimum
