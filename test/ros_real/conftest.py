@@ -5,7 +5,7 @@ distros.py; $VSTREAM_ROS_DISTROS=jazzy keeps one), and with none installed a sin
 reason. With several distributions, $VSTREAM_ROS_TIER picks how the tests share them: `spread` (the default, and
 what CI runs) runs each long test on one distribution, taking turns in collection order so that every distribution
 runs about half of them and the cases of one parametrized test land on different ones, while tests marked
-`every_distro` (endpoints, launch-file failure, install tree, `colcon test`) run on all; `each` runs every test on
+`every_distro` (endpoints, the orphan guard, the install tree: seconds each) run on all; `each` runs every test on
 every distribution (run it before resolving ROS work; about twice as long). Under pytest-xdist (`-n 2`: for
 machines with 4 cores or more; the test command runs the tier in one process) all tests of one distribution go to
 one worker (`pytest_xdist_make_scheduler`), so distributions run side by side. For each distribution the workspace

@@ -4,7 +4,7 @@ Run by test/ros_real tests in a subprocess whose environment has a ROS 2 distrib
 (the pytest process itself never imports rclpy). Writes one JSON file with what it saw.
 
     python driver.py stream --world 0 --duration 30 --hz 10 [--compressed] [--bad] [--loop-at S] [--clock] [--overlay]
-        --out f
+        [--linger S] --out f
     python driver.py multi --cameras front:0,wrist:1 --duration 20 --hz 10 --out f   (camera NAME plays world W
         on /cam_NAME/image_raw; outputs recorded from /vstream/NAME/…)
     python driver.py listen --ready f1 --done f2 [--overlay] --out f   (record while `ros2 bag play` feeds it)
@@ -173,7 +173,8 @@ def stream(node, args) -> dict:
             published.append([k, t])
         offset += seq[-1][0] + 1.0 / args.hz
     settle(rec, args.tail)
-    time.sleep(4.0)                                      # > stall_s (2 s): "camera stalled" (live stamps) or "idle"
+    time.sleep(args.linger)           # one more /diagnostics period (the last frames counted); > stall_s (2 s) for
+    #                                   the status after the stream ("camera stalled" with live stamps, or "idle")
     out = rec.dump()
     out.update(published=published, bad_sent=bad_sent, base_sec=BASE_SEC)
     return out
@@ -310,6 +311,8 @@ def main() -> int:
     s.add_argument("--clock", action="store_true", help="also publish /clock = the frames' stamps (sim time)")
     s.add_argument("--overlay", action="store_true", help="also record /vstream/overlay (+ /compressed) headers")
     s.add_argument("--tail", type=float, default=20.0)
+    s.add_argument("--linger", type=float, default=2.5, help="seconds recorded after the assistant settled (4: its "
+                   "status after the camera stopped)")
     s.add_argument("--base-sec", default=str(BASE_SEC), help="stamp of t = 0 (seconds), or 'now'")
     m = sub.add_parser("multi")
     m.add_argument("--cameras", required=True, help="NAME:WORLD,…")

@@ -45,7 +45,6 @@ def test_replay_eval_launch_plays_records_and_stops_by_itself(ros_env, demo_para
     assert got["f1"] >= 0.5, got
 
 
-@pytest.mark.every_distro
 def test_replay_eval_launch_stops_with_the_reason_when_the_node_never_activates(ros_env, demo_params, tmp_path):
     r = subprocess.run(["ros2", "launch", "vstream_ros", "replay_eval.launch.py", f"bag:={tmp_path / 'no_bag'}",
                         f"out:={tmp_path / 'live'}", "model:=/nonexistent/checkpoint", f"params_file:={demo_params}"],
