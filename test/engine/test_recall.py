@@ -104,6 +104,17 @@ def _bounded(model):
     return BoundedBackend(RuntimeBackend(model, capacity=1024), MemoryConfig.sized("keyframes", 300, 2.0))
 
 
+def _fed(model, frames, n):
+    """A bounded backend fed the first `n` frames one by one (stamped k / 2 s), as a stream feeds them."""
+    b, p, state = _bounded(model), model.protocol, StreamState.START
+    for k in range(n):
+        ids, ends = p.frames_ids(state, 1)
+        b.stamp(k / 2.0)
+        b.prefill(ids, frames[k:k + 1], ends)
+        state = StreamState.IN_RUN
+    return b
+
+
 def _run(model, frames, asks, recall=True):
     events = []
     s = StreamSession(_bounded(model), model.protocol, StreamConfig(recall=RecallConfig() if recall else None),
@@ -158,15 +169,9 @@ def test_a_query_ticket_may_carry_its_own_recall_method(tiny_model):
 
 
 def test_fork_rollback_restores_a_bounded_backend_exactly(tiny_model):
-    b = _bounded(tiny_model)
     frames = random_vision_tokens(40, seed=13)
-    p = tiny_model.protocol
-    state = StreamState.START
-    for k in range(40):
-        ids, ends = p.frames_ids(state, 1)
-        b.stamp(k / 2.0)
-        b.prefill(ids, frames[k:k + 1], ends)
-        state = StreamState.IN_RUN
+    b = _fed(tiny_model, frames, 40)
+    p, state = tiny_model.protocol, StreamState.IN_RUN
     before = (b.length, b.manager.ledger.ids(), b.occupancy(), b.frame_times())
     mark = b.fork()
     ids, ends = p.frames_ids(state, 30)                     # far more than the cap: nothing may be evicted
@@ -247,15 +252,8 @@ def test_times_count_from_the_streams_first_frame_for_camera_stamps():
 def test_fork_keep_sets_the_rest_aside_and_rollback_puts_it_back_exactly(tiny_model):
     """fork(keep): the branch sees the first `keep` positions only; rollback restores every key, value, ledger id
     and the next frame's logits (bounded keyframes cache, the stream's first frames evicted)."""
-    b = _bounded(tiny_model)
     frames = random_vision_tokens(41, seed=14)
-    p = tiny_model.protocol
-    state = StreamState.START
-    for k in range(40):
-        ids, ends = p.frames_ids(state, 1)
-        b.stamp(k / 2.0)
-        b.prefill(ids, frames[k:k + 1], ends)
-        state = StreamState.IN_RUN
+    b, p = _fed(tiny_model, frames, 40), tiny_model.protocol
     keep = b.first_frame_end()
     ledger = b.manager.ledger.ids()
     assert keep is not None and ledger[keep - 1] == V_TOKEN_ID and ledger[keep] != V_TOKEN_ID
@@ -270,13 +268,7 @@ def test_fork_keep_sets_the_rest_aside_and_rollback_puts_it_back_exactly(tiny_mo
     k1, v1 = b.cache.read()
     assert (b.length, b.manager.ledger.ids(), b.occupancy(), b.frame_times()) == before
     assert torch.equal(k0, k1) and torch.equal(v0, v1)
-    fresh = _bounded(tiny_model)                   # the same stream never forked: the same next-frame logits
-    state = StreamState.START
-    for k in range(40):
-        ids, ends = p.frames_ids(state, 1)
-        fresh.stamp(k / 2.0)
-        fresh.prefill(ids, frames[k:k + 1], ends)
-        state = StreamState.IN_RUN
+    fresh = _fed(tiny_model, frames, 40)           # the same stream never forked: the same next-frame logits
     ids, ends = p.frames_ids(StreamState.IN_RUN, 1)
     assert torch.allclose(b.prefill(ids, frames[40:41], ends), fresh.prefill(ids, frames[40:41], ends), atol=1e-5)
     with pytest.raises(ValueError, match="outside"):
