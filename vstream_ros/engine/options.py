@@ -264,7 +264,7 @@ class EngineConfig:
         if self.recall_context == "first_frame" and self.backend != "runtime":
             raise ValueError(f"{_spelled('memory.recall_context', names)} first_frame sets the rest of the cache "
                              f"aside, which only the runtime backend can: use {names['backend']} runtime or "
-                             "recall context cache")
+                             f"{_spelled('memory.recall_context', names)} cache")
         ctx = self.trained_context()                     # ValueError of its own for a broken record
         try:
             self.memory_plan(ctx, names)
