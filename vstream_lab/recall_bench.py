@@ -236,6 +236,7 @@ def summarise(worlds: list[dict]) -> dict:
                 if sel:
                     acc[f"{form}@{d}"] = {"acc": float(np.mean(sel)), "n": len(sel)}
         lat = [r["latency_s"] for r in pr]
+        hits = [r["landed"] for r in pr if "landed" in r]             # log-rule recalls nothing
         host = 0 if pol in ("keyframes", "window", "last4") else max(w["host_frame_bytes"] + w["host_log_bytes"]
                                                                    for w in worlds)
         if pol == "recall-text" or pol == "log-rule":
@@ -245,8 +246,7 @@ def summarise(worlds: list[dict]) -> dict:
                     "latency_p99_s": float(np.percentile(lat, 99)) if lat else 0.0,
                     "host_bytes": int(host), "device_kv_bytes": worlds[0]["device_kv_bytes"],
                     "evidence_mean": float(np.mean([r["evidence"] for r in pr])) if pr else 0.0,
-                    "landed": float(np.mean([r["landed"] for r in pr if "landed" in r])) if pol != "log-rule"
-                    and any("landed" in r for r in pr) else math.nan}
+                    "landed": float(np.mean(hits)) if hits else math.nan}
     return out
 
 

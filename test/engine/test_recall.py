@@ -9,7 +9,7 @@ import torch
 
 from vstream_ros.engine.config import StreamConfig
 from vstream_ros.engine.events import FrameDecision, QueryEvent, Response, event_from_json
-from vstream_ros.engine.memory import BoundedBackend, MemoryConfig
+from vstream_ros.engine.memory import BoundedBackend, Kind, MemoryConfig
 from vstream_ros.engine.pipeline_queue import QueryTicket
 from vstream_ros.engine.protocol import StreamState, clock_text, recall_prompt_text
 from vstream_ros.engine.recall import RecallConfig, RecallStore, retrieve
@@ -306,7 +306,7 @@ def test_first_frame_context_answers_over_the_first_cached_frame_and_the_memory_
     _, _, at = run(49, [])
     b, store = at.backend, at.stream.recall
     keep = b.first_frame_end()
-    first = next(seg for seg in b.manager.ledger.segs if seg.kind.name == "FRAME")
+    first = next(seg for seg in b.manager.ledger.segs if seg.kind is Kind.FRAME)
     rec = retrieve(asks[0][1], store, answer.time, cfg, tiny_model.protocol.silent_frame_len)
     assert tuple(answer.evidence) == tuple(rec.evidence) and keep < b.length
     ref = RuntimeBackend(tiny_model, capacity=1024)

@@ -21,7 +21,8 @@ frames − 1 frames (with the frame being decided the cache holds at most `frame
 training → exactly the recorded memory. `TrainedContext.beyond` says, in one line, how a memory exceeds the
 record (longer, larger, or a layout never trained on): the engine warns once with it (host/build.py).
 
-Imports: stdlib, vstream_ros.atomic, engine.sources (the file name), engine.config (names), budgets (torch-free). Never torch, never ROS.
+Imports: stdlib, vstream_ros.atomic, engine.sources (the file name), engine.config (names), budgets (torch-free).
+Never torch, never ROS.
 """
 from __future__ import annotations
 
