@@ -355,3 +355,39 @@ def test_without_vstream_msgs_only_the_string_mirror(ros_no_msgs, scripted):
         node.subscription("/vstream/image").deliver(image_msg(ros_no_msgs, sec=i + 1))
     drain(node)
     assert [m.data for m in node.publisher("/vstream/narration_text").decoded] == ["Boil the water now."]
+
+
+def test_entities_of_a_configure_live_outside_the_default_group_and_clock_is_never_destroyed_while_active(
+        ros, scripted):
+    """rclpy's executors take a message outside their try/finally: an entity destroyed while its callback is queued
+    leaves its callback group "executing" for good. So what configure makes and cleanup destroys (camera
+    subscription, /clock, the diagnostics timer) shares one group made per configure, the endpoints have groups of
+    their own, and the /clock subscription is only ignored once settled, never destroyed from a callback."""
+    node = started(ros, scripted, use_sim_time=True)
+    clock, image = node.subscription("/clock"), node.subscription("/vstream/image")
+    (timer,) = node._timers
+    group = image.callback_group
+    assert group is not None and clock.callback_group is group and timer.callback_group is group
+    assert node.subscription("/vstream/query").callback_group is not None
+    assert node.service("/vstream/reset").callback_group is not None
+    Clock = ros.msg("rosgraph_msgs/msg/Clock")
+
+    def tick(sec):
+        m = Clock()
+        m.clock.sec = sec
+        clock.deliver(m)
+    tick(99)
+    image.deliver(image_msg(ros, sec=100))
+    tick(100)                                             # agrees with the first model frame: judged
+    drain(node)
+    node._publish_diagnostics()
+    assert node._clock_settled and node.subscription("/clock") is clock     # settled: ignored, still there
+    kv = {v.key: v.value for v in node.publisher("/diagnostics").decoded[-1].status[0].values}
+    assert kv["frames_missed_at_start"] == "2"            # 99.0 → 100.0 at 2 fps
+    tick(50)                                              # ignored now (would be an early clock otherwise)
+    assert node.cameras[0].start_gap.first_clock == 99.0
+    assert node.trigger_deactivate() and node.trigger_cleanup()
+    assert not [s for s in node._subs if s.topic_name in ("/clock", "/vstream/image")] and not node._timers
+    assert node.trigger_configure()
+    assert node.subscription("/vstream/image").callback_group not in (None, group)   # a fresh group
+    assert node.subscription("/clock").callback_group is node.subscription("/vstream/image").callback_group

@@ -10,8 +10,8 @@ the model.
 Topics (relative, node namespace `vstream` in the launch file): sub `image` | `image/compressed` (sensor-data QoS),
 `query` (std_msgs/String); pub `narration` (vstream_msgs/Narration), `narration_text` (std_msgs/String),
 `guidance` (vstream_msgs/StepGuidance, transient-local, assist mode), `/diagnostics`, `overlay` (+ `overlay/compressed`)
-when overlay.enabled (ros/overlay_publisher.py); under use_sim_time also sub `/clock` (deep queue, from configure until
-the first model frame: frames_missed_at_start, ros/start_gap.py); service `reset` (std_srvs/Trigger); action `ask`
+when overlay.enabled (ros/overlay_publisher.py); under use_sim_time also sub `/clock` (deep queue, from configure to
+cleanup, read until every camera's start gap settled: frames_missed_at_start, ros/start_gap.py); service `reset` (std_srvs/Trigger); action `ask`
 (vstream_msgs/action/Ask, cancellable) when vstream_msgs is installed. `query`, `reset` and `ask` exist from
 construction (ros/endpoints.py): while not active they answer at once with the reason.
 
@@ -25,7 +25,7 @@ import signal
 import sys
 
 import rclpy
-from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.clock import Clock, ClockType
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rcl_interfaces.msg import SetParametersResult
@@ -95,7 +95,14 @@ class AssistantNode(LifecycleNode):
         self.active = False
         self._ents: list = []
         self._group = ReentrantCallbackGroup()
-        self._clock_sub = None                           # /clock for frames_missed_at_start (configure → settled)
+        # the entities made at configure and destroyed at cleanup (camera subscriptions, /clock, the diagnostics
+        # timer) get a callback group of their own, made anew at each configure: rclpy's executors take a message
+        # outside their try/finally, so a subscription destroyed while its callback was queued leaves its group
+        # "executing" for good (InvalidHandle) -- with the node's default group that silenced every timer and
+        # camera, and the lifecycle services with them (seen: a Humble node stopped 1 s into a bag)
+        self._stream_group: MutuallyExclusiveCallbackGroup | None = None
+        self._clock_sub = None                           # /clock for frames_missed_at_start (configure → cleanup)
+        self._clock_settled = False                      # every camera's StartGap settled: /clock is ignored
         self._early_clock: float | None = None           # the first /clock before the cameras exist
         self.endpoints: list[Endpoints] = []
         self._sync_endpoints(P.camera_names(P.read_all(self)))
@@ -114,19 +121,23 @@ class AssistantNode(LifecycleNode):
         subscription with a deep queue, so the first /clock is the earliest stream time the node saw
         (frames_missed_at_start, ros/start_gap.py) even when the model took seconds to load."""
         self._early_clock = None
+        self._clock_settled = False
         if self._clock_sub is not None or not self.get_parameter("use_sim_time").value:
             return
         from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy  # noqa: PLC0415
         from rosgraph_msgs.msg import Clock as ClockMsg  # noqa: PLC0415
 
         def on_clock(msg):
+            if self._clock_settled:
+                return
             t = stamp_to_sec(msg.clock.sec, msg.clock.nanosec)
             if not self.cameras and self._early_clock is None:
                 self._early_clock = t
             for cam in self.cameras:
                 cam.saw_clock(t)
         qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=2000, reliability=ReliabilityPolicy.BEST_EFFORT)
-        self._clock_sub = self.create_subscription(ClockMsg, "/clock", on_clock, qos)
+        self._clock_sub = self.create_subscription(ClockMsg, "/clock", on_clock, qos,
+                                                  callback_group=self._stream_group)
 
     def _drop_clock(self) -> None:
         if self._clock_sub is not None:
@@ -143,6 +154,7 @@ class AssistantNode(LifecycleNode):
         self.values = values
         names = P.camera_names(values)
         self._sync_endpoints(names)
+        self._stream_group = MutuallyExclusiveCallbackGroup()
         self._subscribe_clock()
         try:
             engine = self._engine_factory(values)
@@ -216,6 +228,7 @@ class AssistantNode(LifecycleNode):
                 cam.overlay.close()
         self._destroy_entities()
         self._drop_clock()
+        self._stream_group = None                        # a wedged one (see __init__) goes with its entities
         self.cameras = []
         import gc  # noqa: PLC0415
         gc.collect()
@@ -243,9 +256,10 @@ class AssistantNode(LifecycleNode):
     def _create_entities(self, v: dict) -> None:
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         for cam in self.cameras:
-            cam.create(v, self.msgs)
+            cam.create(v, self.msgs, self._stream_group)
         # on the steady clock: /diagnostics keep coming with use_sim_time before /clock (or when paused)
         self._ents = [self.pub_diag, self.create_timer(v["diagnostics_period_s"], self._publish_diagnostics,
+                                                       callback_group=self._stream_group,
                                                        clock=Clock(clock_type=ClockType.STEADY_TIME))]
 
     def _destroy_entities(self) -> None:
@@ -290,7 +304,7 @@ class AssistantNode(LifecycleNode):
 
     def _publish_diagnostics(self) -> None:
         if self._clock_sub is not None and all(c.start_gap is not None and c.start_gap.settled() for c in self.cameras):
-            self._drop_clock()                           # frames_missed_at_start no longer needs /clock
+            self._clock_settled = True   # frames_missed_at_start no longer needs /clock (destroyed at cleanup only)
         statuses = [st for st in (cam.status(self.device) for cam in self.cameras) if st is not None]
         if not statuses:
             return

@@ -60,13 +60,15 @@ class CameraPort:
             self.start_gap.clock(t)
 
     # ---------------------------------------------------------------- entities
-    def create(self, v: dict, msgs) -> None:
+    def create(self, v: dict, msgs, group=None) -> None:
+        """The subscription (in `group`: the node's per-configure stream group) and the lifecycle publishers."""
         node, pre = self.node, self.prefix
         qos = image_qos(v["image.queue_depth"], v["image.reliability"] == "reliable")
         if v["image.transport"] == "compressed":
-            sub = node.create_subscription(CompressedImage, pre + "image/compressed", self._on_compressed, qos)
+            sub = node.create_subscription(CompressedImage, pre + "image/compressed", self._on_compressed, qos,
+                                         callback_group=group)
         else:
-            sub = node.create_subscription(Image, pre + "image", self._on_image, qos)
+            sub = node.create_subscription(Image, pre + "image", self._on_image, qos, callback_group=group)
         self.pub_text = node.create_lifecycle_publisher(String, pre + "narration_text", TEXT_QOS)
         self.pub_narration = (node.create_lifecycle_publisher(msgs.Narration, pre + "narration", NARRATION_QOS)
                               if msgs is not None else None)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
@@ -28,8 +29,11 @@ class Endpoints:
     def __init__(self, node, name: str, actions, group):
         self.node, self.name = node, name
         self.prefix = f"{name}/" if name else ""
-        self.query = node.create_subscription(String, self.prefix + "query", self._on_query, 10)
-        self.reset = node.create_service(Trigger, self.prefix + "reset", self._on_reset)
+        # a group of their own: destroyed (configure with other camera names) while a request is queued, they must
+        # not wedge the node's default group, which serves the lifecycle services (see assistant_node.py)
+        own = MutuallyExclusiveCallbackGroup()
+        self.query = node.create_subscription(String, self.prefix + "query", self._on_query, 10, callback_group=own)
+        self.reset = node.create_service(Trigger, self.prefix + "reset", self._on_reset, callback_group=own)
         self.action = None
         if actions is not None:
             from rclpy.action import ActionServer  # noqa: PLC0415

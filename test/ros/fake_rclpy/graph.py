@@ -194,6 +194,7 @@ class Node:
         if not callable(callback):
             raise TypeError("callback must be callable")
         sub = Subscription(self, msg_type, self.resolve_topic_name(topic), callback, as_profile(qos_profile), raw)
+        sub.callback_group = callback_group              # None: the node's default group
         self._subs.append(sub)
         return sub
 
@@ -201,6 +202,7 @@ class Node:
         if not (hasattr(srv_type, "Request") and hasattr(srv_type, "Response")):
             raise TypeError("srv_type must be a service type")
         srv = Service(self, srv_type, self.resolve_topic_name(srv_name), callback, qos_profile)
+        srv.callback_group = callback_group
         self._services.append(srv)
         return srv
 

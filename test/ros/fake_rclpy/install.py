@@ -9,7 +9,8 @@ import types
 from . import action, graph, node, qos
 from .messages import extra_class, message_class
 
-MSG_PACKAGES = ("std_msgs", "sensor_msgs", "builtin_interfaces", "diagnostic_msgs", "rcl_interfaces", "vstream_msgs")
+MSG_PACKAGES = ("std_msgs", "sensor_msgs", "builtin_interfaces", "diagnostic_msgs", "rcl_interfaces", "rosgraph_msgs",
+                "vstream_msgs")
 
 
 def _msg_module(pkg):
