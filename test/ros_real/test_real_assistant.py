@@ -177,7 +177,7 @@ def test_bag_play_node_record_then_eval_scores_like_replay(ros_env, demo_params,
         while "Subscribed to topic '/vstream/narration'" not in rec_log.read_text(errors="replace"):
             assert recorder.poll() is None and time.monotonic() < end, rec_log.read_text(errors="replace")[-2000:]
             time.sleep(0.2)
-        ros(ros_env, "bag", "play", str(bag), "--clock", "50", timeout=120)
+        ros(ros_env, "bag", "play", str(bag), "--clock", "50", "--rate", "2", timeout=120)   # 4 model frames/s
         time.sleep(8.0)
         os.killpg(recorder.pid, signal.SIGINT)
         recorder.wait(30)

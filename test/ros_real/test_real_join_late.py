@@ -19,7 +19,7 @@ import pytest
 
 from rosutil import BASE, DEMO, DRIVER, demo_engine, launched, ros, world_frames
 
-HZ, DURATION, FPS = 30.0, 20.0, 2.0
+HZ, DURATION, FPS = 30.0, 16.0, 2.0
 NODE = "/vstream/assistant"
 
 

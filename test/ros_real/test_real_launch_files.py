@@ -29,7 +29,8 @@ def test_replay_eval_launch_plays_records_and_stops_by_itself(ros_env, demo_para
     bag = next((synth / "bags").iterdir())
     out = tmp_path / "live"
     r = subprocess.run(["ros2", "launch", "vstream_ros", "replay_eval.launch.py", f"bag:={bag}", f"out:={out}",
-                        "model:=demo", f"params_file:={demo_params}", "tail:=3"],
+                        "model:=demo", f"params_file:={demo_params}", "tail:=3",
+                        "rate:=2.0"],
                        env=ros_env, capture_output=True, text=True, timeout=240)
     log = r.stdout[-3000:] + r.stderr[-3000:]
     assert r.returncode == 0, log
