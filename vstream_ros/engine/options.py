@@ -37,9 +37,11 @@ MAX_RECENT_FRAMES = 100000
 # imports nothing.
 MIN_BUDGET_HELP = "76 (the sink + 4 frames) for window and keyframes, the sink + its frames for recent"
 CLI_NAMES = {"backend": "--backend", "policy": "--memory-policy", "budget": "--memory-budget-tokens",
-             "recent": "--memory-recent-frames", "recall": "--recall", "recall_context": "--recall-context"}
+             "recent": "--memory-recent-frames", "recall": "--recall", "recall_context": "--recall-context",
+             "recall_hours": "--recall-hours"}
 NODE_NAMES = {"backend": "model.backend", "policy": "memory.policy", "budget": "memory.budget_tokens",
-              "recent": "memory.recent_frames", "recall": "memory.recall", "recall_context": "memory.recall_context"}
+              "recent": "memory.recent_frames", "recall": "memory.recall", "recall_context": "memory.recall_context",
+              "recall_hours": "memory.recall_hours"}
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("memory.recall_hours", 4.0, "{recall} on: hours of frames kept in host RAM (the demo model 18 MB per "
            "hour, SigLIP-L bf16 147 MB per hour at 2 fps; older frames are dropped)", "--recall-hours", "memory",
            lo=0.01, hi=48.0, metavar="H"),
+    Option("memory.recall_disk", "", "{recall} on: a folder to keep the frames' vision tokens in instead of host "
+           "RAM (one file per stream, at most {recall_hours} × the MB per hour above, removed at exit; RAM keeps "
+           "only their stamps); empty (default) = RAM", "--recall-disk", "memory", metavar="DIR"),
     Option("memory.recall_method", "log", "{recall} on: how the past is found and what is spliced: log (the "
            "narration line and frames around it), log-text, log-frames, cache (the frames the bounded cache holds), "
            "recent (the last frames)", "--recall-method", "memory", choices=RECALL_METHODS),
@@ -199,6 +204,7 @@ class EngineConfig:
     recall_hours: float = 4.0
     recall_method: str = "log"
     recall_context: str = "auto"
+    recall_disk: str = ""
 
     @property
     def policy(self) -> str:
@@ -253,7 +259,8 @@ class EngineConfig:
                            ("memory.recent_frames", self.memory_recent_frames), ("memory.recall", self.recall),
                            ("memory.recall_hours", self.recall_hours),
                            ("memory.recall_method", self.recall_method),
-                           ("memory.recall_context", self.recall_context)):
+                           ("memory.recall_context", self.recall_context),
+                           ("memory.recall_disk", self.recall_disk)):
             problem = BY_KEY[key].problem(value, _spelled(key, names))
             if problem:
                 raise ValueError(problem)
@@ -282,7 +289,7 @@ class EngineConfig:
                               max_new_tokens=int(v["stream.max_new_tokens"]))
         return cls(spec, stream, v["model.backend"], v["memory.policy"], int(v["memory.budget_tokens"]),
                    int(v["memory.recent_frames"]), v["memory.recall"], float(v["memory.recall_hours"]),
-                   v["memory.recall_method"], v["memory.recall_context"])
+                   v["memory.recall_method"], v["memory.recall_context"], str(v["memory.recall_disk"]))
 
     def recall_config(self, ctx=None):
         """The engine.recall.RecallConfig streams run with (None = off): `on`, or `auto` for a model whose trained
@@ -294,7 +301,8 @@ class EngineConfig:
         context = self.recall_context
         if context == "auto":                            # the reference backend answers over its whole cache
             context = ctx.recall_context if ctx is not None and self.backend == "runtime" else "cache"
-        return RecallConfig(hours=float(self.recall_hours), method=self.recall_method, context=context)
+        return RecallConfig(hours=float(self.recall_hours), method=self.recall_method, context=context,
+                            disk=self.recall_disk)
 
     @classmethod
     def from_params(cls, values: dict) -> EngineConfig:

@@ -1,12 +1,14 @@
 """`RecallStore`: one stream's past in host RAM — the vision tokens of every frame fed to the model, with its capture
 stamp, in a ring bounded by `RecallConfig.hours`, and the timestamped text log (narrations, answers). Times shown
-to the model and named in questions count from `origin` (the stream's first frame unless given).
+to the model and named in questions count from `origin` (the stream's first frame unless given). With
+`RecallConfig.disk` (a folder) the tokens go to a file there instead (recall/spill.py) and RAM keeps only the
+stamps: the same frames come back, bit for bit.
 
 A frame's tokens are kept exactly as they were fed (same tensor values and dtype, moved to the CPU), so a
 recalled frame is the frame the model saw. Bytes per hour = fps × 3600 × frame_tokens × width × dtype size
 (`bytes_per_hour`); e.g. the demo model (10 × 64 float32) 18 MB/h at 2 fps, SigLIP-L (10 × 1024 bf16) 147 MB/h.
 
-Imports: stdlib, torch, engine.config. Never ROS.
+Imports: stdlib, torch, engine.config, recall.spill. Never ROS.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from ..config import RECALL_CONTEXTS, RECALL_METHODS
+from .spill import DiskRing
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,8 @@ class RecallConfig:
     cache positions a recall may add before the question (it must fit the cache's answer headroom);
     recent_frames: how many of the last frames method `recent` gives; context: what the answer sees before the
     recalled memory, "cache" (the whole bounded cache) or "first_frame" (the cache cut after its first frame, as
-    the demo model's question stage was trained: config/train/demo_qa_clock.yaml)."""
+    the demo model's question stage was trained: config/train/demo_qa_clock.yaml); disk: a folder to keep the
+    frames' tokens in instead of RAM ("" = RAM)."""
 
     hours: float = 4.0
     method: str = "log"
@@ -36,6 +40,7 @@ class RecallConfig:
     max_tokens: int = 1024
     recent_frames: int = 4
     context: str = "cache"
+    disk: str = ""
 
     def __post_init__(self):
         if not (0 < self.hours <= 48):
@@ -73,12 +78,14 @@ class RecallStore:
         self.fps = float(fps)
         self.max_frames = max(1, int(self.cfg.hours * 3600 * self.fps))
         self._fixed_origin = origin
+        self.disk = DiskRing(self.cfg.disk, self.max_frames) if self.cfg.disk else None
         self.reset()
 
     def reset(self) -> None:
         self.origin = self._fixed_origin
         self._t: deque[float] = deque()
-        self._tokens: deque[torch.Tensor] = deque()
+        self._tokens: deque = deque()          # tensors in RAM, or slots of the disk ring
+        self._written = 0                      # frames ever added (the disk ring's next slot)
         self.log: list[LogLine] = []
         self.frame_bytes = 0
         self.dropped = 0                      # frames older than the ring (counted, never silently)
@@ -91,7 +98,13 @@ class RecallStore:
         if self._t and t < self._t[-1]:
             raise ValueError(f"recall frames must come in capture order: {t} after {self._t[-1]}")
         self._t.append(float(t))
-        self._tokens.append(tokens)
+        if self.disk is not None:
+            slot = self._written % self.max_frames
+            self.disk.put(slot, tokens)
+            self._tokens.append(slot)
+        else:
+            self._tokens.append(tokens)
+        self._written += 1
         self.frame_bytes = tokens.numel() * tokens.element_size()
         if len(self._t) > self.max_frames:
             self._t.popleft()
@@ -113,8 +126,18 @@ class RecallStore:
 
     @property
     def bytes(self) -> int:
-        """Host bytes held by the frames now."""
-        return self.frame_bytes * len(self._t)
+        """Host RAM bytes held by the frames' tokens now (0 with a disk: see disk_bytes)."""
+        return 0 if self.disk is not None else self.frame_bytes * len(self._t)
+
+    @property
+    def disk_bytes(self) -> int:
+        """Bytes of the disk file (0 without a disk)."""
+        return 0 if self.disk is None else self.disk.bytes
+
+    def close(self) -> None:
+        """Remove the disk file, if any (also done when the store is garbage-collected or the process exits)."""
+        if self.disk is not None:
+            self.disk.close()
 
     def bytes_per_hour(self) -> int:
         return int(self.frame_bytes * self.fps * 3600)
@@ -129,7 +152,8 @@ class RecallStore:
                 break
             slot = int(t * per_s + 1e-9)
             if slot != last_slot:
-                out.append((t, self._tokens[i]))
+                tok = self._tokens[i]
+                out.append((t, self.disk.get(tok) if self.disk is not None else tok))
                 last_slot = slot
         return out
 
