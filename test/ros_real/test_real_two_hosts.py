@@ -76,7 +76,11 @@ def rx_bytes(ns: str) -> int:
     return int(stats["rx"]["bytes"])
 
 
-@pytest.mark.parametrize("hz", [10, 30])
+# spread (CI) runs the 30 Hz case (the heavier; 10 Hz takes the same path); VSTREAM_ROS_TIER=each runs both
+RATES = [10, 30] if os.environ.get("VSTREAM_ROS_TIER") == "each" else [30]
+
+
+@pytest.mark.parametrize("hz", RATES)
 def test_camera_on_the_robot_assistant_on_the_workstation(netns_pair, ros_env, demo_params, tmp_path, hz):
     log = tmp_path / "assistant.log"
     with open(log, "w") as f:
