@@ -40,7 +40,7 @@ def _stderr(line: str) -> None:
 
 
 def _writable(folder: str) -> None:
-    """OSError (one line, with the way out) unless a file can be made in `folder` (made if missing)."""
+    """ValueError (one line, with the way out) unless a file can be made in `folder` (made if missing)."""
     import tempfile  # noqa: PLC0415
     from pathlib import Path  # noqa: PLC0415
     try:

@@ -85,7 +85,6 @@ class RecallStore:
         self.origin = self._fixed_origin
         self._t: deque[float] = deque()
         self._tokens: deque = deque()          # tensors in RAM, or slots of the disk ring
-        self._written = 0                      # frames ever added (the disk ring's next slot)
         self.log: list[LogLine] = []
         self.frame_bytes = 0
         self.dropped = 0                      # frames older than the ring (counted, never silently)
@@ -99,12 +98,11 @@ class RecallStore:
             raise ValueError(f"recall frames must come in capture order: {t} after {self._t[-1]}")
         self._t.append(float(t))
         if self.disk is not None:
-            slot = self._written % self.max_frames
+            slot = (len(self._t) - 1 + self.dropped) % self.max_frames     # frames ever added, this one excluded
             self.disk.put(slot, tokens)
             self._tokens.append(slot)
         else:
             self._tokens.append(tokens)
-        self._written += 1
         self.frame_bytes = tokens.numel() * tokens.element_size()
         if len(self._t) > self.max_frames:
             self._t.popleft()
